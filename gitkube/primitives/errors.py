@@ -1,0 +1,57 @@
+"""The one exception family gitkube raises for problems a user can fix.
+
+The CLI turns a :class:`GitkubeError` into one readable message and a non-zero
+exit; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class GitkubeError(Exception):
+    """A problem with the user's input or environment, worded for the user.
+
+    ``file``, ``line``, ``plugin``, ``app`` and ``obj`` say where it happened and
+    end up in the message, so every error names what to look at.
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        plugin: str | None = None,
+        app: str | None = None,
+        obj: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.plugin = plugin
+        self.app = app
+        self.obj = obj
+        super().__init__(str(self))
+
+    def where(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.app:
+            parts.append(f"app {self.app}")
+        if self.obj:
+            parts.append(self.obj)
+        if self.plugin:
+            parts.append(f"plugin {self.plugin}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where}: {self.message}" if where else self.message
+
+
+class SafetyRefusal(GitkubeError):
+    """A safety rule refused the operation (exit code 2): nothing was changed."""
+
+    exit_code = 2
