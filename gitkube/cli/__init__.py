@@ -1,0 +1,5 @@
+"""The ``gitkube`` command line (thin: parse, call the library, report)."""
+
+from gitkube.cli.app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,31 @@
+"""``gitkube init DIR``: a new config repo from the bundled repo-template."""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from gitkube.primitives.errors import GitkubeError
+
+TEMPLATE_PACKAGE = "gitkube_repo_template"
+
+
+def template_root() -> Path:
+    return Path(str(resources.files(TEMPLATE_PACKAGE)))
+
+
+def init_repo(target: Path) -> list[str]:
+    """Copy the template into ``target`` (new or empty); return the files written."""
+    if target.exists() and any(target.iterdir()):
+        raise GitkubeError(
+            "directory is not empty; gitkube init only fills a new directory", file=str(target)
+        )
+    source = template_root()
+    shutil.copytree(
+        source,
+        target,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", "__init__.py", "*.pyc"),
+    )
+    return sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())

@@ -1,0 +1,145 @@
+"""``gitkube.yaml``: the repository's settings, checked and given defaults."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.yamlio import load_one
+
+CONFIG_FILE = "gitkube.yaml"
+
+_NAME = {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "cluster": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": _NAME,
+                "project": {"type": "string"},
+                "region": {"type": "string"},
+                "zone": {"type": "string"},
+                "network": {"type": "string"},
+                "nodeTag": {"type": "string"},
+            },
+        },
+        "registry": {"type": "string"},
+        "namespace": _NAME,
+        "plugins": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "disable": {"type": "array", "items": {"type": "string"}},
+                "options": {"type": "object"},
+            },
+        },
+        "sync": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "prune": {"type": "boolean"},
+                "maxPruneFraction": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+        "render": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"branch": {"type": "string", "minLength": 1}},
+        },
+        "gce": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"endpoint": {"type": ["string", "null"]}},
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: str = "default"
+    project: str = ""
+    region: str = ""
+    zone: str = ""
+    network: str = "default"
+    node_tag: str = ""
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """Everything ``gitkube.yaml`` says, with the defaults of DESIGN §1 filled in."""
+
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    registry: str = ""
+    namespace: str = "default"
+    disabled_plugins: tuple[str, ...] = ()
+    plugin_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    prune: bool = True
+    max_prune_fraction: float = 0.3
+    rendered_branch: str = "rendered"
+    gce_endpoint: str | None = None
+
+    def options_for(self, plugin: str) -> Mapping[str, Any]:
+        return self.plugin_options.get(plugin, {})
+
+
+def closest(word: str, known: list[str] | set[str]) -> str:
+    """' (did you mean "x"?)' for the nearest known word, or an empty string."""
+    match = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.5)
+    return f' (did you mean "{match[0]}"?)' if match else ""
+
+
+def schema_error_message(error: jsonschema.ValidationError) -> str:
+    """One line for a jsonschema error: where, what, and a suggestion for typos."""
+    where = ".".join(str(p) for p in error.absolute_path) or "top level"
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        return "; ".join(f'unknown key "{key}" at {where}{closest(key, allowed)}' for key in extra)
+    return f"{where}: {error.message}"
+
+
+def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
+    """Read ``gitkube.yaml`` (``None`` when the repo has none: all defaults)."""
+    raw = load_one(text, path) if text is not None else None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise GitkubeError("expected a mapping of settings", file=path)
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(raw)
+    )
+    if error is not None:
+        raise GitkubeError(schema_error_message(error), file=path)
+    cluster_raw = raw.get("cluster", {})
+    name = cluster_raw.get("name", "default")
+    cluster = ClusterConfig(
+        name=name,
+        project=cluster_raw.get("project", ""),
+        region=cluster_raw.get("region", ""),
+        zone=cluster_raw.get("zone", ""),
+        network=cluster_raw.get("network", "default"),
+        node_tag=cluster_raw.get("nodeTag", f"k8s-{name}-node"),
+    )
+    plugins = raw.get("plugins", {})
+    sync = raw.get("sync", {})
+    return RepoConfig(
+        cluster=cluster,
+        registry=raw.get("registry", ""),
+        namespace=raw.get("namespace", "default"),
+        disabled_plugins=tuple(plugins.get("disable", ())),
+        plugin_options=plugins.get("options", {}),
+        prune=sync.get("prune", True),
+        max_prune_fraction=float(sync.get("maxPruneFraction", 0.3)),
+        rendered_branch=raw.get("render", {}).get("branch", "rendered"),
+        gce_endpoint=raw.get("gce", {}).get("endpoint"),
+    )

@@ -1,0 +1,128 @@
+"""Every hook a gitkube plugin can implement.
+
+This module is the plugin API's documentation: each hook says when it is
+called, what each argument is, what it returns and whether the first result
+wins. ``tests/test_hookspec_docs.py`` fails when a hook lacks any of that or
+is missing from ``docs/plugins.md``.
+
+Hooks are called in this order during ``gitkube render``:
+
+1. :func:`gitkube_app_keys` once, to learn which ``app.yaml`` keys exist;
+2. :func:`gitkube_generate` for every app;
+3. :func:`gitkube_transform` for every object (the user's and the generated);
+4. :func:`gitkube_validate` once with the final set.
+
+:func:`gitkube_resolve_image` is called by whichever plugin rewrites images
+(the built-in ``image`` plugin) through :meth:`RenderContext.resolve_image`.
+
+Implementations run in plugin order: the built-ins in the order ``labels,
+image, volumes, disk, external, checks``, then third-party plugins sorted by
+entry-point name. ``tryfirst``/``trylast`` move an implementation ahead or
+behind, as in pluggy.
+
+Only :func:`gitkube_sync_targets` is called by ``gitkube sync``; the sync side
+never calls render hooks (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from gitkube.domain.config import RepoConfig
+    from gitkube.domain.context import Problem, RenderContext
+    from gitkube.domain.resources import App, Resource
+    from gitkube.domain.targets import Target
+
+PROJECT = "gitkube"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def gitkube_app_keys() -> Mapping[str, Mapping[str, Any]] | None:
+    """Declare the ``app.yaml`` keys this plugin owns.
+
+    Called once per render, before any app is read.
+
+    :return: a mapping of key to the JSON schema (draft 2020-12) its value must
+        match, or ``None``. Results of all plugins are merged; two plugins
+        declaring the same key is an error. A key no plugin declares is an
+        error naming the file and the closest known key.
+    """
+
+
+@hookspec
+def gitkube_generate(app: App, ctx: RenderContext) -> Iterable[dict[str, Any]] | None:
+    """Make new objects for an app.
+
+    Called once for every app, after its manifests are read, before any
+    transform.
+
+    :param app: the app; ``app.settings`` holds its ``app.yaml``.
+    :param ctx: the render's repo-wide context (config, options, other hooks).
+    :return: new Kubernetes or Config Connector objects (plain dicts with
+        ``apiVersion``, ``kind`` and ``metadata.name``), or ``None``. All
+        plugins' results are kept; the objects then go through every
+        :func:`gitkube_transform` like the user's own.
+    """
+
+
+@hookspec
+def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
+    """Change one object in place.
+
+    Called for every object of every app, the user's and the generated, in
+    plugin order (see the module docstring), after all generation.
+
+    :param resource: the object (``resource.body``), its app and source file.
+        Add and fill fields; a conflict with a value the user wrote must be
+        raised as :class:`gitkube.plugin_api.GitkubeError`, never overwritten.
+    :param ctx: the render's repo-wide context.
+    :return: nothing; every implementation runs.
+    """
+
+
+@hookspec(firstresult=True)
+def gitkube_resolve_image(image: str, app: App, ctx: RenderContext) -> str | None:
+    """Rewrite one container image reference.
+
+    Called by the ``image`` plugin for each container's ``image``.
+
+    :param image: the reference as written (``nginx:1.25``).
+    :param app: the app whose object holds the container.
+    :param ctx: the render's repo-wide context.
+    :return: the new reference, or ``None`` to leave the decision to the next
+        plugin. **The first non-None result wins**; when all return ``None``
+        the image stays as written.
+    """
+
+
+@hookspec
+def gitkube_validate(resources: Sequence[Resource], ctx: RenderContext) -> Iterable[Problem] | None:
+    """Check the final set of objects.
+
+    Called once per render, after every transform, before anything is written.
+
+    :param resources: every rendered object of the repo, in a stable order.
+    :param ctx: the render's repo-wide context.
+    :return: problems found (errors stop the render, warnings are reported),
+        or ``None``. All plugins' results are collected.
+    """
+
+
+@hookspec
+def gitkube_sync_targets(config: RepoConfig) -> Iterable[Target] | None:
+    """Offer targets that observe, plan and apply a family of resources.
+
+    Called once per ``gitkube plan``/``sync`` run, never during render.
+
+    :param config: the ``gitkube.yaml`` recorded in the rendered commit.
+    :return: targets (see :class:`gitkube.domain.targets.Target`), or ``None``.
+        All plugins' targets are used; each rendered object goes to the first
+        target whose ``handles`` accepts it.
+    """

@@ -1,0 +1,77 @@
+"""Who owns what: the ApplySet (KEP-3659) that marks gitkube's objects.
+
+The ApplySet id is derived from fixed names only (the parent's name,
+namespace, kind and group), so the renderer knows it offline and every
+rendered object already carries its ownership label: what is reviewed is
+what is applied.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from gitkube.domain.config import RepoConfig
+from gitkube.domain.resources import Resource
+
+PART_OF_LABEL = "applyset.kubernetes.io/part-of"
+APPLYSET_ID_LABEL = "applyset.kubernetes.io/id"
+TOOLING_ANNOTATION = "applyset.kubernetes.io/tooling"
+CONTAINS_GROUP_KINDS_ANNOTATION = "applyset.kubernetes.io/contains-group-kinds"
+ADDITIONAL_NAMESPACES_ANNOTATION = "applyset.kubernetes.io/additional-namespaces"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+PARENT_NAMESPACE = "gitkube-system"
+PARENT_KIND = "ConfigMap"
+PARENT_GROUP = ""
+
+# GCE label keys allow only [a-z0-9_-]: the k8s label key cannot be used there.
+GCE_OWNER_LABEL = "gitkube-applyset"
+
+
+@dataclass(frozen=True)
+class ApplySet:
+    """The ApplySet parent for one cluster and the id derived from it."""
+
+    name: str
+    namespace: str = PARENT_NAMESPACE
+
+    @property
+    def id(self) -> str:
+        # KEP-3659: base64url (no padding) of sha256("<name>.<namespace>.<kind>.<group>").
+        key = f"{self.name}.{self.namespace}.{PARENT_KIND}.{PARENT_GROUP}"
+        digest = hashlib.sha256(key.encode()).digest()
+        return "applyset-" + base64.urlsafe_b64encode(digest).decode().rstrip("=") + "-v1"
+
+    @property
+    def gce_label_value(self) -> str:
+        """The id as a GCE label value (lower case, at most 63 characters)."""
+        return hashlib.sha256(self.id.encode()).hexdigest()[:40]
+
+    @property
+    def gce_description(self) -> str:
+        """The marker that GCE resources without labels carry in ``description``."""
+        return f"managed by gitkube ({self.id})"
+
+
+def applyset_for(config: RepoConfig) -> ApplySet:
+    return ApplySet(name=f"gitkube-{config.cluster.name}")
+
+
+def stamp_ownership(resource: Resource, applyset: ApplySet) -> None:
+    """Mark a rendered object as a member of the ApplySet.
+
+    Kubernetes objects get the part-of label; GCE objects get the owner label
+    (where GCE has labels) and the marker in ``spec.description``.
+    """
+    if resource.is_gce:
+        resource.labels()[GCE_OWNER_LABEL] = applyset.gce_label_value
+        spec = resource.body.setdefault("spec", {})
+        description = spec.get("description")
+        if not description:
+            spec["description"] = applyset.gce_description
+        elif applyset.gce_description not in str(description):
+            spec["description"] = f"{description} - {applyset.gce_description}"
+    else:
+        resource.labels()[PART_OF_LABEL] = applyset.id

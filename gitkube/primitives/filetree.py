@@ -1,0 +1,96 @@
+"""Read-only views of a source tree: a directory on disk or a git tree.
+
+The renderer reads its input only through :class:`FileTree`, so the same
+code renders a work tree, a commit, or the staged index without checking
+anything out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from gitkube.primitives.errors import GitkubeError
+
+
+class FileTree(Protocol):
+    """A set of files named by POSIX paths relative to the tree's root."""
+
+    def files(self) -> list[str]:
+        """Every non-hidden file, sorted; no path has a component starting with '.'."""
+        ...
+
+    def read(self, path: str) -> bytes:
+        """The content of one file listed by :meth:`files`."""
+        ...
+
+
+def is_hidden(path: str) -> bool:
+    return any(part.startswith(".") for part in path.split("/"))
+
+
+class DirectoryTree:
+    """A directory on disk. Symlinks may point only inside the directory."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise GitkubeError("not a directory", file=str(root))
+
+    def files(self) -> list[str]:
+        found: list[str] = []
+        seen_dirs = {self.root}
+        self._walk(self.root, "", found, seen_dirs)
+        found.sort()
+        return found
+
+    def _walk(self, real_dir: Path, rel_dir: str, found: list[str], seen: set[Path]) -> None:
+        with os.scandir(real_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                rel = f"{rel_dir}{entry.name}"
+                if entry.is_symlink():
+                    target = self._inside(Path(entry.path), rel)
+                    if target.is_dir():
+                        if target not in seen:  # a link back up would loop forever
+                            seen.add(target)
+                            self._walk(target, rel + "/", found, seen)
+                    elif target.is_file():
+                        found.append(rel)
+                elif entry.is_dir():
+                    self._walk(Path(entry.path), rel + "/", found, seen)
+                elif entry.is_file():
+                    found.append(rel)
+
+    def _inside(self, link: Path, rel: str) -> Path:
+        target = link.resolve()
+        if target != self.root and self.root not in target.parents:
+            raise GitkubeError(
+                f"symlink leaves the repository (points to {target}); "
+                "gitkube reads nothing outside the repo",
+                file=rel,
+            )
+        return target
+
+    def read(self, path: str) -> bytes:
+        full = self.root / path
+        self._inside(full, path)
+        try:
+            return full.read_bytes()
+        except OSError as exc:
+            raise GitkubeError(f"cannot read: {exc.strerror}", file=path) from None
+
+
+class MemoryTree:
+    """Files held in memory: what a git tree or a test hands the renderer."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self._blobs = {p: b for p, b in blobs.items() if not is_hidden(p)}
+
+    def files(self) -> list[str]:
+        return sorted(self._blobs)
+
+    def read(self, path: str) -> bytes:
+        return self._blobs[path]

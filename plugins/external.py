@@ -1,0 +1,152 @@
+"""external: a public service on its own static IP, with its GCE networking.
+
+For app.yaml ``external: {address: frontend-ip, ports: [80, 443], protocol: TCP}``
+this renders, in Config Connector's schema:
+
+* ``ComputeAddress`` ``frontend-ip`` (reserved by sync when missing);
+* ``ComputeFirewall`` ``<app>-external`` allowing the ports from 0.0.0.0/0 to
+  the nodes' network tag (``cluster.nodeTag``);
+* ``ComputeTargetPool`` ``<app>-pool``, whose instances are the cluster's
+  nodes, bound by sync on every run (DESIGN §4);
+* ``ComputeForwardingRule`` ``<app>-<protocol>`` from the address to the pool
+  over the ports' range.
+
+The app's Service that serves those ports gets the
+``gitkube.dev/external-address`` annotation; sync sets its ``externalIPs`` to
+the reserved IP. Config Connector's v1beta1 ``ComputeForwardingRule.target``
+has no target-pool reference, so the pool is named by the
+``gitkube.dev/target-pool`` annotation, which the GCE target reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitkube.plugin_api import (
+    GCE_API_VERSION,
+    App,
+    GitkubeError,
+    Problem,
+    RenderContext,
+    Resource,
+    hookimpl,
+)
+
+ADDRESS_ANNOTATION = "gitkube.dev/external-address"
+TARGET_POOL_ANNOTATION = "gitkube.dev/target-pool"
+
+EXTERNAL_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["address", "ports"],
+    "properties": {
+        "address": {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"},
+        "ports": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "integer", "minimum": 1, "maximum": 65535},
+        },
+        "protocol": {"type": "string", "enum": ["TCP", "UDP"]},
+    },
+}
+
+
+@hookimpl
+def gitkube_app_keys() -> dict[str, Any]:
+    return {"external": EXTERNAL_SCHEMA}
+
+
+def _gce(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": GCE_API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+@hookimpl
+def gitkube_generate(app: App, ctx: RenderContext) -> list[dict[str, Any]]:
+    external = app.settings.get("external")
+    if not external:
+        return []
+    cluster = ctx.config.cluster
+    if not cluster.project or not cluster.region:
+        raise GitkubeError(
+            "external needs cluster.project and cluster.region in gitkube.yaml",
+            file=app.settings_file,
+        )
+    ports = sorted(external["ports"])
+    protocol = external.get("protocol", "TCP")
+    pool = f"{app.name}-pool"
+    rule = _gce(
+        "ComputeForwardingRule",
+        f"{app.name}-{protocol.lower()}",
+        {
+            "location": cluster.region,
+            "ipAddress": {"addressRef": {"name": external["address"]}},
+            "ipProtocol": protocol,
+            "portRange": f"{ports[0]}-{ports[-1]}",
+            "loadBalancingScheme": "EXTERNAL",
+        },
+    )
+    rule["metadata"]["annotations"] = {TARGET_POOL_ANNOTATION: pool}
+    return [
+        _gce(
+            "ComputeAddress",
+            external["address"],
+            {"location": cluster.region, "addressType": "EXTERNAL"},
+        ),
+        _gce(
+            "ComputeFirewall",
+            f"{app.name}-external",
+            {
+                "networkRef": {
+                    "external": f"projects/{cluster.project}/global/networks/{cluster.network}"
+                },
+                "allow": [{"protocol": protocol.lower(), "ports": [str(p) for p in ports]}],
+                "sourceRanges": ["0.0.0.0/0"],
+                "targetTags": [cluster.node_tag],
+            },
+        ),
+        _gce("ComputeTargetPool", pool, {"region": cluster.region}),
+        rule,
+    ]
+
+
+@hookimpl
+def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
+    external = resource.app.settings.get("external")
+    if not external or resource.kind != "Service" or resource.is_gce:
+        return
+    service_ports = {p.get("port") for p in resource.body.get("spec", {}).get("ports") or ()}
+    if not service_ports & set(external["ports"]):
+        return
+    annotations = resource.annotations()
+    current = annotations.get(ADDRESS_ANNOTATION)
+    if current not in (None, external["address"]):
+        raise GitkubeError(
+            f"{ADDRESS_ANNOTATION} is {current} but app.yaml external.address is "
+            f"{external['address']}",
+            file=resource.source,
+            app=resource.app.path,
+            obj=resource.describe(),
+        )
+    annotations[ADDRESS_ANNOTATION] = external["address"]
+
+
+@hookimpl
+def gitkube_validate(resources: list[Resource], ctx: RenderContext) -> list[Problem]:
+    exposed: dict[str, App] = {}
+    served: set[str] = set()
+    for resource in resources:
+        if resource.app.settings.get("external"):
+            exposed[resource.app.path] = resource.app
+            if resource.kind == "Service" and ADDRESS_ANNOTATION in resource.annotations():
+                served.add(resource.app.path)
+    return [
+        Problem(
+            f"external.ports {app.settings['external']['ports']} match no port of any "
+            "Service in the app; add a Service for them",
+            file=app.settings_file,
+            app=app.path,
+        )
+        for path, app in sorted(exposed.items())
+        if path not in served
+    ]
