@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import os
 import types
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,6 +45,21 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 BUILTIN_PACKAGE = "gitkube_plugins"
 
 T = TypeVar("T")
+
+# Plugins added for the duration of a test by gitkube.testing.plugin_fixtures;
+# registered after the built-ins, so they run last, like any third-party plugin.
+_test_plugins: list[tuple[str, object]] = []
+
+
+@contextmanager
+def registered_for_tests(plugin: object, name: str) -> Iterator[None]:
+    """Make every plugin manager built inside the block include ``plugin``."""
+    entry = (name, plugin)
+    _test_plugins.append(entry)
+    try:
+        yield
+    finally:
+        _test_plugins.remove(entry)
 
 
 @dataclass(frozen=True)
@@ -77,7 +93,7 @@ def build_plugin_manager(
     pm = pluggy.PluginManager(hookspec.PROJECT)
     pm.add_hookspecs(hookspec)
     third_party = [] if builtins_only else _third_party_entry_points()
-    known = set(BUILTIN_PLUGINS) | {ep.name for ep in third_party}
+    known = set(BUILTIN_PLUGINS) | {ep.name for ep in third_party} | {n for n, _ in _test_plugins}
     blocked = set(disabled) | disabled_from_env()
     for name in sorted(blocked - known):
         raise GitkubeError(
@@ -87,6 +103,8 @@ def build_plugin_manager(
         )
     # pluggy calls the last registered first: register in reverse so the call
     # order is built-ins in BUILTIN_PLUGINS order, then third-party by name.
+    for name, plugin in reversed(_test_plugins):
+        pm.register(plugin, name=name)
     for ep in reversed(third_party):
         if ep.name in blocked:
             continue

@@ -1,0 +1,3 @@
+from gitkube.cli import main
+
+main()

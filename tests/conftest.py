@@ -1,0 +1,83 @@
+"""Helpers shared by gitkube's own tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gitkube.cli import app
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+MINIMAL_CONFIG = """\
+cluster: {name: home, project: my-proj, region: us-central1, zone: us-central1-b}
+namespace: default
+"""
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (path -> text, dedented) under ``root``."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def require_tool(name: str) -> str:
+    """The path of a real tool the test needs; missing is a failure, never a skip."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed; the test needs the real tool")
+    return found
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """A config repo on disk with a gitkube.yaml and the given files."""
+
+    def make(files: dict[str, str], *, config: str = MINIMAL_CONFIG, name: str = "repo") -> Path:
+        root = tmp_path / name
+        write_tree(root, {"gitkube.yaml": config, **files})
+        return root
+
+    return make
+
+
+class Cli:
+    """Runs the real ``gitkube`` command line in-process (fast) or as a subprocess."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+        result = self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        return subprocess.CompletedProcess(
+            args=list(args), returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr
+        )
+
+    def subprocess(
+        self, *args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gitkube", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
