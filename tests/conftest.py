@@ -66,7 +66,10 @@ class Cli:
         )
 
     def subprocess(
-        self, *args: str | os.PathLike[str], env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        *args: str | os.PathLike[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "gitkube", *map(str, args)],

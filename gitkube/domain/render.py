@@ -104,8 +104,8 @@ def render_tree(
 
     apps: list[App] = []
     resources: list[Resource] = []
-    for directory, files in _yaml_files_by_directory(paths):
-        app, manifests = _read_app(tree, directory, files, validators)
+    for directory, yaml_files in _yaml_files_by_directory(paths):
+        app, manifests = _read_app(tree, directory, yaml_files, validators)
         if app is None:
             continue
         apps.append(app)

@@ -32,7 +32,7 @@ def _loader() -> YAML:
 def _dumper() -> YAML:
     yaml = YAML(typ="safe", pure=False)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # keep the author's key order
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep the author's key order
     yaml.width = 4096  # no folding of long strings: stable diffs
     yaml.allow_unicode = True
     return yaml

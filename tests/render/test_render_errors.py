@@ -106,7 +106,13 @@ def test_plugin_that_raises_is_named(make_repo, cli, tmp_path, gitkube_plugin):
     gitkube_plugin(Exploding(), name="exploding")
     repo = make_repo({"web/a/pod.yaml": POD})
     render_fails(
-        cli, repo, tmp_path / "out", "plugin exploding", "web/a/pod.yaml", "app web/a", "ZeroDivisionError"
+        cli,
+        repo,
+        tmp_path / "out",
+        "plugin exploding",
+        "web/a/pod.yaml",
+        "app web/a",
+        "ZeroDivisionError",
     )
 
 
@@ -171,7 +177,9 @@ def test_latest_image_is_a_warning_not_an_error(make_repo, cli, tmp_path):
     assert "warning:" in result.stderr and "busybox" in result.stderr
 
 
-@pytest.mark.parametrize("manifest", ["- just\n- a list\n", "apiVersion: v1\nkind: Pod\nmetadata: {}\n"])
+@pytest.mark.parametrize(
+    "manifest", ["- just\n- a list\n", "apiVersion: v1\nkind: Pod\nmetadata: {}\n"]
+)
 def test_documents_that_are_not_named_objects(make_repo, cli, tmp_path, manifest):
     repo = make_repo({"web/a/x.yaml": manifest})
     render_fails(cli, repo, tmp_path / "out", "web/a/x.yaml")
