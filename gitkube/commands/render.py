@@ -74,10 +74,11 @@ def write_directory(out: Path, files: dict[str, bytes]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.rendering-"))
     try:
+        for directory in sorted({os.path.dirname(path) for path in files}):
+            os.makedirs(os.path.join(staging, directory), exist_ok=True)
         for path, data in files.items():
-            target = staging / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            with open(os.path.join(staging, path), "wb") as handle:
+                handle.write(data)
         os.chmod(staging, 0o755)
         if out.exists():
             retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))

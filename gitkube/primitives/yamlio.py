@@ -1,20 +1,19 @@
 """YAML in and out: one parser, one emitter, the same bytes every time.
 
-Parsing uses ruamel.yaml's safe loader on its C parser (about five times
-faster than the pure-Python one); duplicate keys are errors, as Kubernetes'
-own decoder treats them. Documents are checked for alias bombs before anyone
-walks them, since a few hundred bytes of anchors can expand to billions of
-nodes.
+Parsing and emitting use PyYAML's libyaml bindings (CSafeLoader and
+CSafeDumper): on gitkube's benchmark they load 2x and dump 6x faster than
+ruamel.yaml's C-backed safe mode, whose tag handling runs in Python.
+Duplicate keys are errors, as Kubernetes' own decoder treats them.
+Documents are checked for alias bombs before anyone walks them, since a few
+hundred bytes of anchors can expand to billions of nodes.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+import yaml
 
 from gitkube.primitives.errors import GitkubeError
 
@@ -23,23 +22,29 @@ from gitkube.primitives.errors import GitkubeError
 MAX_EXPANDED_NODES = 1_000_000
 
 
-def _loader() -> YAML:
-    yaml = YAML(typ="safe", pure=False)
-    yaml.allow_duplicate_keys = False
-    return yaml
+class _StrictLoader(yaml.CSafeLoader):
+    """The safe C loader, refusing duplicate mapping keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'duplicate mapping key "{key}"', key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
-def _dumper() -> YAML:
-    yaml = YAML(typ="safe", pure=False)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep the author's key order
-    yaml.width = 4096  # no folding of long strings: stable diffs
-    yaml.allow_unicode = True
-    return yaml
-
-
-_LOAD = _loader()
-_DUMP = _dumper()
+class _CanonicalDumper(yaml.CSafeDumper):
+    """Block style, the author's key order, no line folding: stable diffs."""
 
 
 def load_documents(text: str | bytes, path: str) -> list[Any]:
@@ -48,15 +53,13 @@ def load_documents(text: str | bytes, path: str) -> list[Any]:
     Raises :class:`GitkubeError` naming ``path`` and the line of the problem.
     """
     try:
-        docs = [doc for doc in _LOAD.load_all(text) if doc is not None]
-    except MarkedYAMLError as exc:
+        docs = [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
+    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
-        if "duplicate key" in str(problem):
-            problem = f"duplicate mapping key ({problem})"
         raise GitkubeError(f"malformed YAML: {problem}", file=path, line=line) from None
-    except YAMLError as exc:
+    except yaml.YAMLError as exc:
         raise GitkubeError(f"malformed YAML: {exc}", file=path) from None
     except RecursionError:
         raise GitkubeError("malformed YAML: nesting too deep", file=path) from None
@@ -111,6 +114,11 @@ def expanded_size(node: Any, limit: int) -> int:
 
 def dump_document(obj: Any) -> str:
     """Serialise one document in gitkube's canonical block style."""
-    stream = io.StringIO()
-    _DUMP.dump(obj, stream)
-    return stream.getvalue()
+    return yaml.dump(
+        obj,
+        Dumper=_CanonicalDumper,
+        default_flow_style=False,
+        sort_keys=False,
+        width=4096,
+        allow_unicode=True,
+    )

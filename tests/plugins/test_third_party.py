@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
+import yaml
 
 SAMPLE = Path(__file__).parent / "sample-plugin"
 POD = """\
@@ -47,9 +47,9 @@ def test_entry_point_plugin_runs_in_real_render(plugin_site, make_repo, cli, tmp
     out = tmp_path / "out"
     result = cli.subprocess("render", repo, "--out", out, env={"PYTHONPATH": str(plugin_site)})
     assert result.returncode == 0, result.stderr
-    pod = YAML(typ="safe").load((out / "web/a/pod-p.yaml").read_text())
+    pod = yaml.safe_load((out / "web/a/pod-p.yaml").read_text())
     assert pod["metadata"]["annotations"]["example.com/greeting"] == "hello"
-    inventory = YAML(typ="safe").load((out / "gitkube-inventory.yaml").read_text())
+    inventory = yaml.safe_load((out / "gitkube-inventory.yaml").read_text())
     assert inventory["plugins"]["greeter"] == "1.2.3"
 
 
@@ -91,7 +91,7 @@ def test_disabled_by_config(plugin_site, make_repo, cli, tmp_path):
     out = tmp_path / "out"
     result = cli.subprocess("render", repo, "--out", out, env={"PYTHONPATH": str(plugin_site)})
     assert result.returncode == 0, result.stderr
-    pod = YAML(typ="safe").load((out / "web/a/pod-p.yaml").read_text())
+    pod = yaml.safe_load((out / "web/a/pod-p.yaml").read_text())
     assert "app" not in pod["metadata"]["labels"]
-    inventory = YAML(typ="safe").load((out / "gitkube-inventory.yaml").read_text())
+    inventory = yaml.safe_load((out / "gitkube-inventory.yaml").read_text())
     assert "greeter" not in inventory["plugins"] and "labels" not in inventory["plugins"]

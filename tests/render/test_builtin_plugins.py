@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-from ruamel.yaml import YAML
+import yaml
 
 from gitkube.domain.render import render_tree
 from gitkube.primitives.filetree import DirectoryTree
@@ -50,7 +50,7 @@ def _closed(schema: Any) -> Any:
 def kcc_validator(kind: str) -> jsonschema.Validator:
     if not KCC_SCHEMAS.is_dir():
         pytest.fail(f"Config Connector CRDs not found at {KCC_SCHEMAS}")
-    crd = YAML(typ="safe").load((KCC_SCHEMAS / KCC_FILES[kind]).read_text())
+    crd = yaml.safe_load((KCC_SCHEMAS / KCC_FILES[kind]).read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
     schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
     schema["properties"]["metadata"] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ruamel.yaml import YAML
+import yaml
 
 from tests.conftest import require_tool, write_tree
 
@@ -32,7 +32,7 @@ spec:
 
 
 def load(path: Path) -> dict:
-    return YAML(typ="safe").load(path.read_text())
+    return yaml.safe_load(path.read_text())
 
 
 def test_app_label_on_metadata_selectors_and_templates(make_repo, cli, tmp_path):
@@ -80,7 +80,7 @@ def test_labels_match_kustomize(make_repo, cli, tmp_path):
     built = subprocess.run(
         [kubectl, "kustomize", str(kustomization)], capture_output=True, text=True, check=True
     ).stdout
-    theirs = {d["kind"]: d for d in YAML(typ="safe").load_all(built)}
+    theirs = {d["kind"]: d for d in yaml.safe_load_all(built)}
     ours = {
         "Deployment": load(out / "group0/app0/deployment-app0.yaml"),
         "Service": load(out / "group0/app0/service-app0.yaml"),
