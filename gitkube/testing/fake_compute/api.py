@@ -140,6 +140,11 @@ class ComputeApi:
 
     def handle(self, call: Call) -> dict[str, Any]:
         method = call.method
+        request_id = call.query.get("requestId")
+        if request_id and request_id in self._request_ids:
+            # A retry with the same requestId gets the first operation back
+            # instead of a second change (or a 409 for an insert).
+            return self._request_ids[request_id].to_json()
         if method.resource in _OPERATION_RESOURCES:
             return self._operation_method(call)
         if method.resource not in SERVED:
@@ -181,9 +186,6 @@ class ComputeApi:
     ) -> dict[str, Any]:
         """Start the operation of a mutating call; the change happens when it completes."""
         request_id = call.query.get("requestId")
-        if request_id and request_id in self._request_ids:
-            # A retried request with the same requestId gets the first operation back.
-            return self._request_ids[request_id].to_json()
         verb = call.method.verb
         operation_type = _OPERATION_TYPES.get(verb, verb)
         if verb == "patch":
