@@ -12,9 +12,19 @@ third-party plugin can do whatever a built-in does::
 The hooks themselves are documented in :mod:`gitkube.domain.hookspec`.
 """
 
+from gitkube import __version__
 from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.hookspec import hookimpl
+from gitkube.domain.ownership import (
+    ADDITIONAL_NAMESPACES_ANNOTATION,
+    APPLYSET_ID_LABEL,
+    CONTAINS_GROUP_KINDS_ANNOTATION,
+    GCE_OWNER_LABEL,
+    PART_OF_LABEL,
+    TOOLING_ANNOTATION,
+    ApplySet,
+)
 from gitkube.domain.resources import (
     GCE_API_VERSION,
     GCE_GROUP,
@@ -24,20 +34,53 @@ from gitkube.domain.resources import (
     containers,
     mount_in_pods,
 )
+from gitkube.domain.targets import (
+    Action,
+    Change,
+    DesiredObject,
+    SyncResult,
+    SyncSettings,
+    SyncState,
+    Target,
+    content_hash,
+    object_id,
+)
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.kubeapi import AGGREGATED_DISCOVERY, KubeApi, KubeApiError, RequestLog
 
 __all__ = [
+    "ADDITIONAL_NAMESPACES_ANNOTATION",
+    "AGGREGATED_DISCOVERY",
+    "APPLYSET_ID_LABEL",
+    "CONTAINS_GROUP_KINDS_ANNOTATION",
     "GCE_API_VERSION",
     "GCE_GROUP",
+    "GCE_OWNER_LABEL",
+    "PART_OF_LABEL",
+    "TOOLING_ANNOTATION",
+    "Action",
     "App",
+    "ApplySet",
+    "Change",
     "ClusterConfig",
+    "DesiredObject",
     "GitkubeError",
+    "KubeApi",
+    "KubeApiError",
     "ObjectId",
     "Problem",
     "RenderContext",
     "RepoConfig",
+    "RequestLog",
     "Resource",
+    "SyncResult",
+    "SyncSettings",
+    "SyncState",
+    "Target",
+    "__version__",
     "containers",
+    "content_hash",
     "hookimpl",
     "mount_in_pods",
+    "object_id",
 ]

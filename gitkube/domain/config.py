@@ -143,3 +143,25 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         rendered_branch=raw.get("render", {}).get("branch", "rendered"),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
     )
+
+
+def sync_settings_document(config: RepoConfig) -> dict[str, Any]:
+    """The parts of gitkube.yaml that sync needs, in gitkube.yaml's own shape.
+
+    Recorded in the rendered commit's inventory, so the sync agent reads its
+    settings from what was reviewed and never from the source repo.
+    """
+    cluster = config.cluster
+    return {
+        "cluster": {
+            "name": cluster.name,
+            "project": cluster.project,
+            "region": cluster.region,
+            "zone": cluster.zone,
+            "network": cluster.network,
+            "nodeTag": cluster.node_tag,
+        },
+        "namespace": config.namespace,
+        "sync": {"prune": config.prune, "maxPruneFraction": config.max_prune_fraction},
+        "gce": {"endpoint": config.gce_endpoint},
+    }

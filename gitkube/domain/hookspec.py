@@ -32,10 +32,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from gitkube.domain.config import RepoConfig
     from gitkube.domain.context import Problem, RenderContext
     from gitkube.domain.resources import App, Resource
-    from gitkube.domain.targets import Target
+    from gitkube.domain.targets import SyncSettings, Target
 
 PROJECT = "gitkube"
 
@@ -116,12 +115,14 @@ def gitkube_validate(resources: Sequence[Resource], ctx: RenderContext) -> Itera
 
 
 @hookspec
-def gitkube_sync_targets(config: RepoConfig) -> Iterable[Target] | None:
+def gitkube_sync_targets(settings: SyncSettings) -> Iterable[Target] | None:
     """Offer targets that observe, plan and apply a family of resources.
 
     Called once per ``gitkube plan``/``sync`` run, never during render.
 
-    :param config: the ``gitkube.yaml`` recorded in the rendered commit.
+    :param settings: the run's settings: the config recorded in the rendered
+        commit, the ApplySet, credentials and endpoints, and what the user
+        allowed (adopt, force conflicts, replace).
     :return: targets (see :class:`gitkube.domain.targets.Target`), or ``None``.
         All plugins' targets are used; each rendered object goes to the first
         target whose ``handles`` accepts it.

@@ -25,15 +25,15 @@ from gitkube.domain.config import closest
 from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
-    from gitkube.domain.config import RepoConfig
     from gitkube.domain.context import Problem, RenderContext
     from gitkube.domain.resources import App, Resource
-    from gitkube.domain.targets import Target
+    from gitkube.domain.targets import SyncSettings, Target
 
 ENTRY_POINT_GROUP = "gitkube"
 DISABLE_ENV = "GITKUBE_DISABLE_PLUGINS"
 
-# Order matters: transforms run in this order (DESIGN §3); `checks` validates.
+# Order matters: transforms run in this order (DESIGN §3); `checks` validates;
+# the targets serve `gitkube sync` (GCE first: Services bind its addresses).
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "labels",
     "image",
@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "disk",
     "external",
     "checks",
+    "kubernetes_target",
 )
 BUILTIN_PACKAGE = "gitkube_plugins"
 
@@ -185,10 +186,10 @@ class PluginHooks:
         return problems
 
     # -- sync side -----------------------------------------------------------
-    def sync_targets(self, config: RepoConfig) -> list[Target]:
+    def sync_targets(self, settings: SyncSettings) -> list[Target]:
         targets: list[Target] = []
         for impl in self._impls("gitkube_sync_targets"):
-            targets.extend(self._call_impl(impl, {"config": config}) or ())
+            targets.extend(self._call_impl(impl, {"settings": settings}) or ())
         return targets
 
     # -- introspection -------------------------------------------------------

@@ -22,6 +22,7 @@ from gitkube.domain.config import (
     closest,
     parse_config,
     schema_error_message,
+    sync_settings_document,
 )
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.ownership import applyset_for, stamp_ownership
@@ -75,6 +76,7 @@ class RenderResult:
             "gitkubeVersion": __version__,
             "plugins": dict(sorted(self.plugin_versions.items())),
             "applysetId": applyset_for(self.config).id,
+            "settings": sync_settings_document(self.config),
             "objects": objects,
         }
 

@@ -1,0 +1,39 @@
+"""A plan as people read it: one line per change, fields indented, a summary last."""
+
+from __future__ import annotations
+
+import typer
+
+from gitkube.domain.targets import Action, SyncResult
+
+_STYLE = {
+    Action.CREATE: ("+", typer.colors.GREEN),
+    Action.UPDATE: ("~", typer.colors.YELLOW),
+    Action.REPLACE: ("-/+", typer.colors.MAGENTA),
+    Action.DELETE: ("-", typer.colors.RED),
+}
+
+
+def print_plan(result: SyncResult) -> None:
+    for change in result.changes:
+        if change.action is Action.UNCHANGED:
+            continue
+        mark, colour = _STYLE[change.action]
+        scope = f"{change.id.namespace}/" if change.id.namespace else ""
+        line = f"{mark} {change.target}: {change.id.kind} {scope}{change.id.name}"
+        if change.app:
+            line += f"  (app {change.app})"
+        typer.secho(line, fg=colour)
+        for path in change.fields[:20]:
+            typer.echo(f"      {path}")
+        for path, value in change.late_bound.items():
+            typer.echo(f"      {path} = {value}  (bound at apply time)")
+        if change.blocked:
+            typer.secho(f"      blocked: {change.blocked}", fg=typer.colors.RED)
+    verb = "applied" if result.applied else "planned"
+    typer.echo(
+        f"{verb} {result.commit[:12] if result.commit else '-'}: "
+        f"{result.count(Action.CREATE)} to create, "
+        f"{result.count(Action.UPDATE) + result.count(Action.REPLACE)} to update, "
+        f"{result.count(Action.DELETE)} to delete, {result.count(Action.UNCHANGED)} unchanged"
+    )

@@ -1,0 +1,212 @@
+"""``gitkube plan``, ``sync`` and ``status``: the sync side of the command line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gitkube.cli.output import Format, emit_json, reported_errors
+
+if TYPE_CHECKING:
+    from gitkube.commands.sync import SyncOptions
+    from gitkube.domain.targets import SyncResult
+
+Repo = Annotated[
+    str, typer.Option("--repo", help="Repository holding the rendered branch: a path or a git URL.")
+]
+Ref = Annotated[str, typer.Option("--ref", help="The rendered commit to apply.")]
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="kubeconfig file (default: in-cluster or ~/.kube/config)."),
+]
+Context = Annotated[str | None, typer.Option("--context", help="kubeconfig context.")]
+GceEndpoint = Annotated[
+    str | None,
+    typer.Option("--gce-endpoint", help="Compute Engine API endpoint (a local one for tests)."),
+]
+Only = Annotated[
+    list[str] | None, typer.Option("--only", help="Limit the run to a target: kubernetes or gce.")
+]
+Output = Annotated[Format, typer.Option("--output", "-o", help="text or json")]
+
+
+def _options(
+    repo: str,
+    ref: str,
+    kubeconfig: str | None,
+    context: str | None,
+    gce_endpoint: str | None,
+    only: list[str] | None,
+    **flags: bool,
+) -> SyncOptions:
+    from gitkube.commands.sync import SyncOptions
+
+    return SyncOptions(
+        repo=repo,
+        ref=ref,
+        kubeconfig=kubeconfig,
+        context=context,
+        gce_endpoint=gce_endpoint,
+        only=frozenset(only) if only else None,
+        **flags,
+    )
+
+
+def _report(result: SyncResult, output: Format) -> None:
+    if output is Format.json:
+        emit_json(result.as_dict())
+        return
+    from gitkube.cli.plan_text import print_plan
+
+    print_plan(result)
+
+
+def plan(
+    repo: Repo = ".",
+    ref: Ref = "refs/heads/rendered",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    gce_endpoint: GceEndpoint = None,
+    only: Only = None,
+    adopt: Annotated[
+        bool, typer.Option(help="Plan to take over unowned objects in the way.")
+    ] = False,
+    output: Output = Format.text,
+) -> None:
+    """Show what sync would change, per object and field. Writes nothing."""
+    from gitkube.commands.sync import plan as compute_plan
+
+    with reported_errors():
+        result = compute_plan(
+            _options(repo, ref, kubeconfig, context, gce_endpoint, only, adopt=adopt)
+        )
+    _report(result, output)
+
+
+def sync(
+    repo: Repo = ".",
+    ref: Ref = "refs/heads/rendered",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    gce_endpoint: GceEndpoint = None,
+    only: Only = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan only; the same as gitkube plan.")
+    ] = False,
+    adopt: Annotated[
+        bool, typer.Option(help="Take over unowned objects that are in the way.")
+    ] = False,
+    force_conflicts: Annotated[
+        bool, typer.Option(help="Take fields other managers own (server-side apply force).")
+    ] = False,
+    allow_replace: Annotated[
+        bool, typer.Option(help="Delete and re-create objects whose immutable fields changed.")
+    ] = False,
+    allow_mass_prune: Annotated[
+        bool,
+        typer.Option(help="Allow deleting more than sync.maxPruneFraction of what gitkube owns."),
+    ] = False,
+    output: Output = Format.text,
+) -> None:
+    """Apply the rendered commit to the cluster and GCE; prune what gitkube owns and no longer wants.
+
+    Exit codes: 0 done, 1 error, 2 refused by a safety rule (nothing changed).
+    """
+    from gitkube.commands import sync as sync_command
+
+    options = _options(
+        repo,
+        ref,
+        kubeconfig,
+        context,
+        gce_endpoint,
+        only,
+        adopt=adopt,
+        force_conflicts=force_conflicts,
+        allow_replace=allow_replace,
+        allow_mass_prune=allow_mass_prune,
+    )
+    with reported_errors():
+        result = sync_command.plan(options) if dry_run else sync_command.sync(options)
+    _report(result, output)
+
+
+def status(
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    output: Output = Format.text,
+) -> None:
+    """Show what each gitkube ApplySet in the cluster last synced, and how it went."""
+    from gitkube.commands.status import read_status
+
+    with reported_errors():
+        statuses = read_status(kubeconfig, context)
+    if output is Format.json:
+        emit_json([s.as_dict() for s in statuses])
+        return
+    if not statuses:
+        typer.echo("no gitkube ApplySet in this cluster yet: run gitkube sync")
+    for s in statuses:
+        typer.echo(
+            f"{s.name}: {s.result} at {s.synced_at}\n"
+            f"  rendered commit {s.rendered_commit}\n  source commit   {s.source_commit}\n"
+            f"  manages {s.objects} objects of {len(s.group_kinds)} kinds"
+            + (f"\n  message: {s.message}" if s.message else "")
+        )
+
+
+def agent(
+    repo: Repo = ".",
+    ref: Ref = "refs/heads/rendered",
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    gce_endpoint: GceEndpoint = None,
+    interval: Annotated[
+        str, typer.Option(help="Re-sync at least this often, to heal drift.")
+    ] = "5m",
+    poll: Annotated[str, typer.Option(help="Fetch the rendered branch this often.")] = "30s",
+    lease: Annotated[
+        str, typer.Option(help="Name of the Lease in gitkube-system.")
+    ] = "gitkube-agent",
+    lease_duration: Annotated[str, typer.Option(help="How long a lease lasts unrenewed.")] = "30s",
+    listen: Annotated[
+        str, typer.Option(help="HOST:PORT for /metrics and /healthz.")
+    ] = "127.0.0.1:9090",
+    identity: Annotated[str, typer.Option(help="This agent's name in the Lease.")] = "",
+    allow_mass_prune: Annotated[bool, typer.Option(help="See gitkube sync.")] = False,
+) -> None:
+    """Fetch the rendered branch, sync when it moves and every interval; one agent at a time."""
+    import logging
+    import signal
+
+    from gitkube.commands.agent import Agent, AgentOptions, parse_duration
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    with reported_errors():
+        options = AgentOptions(
+            sync=_options(
+                repo,
+                ref,
+                kubeconfig,
+                context,
+                gce_endpoint,
+                None,
+                allow_mass_prune=allow_mass_prune,
+            ),
+            interval=parse_duration(interval),
+            poll=parse_duration(poll),
+            lease_name=lease,
+            lease_duration=parse_duration(lease_duration),
+            listen=listen,
+            identity=identity,
+        )
+        runner = Agent(options)
+        host, port = runner.serve()
+        typer.echo(
+            f"gitkube agent {runner.identity} serving /metrics and /healthz on {host}:{port}",
+            err=True,
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: runner.stop.set())
+        runner.run()

@@ -1,0 +1,226 @@
+"""``gitkube agent``: keep syncing the rendered branch, one agent at a time.
+
+Every ``poll`` the agent fetches the rendered branch and syncs when it moved;
+every ``interval`` it syncs anyway, to heal drift. It writes only while it
+holds the Lease; it serves Prometheus metrics on ``/metrics`` and liveness on
+``/healthz``; SIGTERM lets the current step finish, then it stops (between
+writes, never inside one) and releases the lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from gitkube.commands.lease import Lease
+from gitkube.commands.source import open_source
+from gitkube.commands.sync import SyncOptions, sync
+from gitkube.domain.desired import load_desired
+from gitkube.domain.ownership import PARENT_NAMESPACE
+from gitkube.domain.targets import Action
+from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.kubeapi import KubeApi, KubeApiError
+
+log = logging.getLogger("gitkube.agent")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"90"``, ``"30s"``, ``"5m"``, ``"1h"``, ``"500ms"``."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise GitkubeError(f'"{text}" is not a duration (like 30s, 5m, 1h)')
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    sync: SyncOptions
+    interval: float = 300.0
+    poll: float = 30.0
+    lease_name: str = "gitkube-agent"
+    lease_duration: float = 30.0
+    listen: str = "127.0.0.1:9090"
+    identity: str = ""
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.duration = Histogram(
+            "gitkube_sync_duration_seconds", "Time taken by one sync run.", registry=self.registry
+        )
+        self.objects = Counter(
+            "gitkube_sync_objects",
+            "Objects handled by sync runs, by action.",
+            ["action"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "gitkube_sync_errors", "Sync runs that failed or were refused.", registry=self.registry
+        )
+        self.last_success = Gauge(
+            "gitkube_last_success_timestamp_seconds",
+            "When the last sync succeeded.",
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "gitkube_leader", "1 while this agent holds the lease.", registry=self.registry
+        )
+
+
+class Agent:
+    def __init__(self, options: AgentOptions, api: KubeApi | None = None) -> None:
+        self.options = options
+        self.identity = options.identity or f"{socket.gethostname()}-{id(self):x}"
+        self.api = api or KubeApi.connect(options.sync.kubeconfig, options.sync.context)
+        self.lease = Lease(self.api, options.lease_name, self.identity, options.lease_duration)
+        self.metrics = Metrics()
+        self.stop = threading.Event()
+        self.heartbeat = time.monotonic()
+        self.syncs = 0
+        self._last_commit: str | None = None
+        self._next_full = 0.0
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- http ----------------------------------------------------------------
+    def serve(self) -> tuple[str, int]:
+        host, _, port = self.options.listen.rpartition(":")
+        agent = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    self._send(200, generate_latest(agent.metrics.registry), CONTENT_TYPE_LATEST)
+                elif self.path == "/healthz":
+                    ok = agent.healthy()
+                    self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n", "text/plain")
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        address = self._server.server_address
+        return str(address[0]), int(address[1])
+
+    def healthy(self) -> bool:
+        # The loop beats at least every poll; three missed beats is a stall.
+        return time.monotonic() - self.heartbeat < 3 * max(self.options.poll, 1.0) + 30
+
+    # -- loop ----------------------------------------------------------------
+    def _ensure_lease_namespace(self) -> None:
+        try:
+            self.api.request("GET", f"/api/v1/namespaces/{PARENT_NAMESPACE}")
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise
+            try:
+                self.api.request(
+                    "POST",
+                    "/api/v1/namespaces",
+                    body={
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": PARENT_NAMESPACE},
+                    },
+                )
+            except KubeApiError as again:
+                if again.status != 409:  # another agent was faster
+                    raise
+
+    def _renew_forever(self) -> None:
+        while not self.stop.wait(self.options.lease_duration / 3):
+            if self.lease.held():
+                self.lease.try_acquire()
+            self.metrics.leader.set(1 if self.lease.held() else 0)
+
+    def run(self) -> None:
+        self._ensure_lease_namespace()
+        threading.Thread(target=self._renew_forever, daemon=True).start()
+        try:
+            while not self.stop.is_set():
+                self.heartbeat = time.monotonic()
+                leader = self._tick()
+                wait = (
+                    self.options.poll
+                    if leader
+                    else min(self.options.poll, self.options.lease_duration / 3)
+                )
+                self.stop.wait(wait)
+        finally:
+            self.lease.release()
+            if self._server is not None:
+                self._server.shutdown()
+
+    def _tick(self) -> bool:
+        """One pass of the loop: as leader, sync when the branch moved or a full
+        interval passed. Returns whether this agent leads."""
+        leader = self.lease.held() or self.lease.try_acquire()
+        self.metrics.leader.set(1 if leader else 0)
+        if not leader:
+            return False
+        try:
+            desired = load_desired(open_source(self.options.sync.repo), self.options.sync.ref)
+        except GitkubeError as exc:
+            self.metrics.errors.inc()
+            log.error("cannot read the rendered branch: %s", exc)
+            return True
+        due = desired.commit != self._last_commit or time.monotonic() >= self._next_full
+        if due and self._sync_once(desired):
+            self._last_commit = desired.commit
+            self._next_full = time.monotonic() + self.options.interval
+        return True
+
+    def _sync_once(self, desired: Any) -> bool:
+        started = time.monotonic()
+        try:
+            result = sync(
+                self.options.sync,
+                should_continue=lambda: not self.stop.is_set() and self.lease.held(),
+                desired=desired,
+            )
+        except GitkubeError as exc:
+            self.metrics.errors.inc()
+            log.error("sync of %s failed: %s", desired.commit[:12], exc)
+            return False
+        finally:
+            self.metrics.duration.observe(time.monotonic() - started)
+        self.syncs += 1
+        for action in Action:
+            self.metrics.objects.labels(action=action.value).inc(result.count(action))
+        self.metrics.last_success.set_to_current_time()
+        log.info(
+            "synced %s: %d created, %d updated, %d deleted",
+            desired.commit[:12],
+            result.count(Action.CREATE),
+            result.count(Action.UPDATE) + result.count(Action.REPLACE),
+            result.count(Action.DELETE),
+        )
+        return True

@@ -1,0 +1,64 @@
+"""``gitkube status``: what each gitkube ApplySet parent says about its last sync."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from gitkube.domain.ownership import (
+    APPLYSET_ID_LABEL,
+    CONTAINS_GROUP_KINDS_ANNOTATION,
+    PARENT_NAMESPACE,
+    TOOLING_ANNOTATION,
+)
+from gitkube.primitives.kubeapi import KubeApi
+
+STATUS_PREFIX = "status.gitkube.dev/"
+
+
+@dataclass(frozen=True)
+class ApplySetStatus:
+    name: str
+    applyset_id: str
+    rendered_commit: str
+    source_commit: str
+    synced_at: str
+    result: str
+    message: str
+    group_kinds: list[str]
+    objects: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def read_status(
+    kubeconfig: str | None, context: str | None = None, api: KubeApi | None = None
+) -> list[ApplySetStatus]:
+    api = api or KubeApi.connect(kubeconfig, context)
+    listing = api.request(
+        "GET",
+        f"/api/v1/namespaces/{PARENT_NAMESPACE}/configmaps",
+        query={"labelSelector": APPLYSET_ID_LABEL},
+    )
+    statuses = []
+    for parent in listing.get("items", ()):
+        meta = parent.get("metadata", {})
+        annotations = meta.get("annotations") or {}
+        if not str(annotations.get(TOOLING_ANNOTATION, "")).startswith("gitkube/"):
+            continue
+        statuses.append(
+            ApplySetStatus(
+                name=meta.get("name", ""),
+                applyset_id=meta.get("labels", {}).get(APPLYSET_ID_LABEL, ""),
+                rendered_commit=annotations.get(f"{STATUS_PREFIX}rendered-commit", ""),
+                source_commit=annotations.get(f"{STATUS_PREFIX}source-commit", ""),
+                synced_at=annotations.get(f"{STATUS_PREFIX}synced-at", ""),
+                result=annotations.get(f"{STATUS_PREFIX}result", "never synced"),
+                message=annotations.get(f"{STATUS_PREFIX}message", ""),
+                group_kinds=[
+                    g for g in annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "").split(",") if g
+                ],
+                objects=len(parent.get("data") or {}),
+            )
+        )
+    return statuses

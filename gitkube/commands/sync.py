@@ -1,0 +1,162 @@
+"""``gitkube plan`` and ``gitkube sync``: make the cluster and GCE equal to a rendered commit.
+
+The sync side never runs repo code or render hooks (DESIGN §2): it reads the
+rendered commit's files and inventory, and the installed targets apply them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gitkube.commands.source import open_source
+from gitkube.domain.desired import DesiredState, load_desired
+from gitkube.domain.plugin_manager import build_plugin_manager
+from gitkube.domain.targets import (
+    Action,
+    Change,
+    DesiredObject,
+    SyncResult,
+    SyncSettings,
+    SyncState,
+    Target,
+)
+from gitkube.primitives.errors import GitkubeError, SafetyRefusal
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    repo: str = "."
+    ref: str = "refs/heads/rendered"
+    kubeconfig: str | None = None
+    context: str | None = None
+    gce_endpoint: str | None = None
+    only: frozenset[str] | None = None
+    adopt: bool = False
+    force_conflicts: bool = False
+    allow_replace: bool = False
+    allow_mass_prune: bool = False
+
+
+@dataclass
+class PreparedRun:
+    """A computed plan with its targets, ready to be applied."""
+
+    desired: DesiredState
+    targets: list[Target]
+    assigned: dict[str, list[DesiredObject]]
+    state: SyncState
+    result: SyncResult
+
+
+def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
+    return SyncSettings(
+        config=desired.config,
+        applyset=desired.applyset,
+        kubeconfig=options.kubeconfig,
+        context=options.context,
+        gce_endpoint=options.gce_endpoint or desired.config.gce_endpoint,
+        adopt=options.adopt,
+        force_conflicts=options.force_conflicts,
+        allow_replace=options.allow_replace,
+        rendered_commit=desired.commit,
+        source_commit=desired.source_commit,
+    )
+
+
+def prepare(options: SyncOptions, desired: DesiredState | None = None) -> PreparedRun:
+    """Read the rendered commit, observe every target and plan. Writes nothing."""
+    if desired is None:
+        desired = load_desired(open_source(options.repo), options.ref)
+    if not desired.objects:
+        raise SafetyRefusal(
+            f"rendered commit {desired.commit[:12]} has no objects; refusing to plan the "
+            "deletion of everything gitkube owns"
+        )
+    settings = _settings(options, desired)
+    targets = build_plugin_manager().sync_targets(settings)
+    assigned: dict[str, list[DesiredObject]] = {t.name: [] for t in targets}
+    for obj in desired.objects:
+        target = next((t for t in targets if t.handles(obj)), None)
+        if target is None:
+            raise GitkubeError(f"no sync target handles {obj.id}", file=obj.path)
+        assigned[target.name].append(obj)
+    if options.only:
+        unknown = options.only - {t.name for t in targets}
+        if unknown:
+            raise GitkubeError(f"--only {', '.join(sorted(unknown))}: no such target")
+        targets = [t for t in targets if t.name in options.only]
+    state = SyncState()
+    changes: list[Change] = []
+    for target in targets:
+        changes.extend(target.plan(assigned[target.name], state))
+    if not desired.config.prune:
+        changes = [c for c in changes if c.action is not Action.DELETE]
+    result = SyncResult(desired.commit, desired.source_commit, changes, applied=False)
+    _check_prune_fraction(result, targets, desired, options)
+    return PreparedRun(desired, targets, assigned, state, result)
+
+
+def _check_prune_fraction(
+    result: SyncResult, targets: Sequence[Target], desired: DesiredState, options: SyncOptions
+) -> None:
+    deletes = result.count(Action.DELETE)
+    owned = sum(t.owned_count() for t in targets)
+    limit = desired.config.max_prune_fraction
+    if deletes and owned and deletes / owned > limit and not options.allow_mass_prune:
+        raise SafetyRefusal(
+            f"the plan deletes {deletes} of the {owned} objects gitkube owns "
+            f"({deletes / owned:.0%} > sync.maxPruneFraction {limit:.0%}); "
+            "nothing was changed. Check the rendered commit, or rerun with --allow-mass-prune"
+        )
+
+
+def plan(options: SyncOptions) -> SyncResult:
+    return prepare(options).result
+
+
+def sync(
+    options: SyncOptions,
+    *,
+    should_continue: Callable[[], bool] = lambda: True,
+    desired: DesiredState | None = None,
+) -> SyncResult:
+    """Plan, then apply: creates and updates target by target, deletes last and reversed.
+
+    Nothing is written when any change is blocked. ``should_continue`` is
+    asked between steps (the agent answers False once it lost its lease or got
+    SIGTERM), so a run stops between writes, never inside one.
+    """
+    run = prepare(options, desired)
+    result = run.result
+    blocked = [c for c in result.changes if c.blocked]
+    if blocked:
+        details = "; ".join(f"{c.id}: {c.blocked}" for c in blocked[:5])
+        raise GitkubeError(
+            f"{len(blocked)} change(s) cannot be made, nothing was changed: {details}"
+        )
+    result.applied = True
+    try:
+        for target in run.targets:
+            if not should_continue():
+                raise GitkubeError("stopped before finishing (lease lost or shutting down)")
+            target.apply([c for c in result.changes if c.target == target.name], run.state)
+        for target in reversed(run.targets):
+            if not should_continue():
+                raise GitkubeError("stopped before pruning (lease lost or shutting down)")
+            target.delete([c for c in result.changes if c.target == target.name], run.state)
+    except GitkubeError as exc:
+        result.error = str(exc)
+        _finish(run, result)
+        raise
+    _finish(run, result)
+    return result
+
+
+def _finish(run: PreparedRun, result: SyncResult) -> None:
+    for target in run.targets:
+        try:
+            target.finish(result)
+        except GitkubeError:
+            if result.error is None:
+                raise

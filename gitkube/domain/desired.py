@@ -1,0 +1,86 @@
+"""The desired state: what a rendered commit says the cluster and GCE should hold.
+
+Only data is read: object files and the inventory. The inventory is checked
+against the files before anything is used, and a commit whose files and
+inventory disagree is refused whole, so a hand-edited or truncated rendered
+branch never reaches the cluster half-applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from gitkube.domain.config import RepoConfig, parse_config
+from gitkube.domain.ownership import ApplySet, applyset_for
+from gitkube.domain.render import INVENTORY_FILE
+from gitkube.domain.targets import DesiredObject, object_id
+from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.gitstore import GitStore
+from gitkube.primitives.yamlio import dump_document, load_one
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    commit: str
+    source_commit: str | None
+    config: RepoConfig
+    applyset: ApplySet
+    objects: list[DesiredObject]
+
+
+def load_desired(store: GitStore, ref: str) -> DesiredState:
+    """Read and check the rendered commit ``ref`` of ``store``."""
+    commit, tree = store.resolve_commit(ref)
+    entries = {e.path: e for e in store.ls_tree(tree)}
+    where = f"{ref} ({commit[:12]})"
+    if INVENTORY_FILE not in entries:
+        raise GitkubeError(
+            f"{where} is not a gitkube rendered commit (no {INVENTORY_FILE}); "
+            "point --ref at the rendered branch"
+        )
+    blobs = store.read_blobs(e.oid for e in entries.values())
+    inventory = load_one(blobs[entries[INVENTORY_FILE].oid], f"{where}:{INVENTORY_FILE}")
+    if not isinstance(inventory, dict) or inventory.get("kind") != "Inventory":
+        raise GitkubeError(f"{where}: {INVENTORY_FILE} is not a gitkube inventory")
+    config = parse_config(
+        dump_document(inventory.get("settings") or {}).encode(), f"{where}:{INVENTORY_FILE}"
+    )
+    listed = {o["path"]: o for o in inventory.get("objects") or ()}
+    problems = []
+    for path in sorted(set(entries) - set(listed) - {INVENTORY_FILE}):
+        problems.append(f"{path} is not in the inventory")
+    objects = []
+    for path, item in sorted(listed.items()):
+        entry = entries.get(path)
+        if entry is None:
+            problems.append(f"{path} is in the inventory but missing")
+            continue
+        data = blobs[entry.oid]
+        if hashlib.sha256(data).hexdigest() != item.get("sha256"):
+            problems.append(f"{path} does not match its inventory hash")
+            continue
+        body: Any = yaml.safe_load(data)
+        if not isinstance(body, dict) or object_id(body).name != item.get("name"):
+            problems.append(f"{path} does not hold the object the inventory names")
+            continue
+        objects.append(DesiredObject(body=body, path=path, app=str(item.get("app", ""))))
+    if problems:
+        raise GitkubeError(
+            f"{where}: files and inventory disagree, refusing the whole commit: "
+            + "; ".join(problems[:5])
+            + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+        )
+    applyset = applyset_for(config)
+    if inventory.get("applysetId") not in (None, applyset.id):
+        raise GitkubeError(f"{where}: inventory applysetId does not match its cluster name")
+    return DesiredState(
+        commit=commit,
+        source_commit=inventory.get("sourceCommit"),
+        config=config,
+        applyset=applyset,
+        objects=objects,
+    )
