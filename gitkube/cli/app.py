@@ -40,25 +40,67 @@ def _root(
 def render(
     repo: Annotated[Path, typer.Argument(help="The config repo (default: here).")] = Path("."),
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the rendered files into this directory.")
+        Path | None,
+        typer.Option("--out", help="Render the work tree into this directory instead."),
     ] = None,
+    ref: Annotated[
+        str, typer.Option("--ref", help="The commit to render onto the branch.")
+    ] = "HEAD",
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="The rendered branch (default: gitkube.yaml render.branch)."),
+    ] = None,
+    push: Annotated[
+        str | None, typer.Option("--push", metavar="REMOTE", help="Push the branch to REMOTE.")
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Render the staged files and write nothing (pre-commit)."),
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ignore and skip the render cache.")
+    ] = False,
     output: OutputOption = Format.text,
 ) -> None:
-    """Render the repo's apps through the plugins."""
-    from gitkube.commands.render import render_to_directory
+    """Render a commit onto the rendered branch (or --out DIR, or --check the index)."""
+    from gitkube.commands.render import check_index, render_to_branch, render_to_directory
 
     with reported_errors():
-        if out is None:
-            raise typer.BadParameter("--out DIR is required for now", param_hint="--out")
-        summary = render_to_directory(repo, out)
+        if sum((out is not None, check)) > 1:
+            raise typer.BadParameter("--out and --check do not go together", param_hint="--check")
+        if (out is not None or check) and (ref != "HEAD" or branch or push):
+            raise typer.BadParameter(
+                "--ref, --branch and --push are for rendering onto the branch",
+                param_hint="--out/--check",
+            )
+        if out is not None:
+            summary = render_to_directory(repo, out)
+        elif check:
+            summary = check_index(repo, use_cache=not no_cache)
+        else:
+            summary = render_to_branch(
+                repo, ref=ref, branch=branch, push=push, use_cache=not no_cache
+            )
     for problem in summary.warnings:
         warn(str(problem))
     if output is Format.json:
         emit_json(summary.as_dict())
-    else:
+    elif check:
+        typer.echo(
+            f"ok: the staged files render to {summary.objects} objects "
+            f"({summary.gce_objects} GCE) from {summary.apps} apps"
+        )
+    elif out is not None:
         typer.echo(
             f"rendered {summary.objects} objects ({summary.gce_objects} GCE) "
             f"from {summary.apps} apps into {summary.output}"
+        )
+    else:
+        state = "committed" if summary.changed else "unchanged at"
+        pushed = f", pushed to {push}" if push else ""
+        typer.echo(
+            f"rendered {summary.objects} objects ({summary.gce_objects} GCE) from "
+            f"{summary.apps} apps: {summary.output} {state} {(summary.commit or '')[:12]}{pushed}"
         )
 
 

@@ -1,4 +1,10 @@
-"""``gitkube render``: render a repo into a directory (or onto the rendered branch)."""
+"""``gitkube render``: render a repo into a directory, onto the rendered branch, or check it.
+
+Branch mode (DESIGN §5) reads the source from a commit, never from the work
+tree, and writes the result into the object database: one fast-import stream
+for the new blobs and the commit, then a compare-and-swap ref update. The work
+tree, the index, ``HEAD`` and checked-out branches are never touched.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,21 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from gitkube import __version__
 from gitkube.domain.context import Problem
 from gitkube.domain.render import INVENTORY_FILE, RenderResult, render_tree
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import DirectoryTree
+from gitkube.primitives.gitstore import Entry, GitStore
+
+if TYPE_CHECKING:
+    from gitkube.domain.render_cache import RenderedSource
+
+SOURCE_TRAILER = "Source-Commit"
+RENDERED_BY_TRAILER = "Rendered-By"
+CAS_ATTEMPTS = 5
 
 
 @dataclass
@@ -90,3 +106,160 @@ def write_directory(out: Path, files: dict[str, bytes]) -> None:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+# -- branch mode ------------------------------------------------------------------
+
+
+def cache_dir(store: GitStore) -> Path:
+    """Where render caches live: inside the git directory, safe to delete."""
+    return store.common_dir / "gitkube" / "cache"
+
+
+def render_entries(
+    store: GitStore, entries: list[Entry], *, tree_id: str | None = None, use_cache: bool = True
+) -> RenderedSource:
+    """Render the files ``entries`` name (from a commit or the index), cache-assisted."""
+    from gitkube.domain.render_cache import RenderCache, render_listing
+
+    listing = {e.path: e.oid for e in store.resolve_symlinks(entries)}
+    cache = RenderCache(cache_dir(store)) if use_cache else None
+    return render_listing(listing, store.read_blobs, store.blob_id, cache, tree_id=tree_id)
+
+
+def render_commit(
+    store: GitStore, ref: str, *, use_cache: bool = True
+) -> tuple[str, str, RenderedSource]:
+    """(commit id, tree id, rendered) for ``ref``; errors name the ref."""
+    commit, tree = store.resolve_commit(ref)
+    try:
+        rendered = render_entries(store, store.ls_tree(tree), tree_id=tree, use_cache=use_cache)
+    except GitkubeError as exc:
+        raise _naming_ref(exc, ref, commit) from None
+    return commit, tree, rendered
+
+
+def _naming_ref(exc: GitkubeError, ref: str, commit: str) -> GitkubeError:
+    label = ref if ref.startswith(commit[:7]) else f"{ref} ({commit[:12]})"
+    error = GitkubeError(
+        f"{exc.message} [in {label}]",
+        file=exc.file,
+        line=exc.line,
+        plugin=exc.plugin,
+        app=exc.app,
+        obj=exc.obj,
+    )
+    error.exit_code = exc.exit_code
+    return error
+
+
+def check_gitkube_branch(store: GitStore, branch: str, tip: str) -> None:
+    """Refuse to add to a branch gitkube did not write (no inventory at its tip)."""
+    name = f"{tip}:{INVENTORY_FILE}"
+    head = store.read_blobs([name], missing_ok=True).get(name, b"")[:4096]
+    if b"kind: Inventory" not in head:
+        raise GitkubeError(
+            f'branch "{branch}" exists but was not written by gitkube (no {INVENTORY_FILE} '
+            f"at {tip[:12]}); choose another branch with --branch or render.branch",
+        )
+
+
+def render_to_branch(
+    repo: Path,
+    *,
+    ref: str = "HEAD",
+    branch: str | None = None,
+    push: str | None = None,
+    use_cache: bool = True,
+) -> RenderSummary:
+    """Render ``ref`` of the git repository at ``repo`` onto the rendered branch.
+
+    The new commit's parent is the branch's previous tip; when the rendered
+    tree equals the tip's, nothing is written. The ref moves by
+    compare-and-swap: if another render moved it meanwhile, this one starts
+    over on the new tip (a few times), so the branch is never rewound or lost.
+    """
+    store = GitStore(repo)
+    source, _tree, rendered = render_commit(store, ref, use_cache=use_cache)
+    branch = branch or rendered.config.rendered_branch
+    inventory = rendered.inventory_bytes(source)
+    blob_ids = {**rendered.object_ids, INVENTORY_FILE: store.blob_id(inventory)}
+    new_tree = store.tree_id(blob_ids)
+
+    def read(paths: list[str]) -> dict[str, bytes]:
+        objects = rendered.read(p for p in paths if p != INVENTORY_FILE)
+        return {**objects, INVENTORY_FILE: inventory} if INVENTORY_FILE in paths else objects
+
+    summary = RenderSummary(
+        apps=rendered.app_count,
+        objects=rendered.objects,
+        gce_objects=rendered.gce_objects,
+        output=branch,
+        warnings=rendered.warnings,
+    )
+    message = (
+        f"Render {source[:12]}: {store.subject(source)}\n\n"
+        f"{SOURCE_TRAILER}: {source}\n{RENDERED_BY_TRAILER}: gitkube {__version__}\n"
+    )
+    for _attempt in range(CAS_ATTEMPTS):
+        tip = store.branch_tip(branch)
+        parent_files: dict[str, str] = {}
+        if tip is not None:
+            check_gitkube_branch(store, branch, tip[0])
+            if tip[1] == new_tree:
+                summary.commit, summary.changed = tip[0], False
+                break
+            parent_files = {e.path: e.oid for e in store.ls_tree(tip[1])}
+        commit = store.write_commit(
+            blob_ids,
+            read,
+            parent=tip[0] if tip else None,
+            parent_files=parent_files,
+            message=message,
+            expected_tree=new_tree,
+        )
+        if store.update_ref(
+            full_ref(branch), commit, tip[0] if tip else None, f"gitkube render {source}"
+        ):
+            summary.commit, summary.changed = commit, True
+            break
+    else:
+        raise GitkubeError(
+            f'branch "{branch}" kept moving while rendering (another gitkube render?); '
+            "nothing was written, try again"
+        )
+    if push:
+        store.push(push, branch)
+    return summary
+
+
+def full_ref(branch: str) -> str:
+    return f"refs/heads/{branch}"
+
+
+def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
+    """Render what is staged (the pre-commit check): raise on any error, write nothing.
+
+    Only the render cache under the git directory may be filled.
+    """
+    store = GitStore(repo)
+    try:
+        rendered = render_entries(store, store.ls_index(), use_cache=use_cache)
+    except GitkubeError as exc:
+        error = GitkubeError(
+            f"{exc.message} [in the staged files]",
+            file=exc.file,
+            line=exc.line,
+            plugin=exc.plugin,
+            app=exc.app,
+            obj=exc.obj,
+        )
+        raise error from None
+    return RenderSummary(
+        apps=rendered.app_count,
+        objects=rendered.objects,
+        gce_objects=rendered.gce_objects,
+        output="index",
+        warnings=rendered.warnings,
+        changed=False,
+    )

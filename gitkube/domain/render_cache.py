@@ -1,0 +1,589 @@
+"""Incremental rendering: each app's output cached by the content of its inputs.
+
+Parsing and emitting YAML is most of a render's cost, and an app's output
+depends only on its own files, ``gitkube.yaml``, gitkube and the plugins. So
+each app's rendered objects (bodies after every transform, their canonical
+bytes and inventory lines) are kept under a key made of exactly those inputs:
+
+- the app directory and the blob id of each of its YAML files,
+- the blob id of ``gitkube.yaml``,
+- a *fingerprint*: gitkube's version, the plugins' names and versions, and
+  the size and mtime of the code that renders (gitkube's domain modules and
+  every registered plugin's module), so editing a plugin in place is noticed.
+
+A render with some apps cached renders only the others (through
+:func:`render_tree`, repo-wide validation switched off), then runs every
+plugin's ``gitkube_validate`` over the *whole* set and checks that no two
+objects share a path, so caching never skips a repo-wide check. A tree
+entry (source tree id + fingerprint -> the app keys and warnings) lets a
+tree rendered before skip even that.
+
+The cache lives in a directory (``.git/gitkube/cache``): one file per entry,
+written atomically, each carrying a checksum of its content. A missing,
+unreadable, corrupt or foreign entry is a miss, never an error; deleting the
+directory is always safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitkube import __version__
+from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
+from gitkube.domain.context import Problem, RenderContext
+from gitkube.domain.ownership import applyset_for
+from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
+from gitkube.domain.render import (
+    INVENTORY_FILE,
+    YAML_SUFFIXES,
+    RenderResult,
+    render_tree,
+)
+from gitkube.domain.resources import App, Resource, rendered_path
+from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.filetree import MemoryTree, is_hidden
+from gitkube.primitives.yamlio import dump_document
+
+CACHE_FORMAT = "gitkube-render-cache/1"
+KEEP_TREES = 8  # rendered trees whose entries are kept
+
+# gitkube's own modules whose code decides what a render produces.
+RENDER_MODULES = (
+    "domain/config.py",
+    "domain/context.py",
+    "domain/ownership.py",
+    "domain/plugin_manager.py",
+    "domain/render.py",
+    "domain/render_cache.py",
+    "domain/resources.py",
+    "primitives/yamlio.py",
+)
+
+# Fetches the content of blobs by id.
+BlobReader = Callable[[Iterable[str]], Mapping[str, bytes]]
+
+
+@dataclass
+class RenderedObject:
+    """One rendered object as the cache keeps it."""
+
+    path: str
+    source: str
+    body: dict[str, Any]
+    data: bytes
+    entry: bytes  # its item of the inventory's ``objects`` list, as emitted
+
+
+@dataclass
+class RenderedApp:
+    app: App
+    objects: list[RenderedObject]
+
+
+@dataclass
+class RenderedSource:
+    """A rendered source tree: every object's blob id, contents on demand, the inventory.
+
+    Contents come from memory when this render made them, else from the
+    cached app entries (``loader``), so a tree rendered before is known by
+    its ids alone and only the files someone asks for are loaded.
+    """
+
+    config: RepoConfig
+    object_ids: dict[str, str]  # rendered path -> blob id, sorted by path
+    items: bytes  # the inventory's ``objects`` items, in path order, as emitted
+    app_count: int
+    gce_objects: int
+    warnings: list[Problem] = field(default_factory=list)
+    plugin_versions: dict[str, str] = field(default_factory=dict)
+    data: dict[str, bytes] = field(default_factory=dict)
+    loader: Callable[[str], Mapping[str, bytes] | None] | None = None
+    result: RenderResult | None = None  # the full render, when this was one
+    cache_hits: int = 0
+
+    @property
+    def objects(self) -> int:
+        return len(self.object_ids)
+
+    def read(self, paths: Iterable[str]) -> dict[str, bytes]:
+        """The content of rendered object files (not the inventory)."""
+        found: dict[str, bytes] = {}
+        for path in paths:
+            if path not in self.data and self.loader is not None:
+                loaded = self.loader(posixpath.dirname(path))
+                if loaded is not None:
+                    self.data.update(loaded)
+            if path not in self.data:
+                raise GitkubeError(
+                    f"render cache lost {path}; run again with --no-cache", file=path
+                )
+            found[path] = self.data[path]
+        return found
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return self.read(self.object_ids)
+
+    def inventory_bytes(self, source_commit: str | None) -> bytes:
+        """The inventory file, byte for byte what :meth:`RenderResult.all_files` writes."""
+        if self.result is not None:
+            return self.result.all_files(source_commit)[INVENTORY_FILE]
+        empty = RenderResult(self.config, [], [], {}, plugin_versions=self.plugin_versions)
+        header = dump_document(empty.inventory(source_commit)).encode()
+        tail = b"objects: []\n"
+        if not self.object_ids:
+            return header
+        if not header.endswith(tail):
+            raise GitkubeError(
+                "the render cache does not know this inventory layout; run with --no-cache"
+            )
+        return header[: -len(tail)] + b"objects:\n" + self.items
+
+    def all_files(self, source_commit: str | None) -> dict[str, bytes]:
+        files = self.files
+        files[INVENTORY_FILE] = self.inventory_bytes(source_commit)
+        return dict(sorted(files.items()))
+
+
+def _is_gce(body: Mapping[str, Any]) -> bool:
+    return str(body.get("apiVersion", "")).startswith("compute.cnrm.cloud.google.com/")
+
+
+# -- the cache directory ----------------------------------------------------------
+
+
+class RenderCache:
+    """Entries on disk, each ``<sha256 of payload>\\n<payload>``; bad ones are misses."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / key[2:]
+
+    def load(self, kind: str, key: str) -> Any | None:
+        try:
+            raw = self._path(kind, key).read_bytes()
+            digest, _, payload = raw.partition(b"\n")
+            if hashlib.sha256(payload).hexdigest().encode() != digest:
+                return None
+            data = json.loads(payload)
+            if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
+                return None
+            return data
+        except (OSError, ValueError):
+            return None
+
+    def store(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        """Write one entry atomically; a cache that cannot be written is skipped."""
+        payload = json.dumps({"format": CACHE_FORMAT, **data}).encode()
+        path = self._path(kind, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+            os.replace(tmp, path)
+        except OSError:
+            return
+
+    def recent(self) -> list[str]:
+        """Tree keys used lately, newest first: where to look for unchanged apps."""
+        data = self.load("recent", "recent" * 4)
+        keys = data.get("trees") if data else None
+        return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+    def touch(self, key: str) -> None:
+        """Put ``key`` first among the recent trees; forget trees beyond :data:`KEEP_TREES`."""
+        keys = [key] + [k for k in self.recent() if k != key]
+        for old in keys[KEEP_TREES:]:
+            for kind in ("trees", "apps"):
+                with contextlib.suppress(OSError):
+                    self._path(kind, old).unlink()
+        self.store("recent", "recent" * 4, {"trees": keys[:KEEP_TREES]})
+
+
+class _AppEntries:
+    """App entries by key, read from the bundles of recently rendered trees."""
+
+    def __init__(self, cache: RenderCache | None, first: str | None = None) -> None:
+        self.cache = cache
+        self.pending = ([first] if first else []) + (cache.recent() if cache else [])
+        self.loaded: set[str] = set()
+        self.entries: dict[str, Any] = {}
+
+    def _load_next(self) -> bool:
+        while self.pending and self.cache is not None:
+            key = self.pending.pop(0)
+            if key in self.loaded:
+                continue
+            self.loaded.add(key)
+            bundle = self.cache.load("apps", key)
+            entries = bundle.get("apps") if bundle else None
+            if isinstance(entries, dict):
+                for app_key, entry in entries.items():
+                    self.entries.setdefault(app_key, entry)
+                return True
+        return False
+
+    def raw(self, key: str) -> Any | None:
+        while key not in self.entries:
+            if not self._load_next():
+                return None
+        return self.entries[key]
+
+    def get(self, key: str) -> RenderedApp | None:
+        raw = self.raw(key)
+        return None if raw is None else _app_from_json(raw)
+
+    def find_all(self, keys: Iterable[str], limit: int = 2) -> dict[str, RenderedApp]:
+        """Entries for as many of ``keys`` as the newest ``limit`` bundles hold."""
+        wanted = set(keys)
+        while len(self.loaded) < limit and not wanted <= self.entries.keys():
+            if not self._load_next():
+                break
+        found = {}
+        for key in wanted & self.entries.keys():
+            app = _app_from_json(self.entries[key])
+            if app is not None:
+                found[key] = app
+        return found
+
+
+# -- keys -------------------------------------------------------------------------
+
+
+def _code_stamp(hooks: PluginHooks) -> list[Any]:
+    """Size and mtime of the modules that render: in-place edits change the key."""
+    files: set[str] = set()
+    package = Path(__file__).parent.parent
+    files.update(str(package / module) for module in RENDER_MODULES)
+    for name, plugin in sorted(hooks.pm.list_name_plugin(), key=lambda np: str(np[0])):
+        module = plugin if hasattr(plugin, "__file__") else sys.modules.get(type(plugin).__module__)
+        module_file = getattr(module, "__file__", None)
+        if module_file:
+            files.add(module_file)
+        files.add(f"plugin:{name}:{type(plugin).__qualname__}")
+    stamp: list[Any] = []
+    for name in sorted(files):
+        try:
+            st = os.stat(name)
+            stamp.append([name, st.st_size, st.st_mtime_ns])
+        except OSError:
+            stamp.append([name])
+    return stamp
+
+
+def fingerprint(hooks: PluginHooks) -> str:
+    """What, besides the source, decides the output: gitkube, plugins, their code."""
+    data = [CACHE_FORMAT, __version__, sorted(hooks.versions().items()), _code_stamp(hooks)]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+# -- rendering --------------------------------------------------------------------
+
+
+class _NoValidate(PluginHooks):
+    """Hooks for rendering a subset of apps: the repo-wide check runs later on all."""
+
+    def validate(self, resources: Any, ctx: RenderContext) -> list[Problem]:
+        return []
+
+
+def render_listing(
+    listing: Mapping[str, str],
+    read: BlobReader,
+    blob_id: Callable[[bytes], str],
+    cache: RenderCache | None,
+    *,
+    tree_id: str | None = None,
+) -> RenderedSource:
+    """Render the source tree given as ``listing`` (path -> blob id).
+
+    ``read`` fetches blob contents (only those of apps that miss the cache
+    are read); ``blob_id`` names rendered contents as the repository would.
+    Raises :class:`GitkubeError` exactly where a full render would.
+    """
+    visible = {p: oid for p, oid in listing.items() if not is_hidden(p)}
+    config_oid = visible.get(CONFIG_FILE)
+    config_bytes = read([config_oid])[config_oid] if config_oid else None
+    config = parse_config(config_bytes)
+    hooks = build_plugin_manager(config.disabled_plugins)
+    fp = fingerprint(hooks)
+
+    dirs: dict[str, list[str]] = {}
+    for path in sorted(visible):
+        if path.endswith(YAML_SUFFIXES):
+            dirs.setdefault(posixpath.dirname(path), []).append(path)
+    app_keys = {
+        d: _key("app", fp, config_oid, d, [(p, visible[p]) for p in files])
+        for d, files in dirs.items()
+        if d
+    }
+    ordered_keys = [app_keys[d] for d in sorted(app_keys)]
+    id_kind = blob_id(b"")  # the empty blob's id tells sha1 from sha256
+
+    tree_key = _key("tree", fp, id_kind, tree_id) if tree_id else None
+    entries = _AppEntries(cache, tree_key)
+
+    def load_app_files(directory: str) -> dict[str, bytes] | None:
+        if directory not in app_keys:
+            return None
+        entry = entries.get(app_keys[directory])
+        return None if entry is None else {o.path: o.data for o in entry.objects}
+
+    if cache and tree_key:
+        known = cache.load("trees", tree_key)
+        if known is not None and known.get("appKeys") == ordered_keys:
+            try:
+                rendered = RenderedSource(
+                    config=config,
+                    object_ids=dict(known["objectIds"]),
+                    items=known["items"].encode(),
+                    app_count=int(known["apps"]),
+                    gce_objects=int(known["gceObjects"]),
+                    warnings=[Problem(**w) for w in known["warnings"]],
+                    plugin_versions=hooks.versions(),
+                    loader=load_app_files,
+                    cache_hits=len(ordered_keys),
+                )
+            except (KeyError, TypeError, ValueError, AttributeError):
+                pass
+            else:
+                cache.touch(tree_key)
+                return rendered
+
+    by_key = entries.find_all(ordered_keys) if cache else {}
+    cached = {d: by_key[k] for d, k in app_keys.items() if k in by_key}
+
+    if not cached:
+        rendered, apps = _render_all(visible, read, config, hooks, blob_id)
+    else:
+        rendered, apps = _render_rest(visible, read, config, hooks, dirs, cached, blob_id)
+    rendered.cache_hits = len(cached)
+
+    if cache and tree_key:
+        bundle: dict[str, Any] = {}
+        for app in apps:
+            app_key = app_keys.get(app.app.path)
+            if app_key is None:
+                continue
+            raw = entries.entries.get(app_key) if app.app.path in cached else _app_to_json(app)
+            if raw is not None:
+                bundle[app_key] = raw
+        cache.store("apps", tree_key, {"apps": bundle})
+        cache.store(
+            "trees",
+            tree_key,
+            {
+                "appKeys": ordered_keys,
+                "objectIds": rendered.object_ids,
+                "items": rendered.items.decode(),
+                "apps": rendered.app_count,
+                "gceObjects": rendered.gce_objects,
+                "warnings": [_problem_dict(w) for w in rendered.warnings],
+            },
+        )
+        cache.touch(tree_key)
+    return rendered
+
+
+def _problem_dict(problem: Problem) -> dict[str, Any]:
+    return {
+        "message": problem.message,
+        "file": problem.file,
+        "app": problem.app,
+        "obj": problem.obj,
+        "severity": problem.severity,
+    }
+
+
+def _render_all(
+    visible: Mapping[str, str],
+    read: BlobReader,
+    config: RepoConfig,
+    hooks: PluginHooks,
+    blob_id: Callable[[bytes], str],
+) -> tuple[RenderedSource, list[RenderedApp]]:
+    blobs = read(set(visible.values()))
+    result = render_tree(
+        MemoryTree({p: blobs[oid] for p, oid in visible.items()}), plugins=lambda _c: hooks
+    )
+    apps = _split(result, result.all_files(None)[INVENTORY_FILE])
+    rendered = _assemble(config, apps, list(result.warnings), hooks, blob_id)
+    rendered.result = result
+    return rendered, apps
+
+
+def _assemble(
+    config: RepoConfig,
+    apps: list[RenderedApp],
+    warnings: list[Problem],
+    hooks: PluginHooks,
+    blob_id: Callable[[bytes], str],
+) -> RenderedSource:
+    objects = sorted((o for a in apps for o in a.objects), key=lambda o: o.path)
+    return RenderedSource(
+        config=config,
+        object_ids={o.path: blob_id(o.data) for o in objects},
+        items=b"".join(o.entry for o in objects),
+        app_count=len(apps),
+        gce_objects=sum(1 for o in objects if _is_gce(o.body)),
+        warnings=warnings,
+        plugin_versions=hooks.versions(),
+        data={o.path: o.data for o in objects},
+    )
+
+
+def _split(result: RenderResult, inventory: bytes | None) -> list[RenderedApp]:
+    """Cut a full render into per-app, per-object pieces (inventory lines included)."""
+    namespace = result.config.namespace
+    paths = [rendered_path(r, namespace) for r in result.resources]
+    entries = _inventory_items(inventory, len(paths)) if inventory is not None else None
+    if entries is None:
+        inv = result.inventory(None)["objects"]
+        entries = [dump_document([item]).encode() for item in inv]
+    by_app: dict[str, RenderedApp] = {app.path: RenderedApp(app, []) for app in result.apps}
+    for resource, path, entry in zip(result.resources, paths, entries, strict=True):
+        obj = RenderedObject(path, resource.source, resource.body, result.files[path], entry)
+        by_app[resource.app.path].objects.append(obj)
+    return list(by_app.values())
+
+
+def _inventory_items(inventory: bytes, count: int) -> list[bytes] | None:
+    """The items of the inventory's ``objects`` list as emitted, or None if unsure."""
+    marker = b"\nobjects:\n"
+    at = inventory.find(marker)
+    if at < 0:
+        return None
+    items: list[bytes] = []
+    for line in inventory[at + len(marker) :].splitlines(keepends=True):
+        if line.startswith(b"- "):
+            items.append(line)
+        elif line.startswith(b"  ") and items:
+            items[-1] += line
+        else:
+            return None
+    return items if len(items) == count else None
+
+
+def _render_rest(
+    visible: Mapping[str, str],
+    read: BlobReader,
+    config: RepoConfig,
+    hooks: PluginHooks,
+    dirs: Mapping[str, list[str]],
+    cached: Mapping[str, RenderedApp],
+    blob_id: Callable[[bytes], str],
+) -> tuple[RenderedSource, list[RenderedApp]]:
+    """Render the apps that missed the cache, then check the whole set."""
+    wanted = [p for d, files in dirs.items() if d not in cached for p in files]
+    if CONFIG_FILE in visible and CONFIG_FILE not in wanted:
+        wanted.append(CONFIG_FILE)
+    blobs = read({visible[p] for p in wanted})
+    partial = render_tree(
+        MemoryTree({p: blobs[visible[p]] for p in wanted}),
+        plugins=lambda _c: _NoValidate(hooks.pm),
+    )
+    apps = {a.app.path: a for a in _split(partial, None)}
+    apps.update(cached)
+    ordered = [apps[d] for d in sorted(apps)]
+    resources: list[Resource] = []
+    owner: dict[str, Resource] = {}
+    for app in ordered:
+        for obj in app.objects:
+            resource = Resource(obj.body, app.app, obj.source)
+            if obj.path in owner:
+                other = owner[obj.path]
+                raise GitkubeError(
+                    f"{resource.describe()} and {other.describe()} "
+                    f"(from {other.source}) would both be written to {obj.path}",
+                    file=resource.source,
+                    app=resource.app.path,
+                )
+            owner[obj.path] = resource
+            resources.append(resource)
+    resources.sort(key=lambda r: rendered_path(r, config.namespace))
+    ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
+    problems = hooks.validate(resources, ctx)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:  # worded as render_tree words them
+        raise GitkubeError(
+            "\n".join(str(p) for p in errors) if len(errors) > 1 else errors[0].message,
+            file=None if len(errors) > 1 else errors[0].file,
+            app=None if len(errors) > 1 else errors[0].app,
+            obj=None if len(errors) > 1 else errors[0].obj,
+        )
+    warnings = [p for p in problems if p.severity == "warning"]
+    return _assemble(config, ordered, warnings, hooks, blob_id), ordered
+
+
+def _app_to_json(rendered: RenderedApp) -> dict[str, Any] | None:
+    """An app entry as JSON, or None when JSON would not give the bodies back exactly."""
+    app = rendered.app
+    objects = []
+    for obj in rendered.objects:
+        try:  # no dates, binary or non-string keys: JSON must round-trip exactly
+            if json.loads(json.dumps(obj.body)) != obj.body:
+                return None
+        except (TypeError, ValueError):
+            return None
+        objects.append(
+            {
+                "path": obj.path,
+                "source": obj.source,
+                "body": obj.body,
+                "data": obj.data.decode(),
+                "entry": obj.entry.decode(),
+            }
+        )
+    try:
+        if json.loads(json.dumps(app.settings)) != app.settings:
+            return None
+    except (TypeError, ValueError):
+        return None
+    return {
+        "app": {
+            "path": app.path,
+            "name": app.name,
+            "settings": app.settings,
+            "settingsFile": app.settings_file,
+            "manifestFiles": app.manifest_files,
+        },
+        "objects": objects,
+    }
+
+
+def _app_from_json(data: Any) -> RenderedApp | None:
+    try:
+        a = data["app"]
+        app = App(
+            path=a["path"],
+            name=a["name"],
+            settings=a["settings"],
+            settings_file=a["settingsFile"],
+            manifest_files=list(a["manifestFiles"]),
+        )
+        objects = [
+            RenderedObject(
+                o["path"], o["source"], o["body"], o["data"].encode(), o["entry"].encode()
+            )
+            for o in data["objects"]
+        ]
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return RenderedApp(app, objects)

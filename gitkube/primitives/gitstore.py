@@ -1,0 +1,356 @@
+"""Reading source trees out of git and writing rendered trees into it.
+
+Everything goes through the object database: a source tree is read from a
+commit (``git ls-tree`` + one ``git cat-file --batch``) or from the index
+(``git ls-files -s``), never from the work tree; a rendered tree is written
+with one ``git fast-import`` stream and published with a compare-and-swap
+``git update-ref``. The work tree, the index, ``HEAD`` and any checked-out
+branch are never touched, so all of it works in a bare repository too.
+
+gitpython finds and opens the repository; the bulk work runs in single git
+processes, because storing thousands of objects one call at a time is slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from gitkube.primitives.errors import GitkubeError
+
+FILE_MODE = "100644"
+EXECUTABLE_MODE = "100755"
+SYMLINK_MODE = "120000"
+TREE_MODE = "040000"
+GITLINK_MODE = "160000"
+
+# Who rendered commits are by; the date is the time of the render (only the
+# tree id has to be reproducible).
+IDENTITY = "gitkube <gitkube@localhost>"
+MAX_SYMLINK_HOPS = 40
+
+
+class GitCommandError(GitkubeError):
+    """A git command failed in a way the user has to look at."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a tree or of the index: where it is, what it is, its blob id."""
+
+    path: str
+    mode: str
+    oid: str
+
+
+def _c_quote(path: str) -> str:
+    """A path as fast-import reads it: C-quoted when it could be misread."""
+    if path.startswith('"') or any(c in path for c in '\n\\"') or path != path.strip(" "):
+        escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    return path
+
+
+class GitStore:
+    """A git repository (bare or not), as gitkube reads and writes it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        try:
+            self.repo = git.Repo(path, search_parent_directories=True)
+        except git.NoSuchPathError:
+            raise GitkubeError("no such directory", file=str(path)) from None
+        except git.InvalidGitRepositoryError:
+            raise GitkubeError(
+                "not a git repository (render --out DIR renders a plain directory)",
+                file=str(path),
+            ) from None
+        self.bare = bool(self.repo.bare)
+        self.git_dir = Path(self.repo.git_dir)
+        self.common_dir = Path(self.repo.common_dir)
+        self.cwd = Path(self.repo.working_tree_dir or self.repo.git_dir)
+        fmt = self._config("extensions.objectformat") or "sha1"
+        if fmt not in ("sha1", "sha256"):
+            raise GitkubeError(f"unsupported object format {fmt}", file=str(self.git_dir))
+        self.hash_name = fmt
+
+    # -- plumbing ------------------------------------------------------------
+    def run(
+        self, *args: str, input: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run one git command in the repository; a failure becomes a GitkubeError."""
+        proc = subprocess.run(
+            ["git", *args], cwd=self.cwd, input=input, capture_output=True, check=False
+        )
+        if check and proc.returncode != 0:
+            message = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
+            raise GitCommandError(f"git {args[0]} failed: {message}", file=str(self.cwd))
+        return proc
+
+    def _config(self, key: str) -> str | None:
+        proc = self.run("config", "--get", key, check=False)
+        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+    # -- refs and commits ----------------------------------------------------
+    def resolve(self, rev: str) -> str | None:
+        """The object id ``rev`` names (``HEAD``, a branch, ``x^{tree}``...), or None."""
+        proc = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False)
+        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+    def resolve_commit(self, ref: str) -> tuple[str, str]:
+        """(commit id, tree id) of ``ref``; a clear error when it names no commit."""
+        commit = self.resolve(f"{ref}^{{commit}}")
+        if commit is None:
+            if ref == "HEAD" and self.resolve("HEAD") is None:
+                raise GitkubeError(
+                    "the repository has no commits yet; commit your apps, then render",
+                    file=str(self.cwd),
+                )
+            raise GitkubeError(f'"{ref}" names no commit in this repository', file=str(self.cwd))
+        tree = self.resolve(f"{commit}^{{tree}}")
+        assert tree is not None
+        return commit, tree
+
+    def branch_tip(self, branch: str) -> tuple[str, str] | None:
+        """(commit, tree) at the tip of ``refs/heads/<branch>``, or None when absent."""
+        self.check_branch_name(branch)
+        commit = self.resolve(f"refs/heads/{branch}^{{commit}}")
+        if commit is None:
+            return None
+        tree = self.resolve(f"{commit}^{{tree}}")
+        assert tree is not None
+        return commit, tree
+
+    def check_branch_name(self, branch: str) -> None:
+        if self.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
+            raise GitkubeError(f'"{branch}" is not a valid branch name')
+
+    def subject(self, commit: str) -> str:
+        return self.run("log", "-1", "--format=%s", commit, "--").stdout.decode().strip()
+
+    def commits_with_trailers(self, rev: str, key: str, limit: int = 1000) -> list[tuple[str, str]]:
+        """(commit, value of trailer ``key``) for the newest ``limit`` commits of ``rev``."""
+        fmt = f"%H %(trailers:key={key},valueonly,separator=%x2C)"
+        proc = self.run("log", f"--max-count={limit}", f"--format={fmt}", rev, "--", check=False)
+        if proc.returncode != 0:
+            return []
+        found = []
+        for line in proc.stdout.decode().splitlines():
+            commit, _, value = line.partition(" ")
+            found.append((commit, value.strip()))
+        return found
+
+    def update_ref(self, ref: str, new: str, old: str | None, message: str) -> bool:
+        """Move ``ref`` to ``new`` only if it is still at ``old`` (None: must not exist).
+
+        Returns False when someone else moved it first: the compare-and-swap lost.
+        """
+        proc = self.run("update-ref", "-m", message, ref, new, old or "0" * len(new), check=False)
+        return proc.returncode == 0
+
+    def push(self, remote: str, branch: str) -> None:
+        """Push ``branch`` to the same name on ``remote`` (fast-forward only)."""
+        proc = self.run(
+            "push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", check=False
+        )
+        if proc.returncode != 0:
+            message = proc.stderr.decode(errors="replace").strip()
+            raise GitkubeError(f"push of {branch} to {remote} failed: {message}")
+
+    # -- reading trees -------------------------------------------------------
+    def ls_tree(self, treeish: str) -> list[Entry]:
+        """Every file of a tree, recursively (submodules left out)."""
+        out = self.run("ls-tree", "-r", "-z", "--full-tree", treeish).stdout
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition(b"\t")
+            mode, kind, oid = meta.decode().split(" ")
+            if kind == "blob":
+                entries.append(Entry(path.decode("utf-8", "surrogateescape"), mode, oid))
+        return entries
+
+    def ls_index(self) -> list[Entry]:
+        """Every file staged in the index ($GIT_INDEX_FILE during a commit hook)."""
+        out = self.run("ls-files", "-s", "-z").stdout
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, path = record.partition(b"\t")
+            mode, oid, stage = meta.decode().split(" ")
+            name = path.decode("utf-8", "surrogateescape")
+            if stage != "0":
+                raise GitkubeError("unmerged path in the index; resolve the conflict", file=name)
+            if mode != GITLINK_MODE:
+                entries.append(Entry(name, mode, oid))
+        return entries
+
+    def read_blobs(self, oids: Iterable[str], *, missing_ok: bool = False) -> dict[str, bytes]:
+        """The content of many blobs (ids or ``rev:path``) through one ``git cat-file --batch``."""
+        wanted = sorted(set(oids))
+        if not wanted:
+            return {}
+        out = self.run("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        for oid in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].decode().split(" ")
+            if len(header) != 3:
+                if not missing_ok:
+                    raise GitkubeError(f"object {oid} is missing from the repository")
+                pos = end + 1
+                continue
+            size = int(header[2])
+            blobs[oid] = out[end + 1 : end + 1 + size]
+            pos = end + 1 + size + 1
+        return blobs
+
+    def resolve_symlinks(self, entries: list[Entry]) -> list[Entry]:
+        """Entries with every symlink replaced by what it points to inside the tree.
+
+        A link to a file gives that file's blob; a link to a directory gives
+        the files under it; a link that leaves the tree is an error; a
+        dangling link is left out (as a directory walk does).
+        """
+        links = [e for e in entries if e.mode == SYMLINK_MODE]
+        if not links:
+            return entries
+        targets = self.read_blobs(e.oid for e in links)
+        by_path = {e.path: e for e in entries}
+        resolved = [e for e in entries if e.mode != SYMLINK_MODE]
+        for link in links:
+            resolved.extend(self._follow(link, targets, by_path))
+        return sorted(resolved, key=lambda e: e.path)
+
+    def _follow(
+        self, link: Entry, targets: dict[str, bytes], by_path: dict[str, Entry]
+    ) -> list[Entry]:
+        current = link
+        for _hop in range(MAX_SYMLINK_HOPS):
+            target = targets.get(current.oid)
+            if target is None:
+                target = self.read_blobs([current.oid])[current.oid]
+            text = target.decode("utf-8", "surrogateescape")
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(current.path), text))
+            if text.startswith("/") or path == ".." or path.startswith("../"):
+                raise GitkubeError(
+                    f"symlink leaves the repository (points to {text}); "
+                    "gitkube reads nothing outside the repo",
+                    file=link.path,
+                )
+            found = by_path.get(path)
+            if found is None:
+                prefix = "" if path == "." else path + "/"
+                under = [e for p, e in by_path.items() if p.startswith(prefix)]
+                return [
+                    Entry(f"{link.path}/{e.path[len(prefix) :]}", e.mode, e.oid)
+                    for e in under
+                    if e.mode != SYMLINK_MODE
+                ]
+            if found.mode != SYMLINK_MODE:
+                return [Entry(link.path, found.mode, found.oid)]
+            current = found
+        raise GitkubeError("too many levels of symbolic links", file=link.path)
+
+    # -- hashing and writing -------------------------------------------------
+    def blob_id(self, data: bytes) -> str:
+        """The id git gives ``data`` as a blob (computed, nothing written)."""
+        h = hashlib.new(self.hash_name)
+        h.update(b"blob %d\0" % len(data))
+        h.update(data)
+        return h.hexdigest()
+
+    def tree_id(self, files: Mapping[str, str]) -> str:
+        """The id of the tree holding ``files`` (path -> blob id), regular files only."""
+        root: dict[str, object] = {}
+        for path, oid in files.items():
+            node = root
+            *dirs, name = path.split("/")
+            for part in dirs:
+                child = node.setdefault(part, {})
+                assert isinstance(child, dict), f"{path} is both a file and a directory"
+                node = child
+            node[name] = oid
+        return self._hash_tree(root)
+
+    def _hash_tree(self, node: dict[str, object]) -> str:
+        items = []
+        for name, value in node.items():
+            if isinstance(value, dict):
+                items.append(
+                    (name.encode() + b"/", b"40000", name.encode(), self._hash_tree(value))
+                )
+            else:
+                assert isinstance(value, str)
+                items.append((name.encode(), FILE_MODE.encode(), name.encode(), value))
+        body = b"".join(
+            mode + b" " + name + b"\0" + bytes.fromhex(oid)
+            for _key, mode, name, oid in sorted(items)
+        )
+        h = hashlib.new(self.hash_name)
+        h.update(b"tree %d\0" % len(body))
+        h.update(body)
+        return h.hexdigest()
+
+    def write_commit(
+        self,
+        blob_ids: Mapping[str, str],
+        read: Callable[[list[str]], Mapping[str, bytes]],
+        *,
+        parent: str | None,
+        parent_files: Mapping[str, str],
+        message: str,
+        expected_tree: str,
+    ) -> str:
+        """Write a commit of the files ``blob_ids`` names on top of ``parent``.
+
+        One fast-import stream carries only what differs from ``parent_files``
+        (path -> blob id of the parent's tree): ``read`` is asked for just
+        those contents, the rest is inherited. The commit lands on a private
+        temporary ref that is removed again, so no visible ref moves here.
+        Returns the new commit's id, after checking its tree is ``expected_tree``.
+        """
+        temp_ref = f"refs/gitkube/tmp/{os.getpid()}-{uuid.uuid4().hex}"
+        stamp = f"{IDENTITY} {int(time.time())} +0000"
+        msg = message.encode()
+        chunks = [
+            f"commit {temp_ref}\nauthor {stamp}\ncommitter {stamp}\n".encode(),
+            b"data %d\n" % len(msg),
+            msg,
+            b"\n",
+        ]
+        if parent:
+            chunks.append(f"from {parent}\n".encode())
+        for path in sorted(parent_files.keys() - blob_ids.keys()):
+            chunks.append(f"D {_c_quote(path)}\n".encode())
+        changed = sorted(p for p, oid in blob_ids.items() if parent_files.get(p) != oid)
+        contents = read(changed)
+        for path in changed:
+            data = contents[path]
+            chunks.append(f"M {FILE_MODE} inline {_c_quote(path)}\n".encode())
+            chunks.append(b"data %d\n" % len(data))
+            chunks.append(data)
+            chunks.append(b"\n")
+        chunks.append(b"done\n")
+        self.run("fast-import", "--quiet", "--done", "--date-format=raw", input=b"".join(chunks))
+        try:
+            commit = self.resolve(f"{temp_ref}^{{commit}}")
+            tree = self.resolve(f"{temp_ref}^{{tree}}")
+        finally:
+            self.run("update-ref", "-d", temp_ref, check=False)
+        if commit is None or tree != expected_tree:
+            raise GitkubeError(
+                f"internal error: fast-import wrote tree {tree}, expected {expected_tree}"
+            )
+        return commit
