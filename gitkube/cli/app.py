@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -149,6 +150,64 @@ def init(
         emit_json({"directory": str(directory), "files": files})
     else:
         typer.echo(f"created {directory} with {len(files)} files; next: cd {directory} && git init")
+
+
+class DiffFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="The ref to compare from (e.g. origin/main).")],
+    head: Annotated[str, typer.Argument(help="The ref to compare to (e.g. HEAD).")],
+    repo: Annotated[Path, typer.Option("--repo", "-C", help="The config repo.")] = Path("."),
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", help="Rendered branch to read renders from (default: config)."),
+    ] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit with 1 when anything differs.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Ignore and skip the render cache.")
+    ] = False,
+    output: Annotated[
+        DiffFormat, typer.Option("--output", "-o", help="text, markdown (a PR comment) or json")
+    ] = DiffFormat.text,
+) -> None:
+    """Show what changes in the rendered objects between two refs, per app."""
+    from gitkube.commands.diff import describe, diff_refs, to_markdown
+
+    with reported_errors():
+        report = diff_refs(repo, base, head, branch=branch, use_cache=not no_cache)
+    if output is DiffFormat.json:
+        emit_json(report.as_dict())
+    elif output is DiffFormat.markdown:
+        typer.echo(to_markdown(report), nl=False)
+    else:
+        typer.secho(f"{base}..{head}: {report.summary()}", bold=True)
+        marks = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
+        for app_path in report.apps:
+            typer.secho(f"\napp {app_path}", bold=True)
+            for change in (c for c in report.changes if c.app == app_path):
+                mark, colour = marks[change.action]
+                gce = " [GCE]" if change.gce else ""
+                typer.secho(f"{mark} {change.action} {describe(change)}{gce}", fg=colour)
+                for line in change.diff.splitlines():
+                    style = (
+                        "cyan"
+                        if line.startswith("@@")
+                        else "green"
+                        if line.startswith("+") and not line.startswith("+++")
+                        else "red"
+                        if line.startswith("-") and not line.startswith("---")
+                        else None
+                    )
+                    typer.secho(f"    {line}", fg=style)
+    if exit_code and report.changes:
+        raise typer.Exit(1)
 
 
 def main() -> None:

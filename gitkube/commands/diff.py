@@ -1,0 +1,264 @@
+"""``gitkube diff BASE HEAD``: what a change does to the rendered objects (DESIGN §5).
+
+Each side is the rendered commit whose ``Source-Commit`` trailer names the
+ref's commit when the rendered branch has one (what was reviewed and
+applied), else a fresh render of the commit (cached by source tree id).
+Objects are compared by blob id, so only the files that differ are read
+and parsed; each change gets a unified YAML diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitkube.commands.render import SOURCE_TRAILER, render_commit
+from gitkube.domain.config import CONFIG_FILE, parse_config
+from gitkube.domain.render import INVENTORY_FILE
+from gitkube.domain.resources import GCE_GROUP
+from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.gitstore import GitStore
+from gitkube.primitives.yamlio import load_documents
+
+ACTIONS = ("added", "removed", "changed")
+
+
+@dataclass
+class Side:
+    """One end of the diff: the ref, its commit, and where its objects came from."""
+
+    ref: str
+    commit: str
+    rendered_commit: str | None  # the rendered branch's commit, when read from there
+    object_ids: dict[str, str]
+    read: Callable[[Iterable[str]], dict[str, bytes]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ref": self.ref, "commit": self.commit, "renderedCommit": self.rendered_commit}
+
+
+@dataclass
+class ObjectChange:
+    app: str
+    path: str
+    action: str
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    gce: bool
+    diff: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "path": self.path,
+            "action": self.action,
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "gce": self.gce,
+            "diff": self.diff,
+        }
+
+
+@dataclass
+class DiffReport:
+    base: Side
+    head: Side
+    changes: list[ObjectChange] = field(default_factory=list)
+
+    @property
+    def apps(self) -> list[str]:
+        return sorted({c.app for c in self.changes})
+
+    def counts(self) -> dict[str, int]:
+        counts = {action: 0 for action in ACTIONS}
+        for change in self.changes:
+            counts[change.action] += 1
+        return counts
+
+    def summary(self) -> str:
+        if not self.changes:
+            return "no changes to the rendered objects"
+        counts = self.counts()
+        gce = sum(1 for c in self.changes if c.gce)
+        apps = len(self.apps)
+        parts = ", ".join(f"{counts[a]} {a}" for a in ACTIONS if counts[a])
+        text = (
+            f"{len(self.changes)} object{'s' if len(self.changes) != 1 else ''} differ "
+            f"in {apps} app{'s' if apps != 1 else ''}: {parts}"
+        )
+        if gce:
+            text += f"; {gce} GCE resource{'s' if gce != 1 else ''} change"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        counts = self.counts()
+        return {
+            "base": self.base.as_dict(),
+            "head": self.head.as_dict(),
+            "summary": {
+                "text": self.summary(),
+                "objects": len(self.changes),
+                "apps": len(self.apps),
+                "gce": sum(1 for c in self.changes if c.gce),
+                **counts,
+            },
+            "changes": [c.as_dict() for c in self.changes],
+        }
+
+
+def diff_refs(
+    repo: Path, base: str, head: str, *, branch: str | None = None, use_cache: bool = True
+) -> DiffReport:
+    """Compare the rendered objects of two refs of the repository at ``repo``."""
+    store = GitStore(repo)
+    base_side = _side(store, base, branch, use_cache)
+    head_side = _side(store, head, branch, use_cache)
+    a, b = base_side.object_ids, head_side.object_ids
+    paths = sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
+    before = base_side.read([p for p in paths if p in a])
+    after = head_side.read([p for p in paths if p in b])
+    report = DiffReport(base_side, head_side)
+    for path in paths:
+        old, new = before.get(path), after.get(path)
+        action = "added" if old is None else "removed" if new is None else "changed"
+        report.changes.append(_change(path, action, old, new))
+    report.changes.sort(key=lambda c: (c.app, ACTIONS.index(c.action), c.path))
+    return report
+
+
+def _side(store: GitStore, ref: str, branch: str | None, use_cache: bool) -> Side:
+    commit, _tree = store.resolve_commit(ref)
+    rendered = _rendered_commit(store, commit, branch)
+    if rendered is not None:
+        ids = {e.path: e.oid for e in store.ls_tree(rendered) if e.path != INVENTORY_FILE}
+
+        def read(paths: Iterable[str]) -> dict[str, bytes]:
+            wanted = list(paths)
+            blobs = store.read_blobs(ids[p] for p in wanted)
+            return {p: blobs[ids[p]] for p in wanted}
+
+        return Side(ref, commit, rendered, ids, read)
+    _commit, _tree, source = render_commit(store, ref, use_cache=use_cache)
+    return Side(ref, commit, None, dict(source.object_ids), source.read)
+
+
+def _rendered_commit(store: GitStore, commit: str, branch: str | None) -> str | None:
+    """The rendered branch's commit made from ``commit``, if there is one."""
+    if branch is None:
+        name = f"{commit}:{CONFIG_FILE}"
+        text = store.read_blobs([name], missing_ok=True).get(name)
+        try:
+            branch = parse_config(text).rendered_branch
+        except GitkubeError:
+            return None  # the render will report it
+    store.check_branch_name(branch)
+    for rendered, source in store.commits_with_trailers(f"refs/heads/{branch}", SOURCE_TRAILER):
+        if source == commit:
+            return rendered
+    return None
+
+
+def _change(path: str, action: str, old: bytes | None, new: bytes | None) -> ObjectChange:
+    text_old = old.decode() if old is not None else ""
+    text_new = new.decode() if new is not None else ""
+    meta = _identity(new if new is not None else old, path)
+    diff = "".join(
+        difflib.unified_diff(
+            text_old.splitlines(keepends=True),
+            text_new.splitlines(keepends=True),
+            fromfile="/dev/null" if old is None else f"a/{path}",
+            tofile="/dev/null" if new is None else f"b/{path}",
+        )
+    )
+    api_version = str(meta.get("apiVersion", ""))
+    gce = api_version.split("/", 1)[0] == GCE_GROUP
+    metadata = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {}
+    assert isinstance(metadata, dict)
+    namespace = metadata.get("namespace")
+    return ObjectChange(
+        app=posixpath.dirname(path),
+        path=path,
+        action=action,
+        api_version=api_version,
+        kind=str(meta.get("kind", "")),
+        name=str(metadata.get("name", "")),
+        namespace=None if gce or not namespace else str(namespace),
+        gce=gce,
+        diff=diff,
+    )
+
+
+def _identity(data: bytes | None, path: str) -> dict[str, Any]:
+    try:
+        docs = load_documents(data or b"", path)
+    except GitkubeError:
+        return {}
+    return docs[0] if docs and isinstance(docs[0], dict) else {}
+
+
+# -- presentation -----------------------------------------------------------------
+
+
+def describe(change: ObjectChange) -> str:
+    where = f"{change.namespace}/" if change.namespace else ""
+    return f"{change.kind} {where}{change.name}"
+
+
+def _label(side: Side) -> str:
+    if side.commit.startswith(side.ref):
+        return f"`{side.commit[:12]}`"
+    return f"`{side.ref}` ({side.commit[:12]})"
+
+
+def to_markdown(report: DiffReport) -> str:
+    """A ready pull-request comment: summary first, one collapsible section per app."""
+    base, head = report.base, report.head
+    lines = [
+        "### gitkube diff",
+        "",
+        f"{_label(base)} → {_label(head)}: **{report.summary()}**",
+    ]
+    gce = [c for c in report.changes if c.gce]
+    if gce:
+        lines += [
+            "",
+            "> [!WARNING]",
+            "> Google Compute Engine resources change (applied to the cloud project by sync):",
+        ]
+        lines += [f"> - {c.action} `{describe(c)}` in `{c.app}`" for c in gce]
+    symbol = {
+        "added": "\N{HEAVY PLUS SIGN}",
+        "removed": "\N{HEAVY MINUS SIGN}",
+        "changed": "\N{PENCIL}\N{VARIATION SELECTOR-16}",
+    }
+    for app in report.apps:
+        changes = [c for c in report.changes if c.app == app]
+        counts = {a: sum(1 for c in changes if c.action == a) for a in ACTIONS}
+        label = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+        app_gce = sum(1 for c in changes if c.gce)
+        if app_gce:
+            label += f"; {app_gce} GCE"
+        lines += ["", "<details>", f"<summary><code>{app}</code>: {label}</summary>", ""]
+        for change in changes:
+            tag = " **(GCE)**" if change.gce else ""
+            fence = "```"
+            while fence in change.diff:
+                fence += "`"
+            lines += [
+                f"{symbol[change.action]} **{change.action}** `{describe(change)}`{tag}",
+                "",
+                f"{fence}diff",
+                change.diff.rstrip("\n"),
+                fence,
+                "",
+            ]
+        lines.append("</details>")
+    return "\n".join(lines) + "\n"
