@@ -876,6 +876,9 @@ class ControlPlane:
             f"--etcd-servers={self.etcd_url}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            # The endpoint reconciler refuses a loopback address for the
+            # `kubernetes` Service's endpoints; nothing routes to them here anyway.
+            "--endpoint-reconciler-type=none",
             f"--secure-port={port}",
             f"--cert-dir={workdir / 'apiserver-certs'}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
