@@ -465,6 +465,37 @@ def test_missing_binaries_fail_the_fixture_with_the_build_command(tmp_path: Path
     assert BUILD_COMMAND in done.stdout
 
 
+def test_kube_namespace_is_deleted_when_its_test_ends(tmp_path: Path) -> None:
+    # The fixture's teardown is only observable from a later test, so run a
+    # small session of its own: the second test sees what the first one left.
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_order.py").write_text(
+        textwrap.dedent(
+            """\
+            from kubernetes import client
+
+            seen = []
+
+            def test_uses_a_namespace(kube_namespace):
+                seen.append(kube_namespace)
+
+            def test_it_is_terminating_afterwards(controlplane):
+                with controlplane.api_client() as api:
+                    namespace = client.CoreV1Api(api).read_namespace(seen[0])
+                assert namespace.status.phase == "Terminating"
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert "2 passed" in done.stdout, done.stdout + done.stderr
+
+
 def test_a_broken_or_missing_binary_is_not_reused(tmp_path: Path) -> None:
     real = default_bin_dir()
     assert binaries_problem(real) is None
