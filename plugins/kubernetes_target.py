@@ -258,13 +258,18 @@ class KubernetesTarget:
     def _list(self, res: ApiResource, selector: str | None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         token: str | None = None
+        api_version = f"{res.group}/{res.version}" if res.group else res.version
         while True:
             page = self.api.request(
                 "GET",
                 res.collection_path(),
                 query={"labelSelector": selector, "limit": 500, "continue": token},
             )
-            items.extend(page.get("items", ()))
+            # Items of a LIST carry no apiVersion/kind of their own.
+            items.extend(
+                {"apiVersion": api_version, "kind": res.kind, **item}
+                for item in page.get("items", ())
+            )
             token = page.get("metadata", {}).get("continue")
             if not token:
                 return items
@@ -311,11 +316,12 @@ class KubernetesTarget:
         changes = [self._plan_one(d, live.get(d.id), hashes, state) for d in desired]
         desired_ids = {d.id for d in desired}
         for oid, obj in sorted(self.owned.items(), key=lambda kv: (kind_rank(kv[0].kind), kv[0])):
-            if oid not in desired_ids:
-                labels = obj.get("metadata", {}).get("labels") or {}
-                changes.append(
-                    Change(self.name, Action.DELETE, oid, app=labels.get("app"), live=obj)
-                )
+            if oid in desired_ids or (
+                oid.kind == "Namespace" and oid.name == self.applyset.namespace
+            ):
+                continue  # the namespace holding the ApplySet parent is never pruned
+            labels = obj.get("metadata", {}).get("labels") or {}
+            changes.append(Change(self.name, Action.DELETE, oid, app=labels.get("app"), live=obj))
         self._hashes_dirty = any(hashes.get(_key(d.id)) != d.content_hash for d in desired)
         return changes
 
@@ -351,6 +357,7 @@ class KubernetesTarget:
         labels = live.get("metadata", {}).get("labels") or {}
         if labels.get(PART_OF_LABEL) != self.applyset.id:
             change.action = Action.UPDATE
+            change.note = "adopt: take over an object gitkube did not create"
             if not self.settings.adopt:
                 change.blocked = (
                     f"{oid} exists and is not gitkube's (no {PART_OF_LABEL}={self.applyset.id} "
@@ -484,7 +491,9 @@ class KubernetesTarget:
             self._wait_gone(path)
         late = body.get("spec", {}).get("externalIPs") if bound else None
         rendered = dict(desired.body)
-        self.api.apply(path, rendered, manager=FIELD_MANAGER, force=self.settings.force_conflicts)
+        # Adopting means taking the object's fields from whoever set them.
+        force = self.settings.force_conflicts or change.note.startswith("adopt")
+        self.api.apply(path, rendered, manager=FIELD_MANAGER, force=force)
         if late:
             self.api.apply(
                 path,
@@ -614,7 +623,6 @@ def _version(body: Mapping[str, Any]) -> str:
 
 
 def _live_id(group: str, kind: str, item: Mapping[str, Any]) -> ObjectId:
-    # Items of a LIST carry no apiVersion/kind of their own.
     meta = item.get("metadata", {})
     return ObjectId(group, kind, meta.get("namespace") or None, str(meta.get("name", "")))
 

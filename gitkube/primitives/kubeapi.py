@@ -101,7 +101,7 @@ class KubeApi:
             path,
             query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
             header_params=headers,
-            body=json.dumps(body) if body is not None else None,
+            body=body,  # serialised to JSON by the client, also for apply-patch+yaml
             auth_settings=["BearerToken"],
         )
         from kubernetes.client.exceptions import ApiException
