@@ -52,7 +52,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -928,7 +927,10 @@ class ControlPlane:
         # Holds a private key: owner-only from the first byte.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            yaml.safe_dump(document, handle, sort_keys=False)
+            # JSON is YAML: kubectl and the Python client read it, and it needs
+            # no YAML library beyond what gitkube already depends on.
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
 
 
 # --------------------------------------------------------------------------- command line
