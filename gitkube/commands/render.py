@@ -8,22 +8,29 @@ tree, the index, ``HEAD`` and checked-out branches are never touched.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitkube import __version__
-from gitkube.domain.context import Problem
-from gitkube.domain.render import INVENTORY_FILE, RenderResult, render_tree
 from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.filetree import DirectoryTree
-from gitkube.primitives.gitstore import Entry, GitStore
 
+# The renderer, jsonschema and gitpython are imported where they are used, so
+# that a render with nothing to do (see quick_unchanged) starts fast.
 if TYPE_CHECKING:
+    from gitkube.domain.context import Problem
+    from gitkube.domain.render import RenderResult
     from gitkube.domain.render_cache import RenderedSource
+    from gitkube.primitives.gitstore import Entry, GitStore
+
+INVENTORY_FILE = "gitkube-inventory.yaml"  # gitkube.domain.render.INVENTORY_FILE (tested equal)
 
 SOURCE_TRAILER = "Source-Commit"
 RENDERED_BY_TRAILER = "Rendered-By"
@@ -72,6 +79,9 @@ def render_to_directory(repo: Path, out: Path) -> RenderSummary:
     as it was. An existing ``out`` that is not a previous gitkube output is
     refused rather than replaced.
     """
+    from gitkube.domain.render import render_tree
+    from gitkube.primitives.filetree import DirectoryTree
+
     result = render_tree(DirectoryTree(repo))
     write_directory(out, result.all_files())
     return summarize(result, str(out))
@@ -179,8 +189,17 @@ def render_to_branch(
     compare-and-swap: if another render moved it meanwhile, this one starts
     over on the new tip (a few times), so the branch is never rewound or lost.
     """
+    from gitkube.primitives.gitstore import GitStore
+
+    if use_cache:
+        quick = quick_unchanged(repo, ref, branch)
+        if quick is not None:
+            if push:
+                GitStore(repo).push(push, quick.output)
+            return quick
     store = GitStore(repo)
     source, _tree, rendered = render_commit(store, ref, use_cache=use_cache)
+    branch_option = branch
     branch = branch or rendered.config.rendered_branch
     inventory = rendered.inventory_bytes(source)
     blob_ids = {**rendered.object_ids, INVENTORY_FILE: store.blob_id(inventory)}
@@ -228,6 +247,8 @@ def render_to_branch(
             f'branch "{branch}" kept moving while rendering (another gitkube render?); '
             "nothing was written, try again"
         )
+    if use_cache and summary.commit:
+        _save_stamp(store.common_dir, source, branch_option, summary, rendered)
     if push:
         store.push(push, branch)
     return summary
@@ -242,6 +263,8 @@ def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
 
     Only the render cache under the git directory may be filled.
     """
+    from gitkube.primitives.gitstore import GitStore
+
     store = GitStore(repo)
     try:
         rendered = render_entries(store, store.ls_index(), use_cache=use_cache)
@@ -263,3 +286,128 @@ def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
         warnings=rendered.warnings,
         changed=False,
     )
+
+
+# -- the no-op shortcut -------------------------------------------------------------
+#
+# After a render, a stamp records: this source commit (and --branch option)
+# left the branch at this tip, rendered by code with these files, sizes and
+# mtimes (gitkube's render modules, every plugin's module, the import path's
+# directories, which change when a package is installed or removed). Asked
+# again for the same commit while the tip and all those files are unchanged,
+# the answer is known without importing the renderer or reading the tree.
+
+
+def _stamp_file(common_dir: Path, source: str, branch_option: str | None) -> Path:
+    key = json.dumps(
+        [
+            source,
+            branch_option,
+            __version__,
+            sys.executable,
+            os.environ.get("GITKUBE_DISABLE_PLUGINS"),
+        ]
+    )
+    return common_dir / "gitkube" / "cache" / "noop" / hashlib.sha256(key.encode()).hexdigest()
+
+
+def _stats(paths: list[str]) -> list[list[Any]]:
+    found: list[list[Any]] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            found.append([path, st.st_size, st.st_mtime_ns])
+        except OSError:
+            found.append([path])
+    return found
+
+
+def _watched_paths(rendered: RenderedSource) -> list[str]:
+    paths = [entry[0] for entry in rendered.code_stamp if entry and os.sep in str(entry[0])]
+    paths += [p for p in sys.path if p and os.path.isdir(p)]
+    return sorted(set(paths))
+
+
+def _save_stamp(
+    common_dir: Path,
+    source: str,
+    branch_option: str | None,
+    summary: RenderSummary,
+    rendered: RenderedSource,
+) -> None:
+    payload = json.dumps(
+        {
+            "branch": summary.output,
+            "tip": summary.commit,
+            "files": _stats(_watched_paths(rendered)),
+            "apps": summary.apps,
+            "objects": summary.objects,
+            "gceObjects": summary.gce_objects,
+            "warnings": [[w.message, w.file, w.app, w.obj, w.severity] for w in summary.warnings],
+        }
+    ).encode()
+    path = _stamp_file(common_dir, source, branch_option)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def _git(repo: Path, *args: str) -> list[str] | None:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    return proc.stdout.split() if proc.returncode == 0 else None
+
+
+def quick_unchanged(repo: Path, ref: str, branch_option: str | None) -> RenderSummary | None:
+    """The summary of a render that would change nothing, or None when not sure."""
+    if "gitkube.domain.plugin_manager" in sys.modules:
+        plugin_manager = sys.modules["gitkube.domain.plugin_manager"]
+        if getattr(plugin_manager, "_test_plugins", None):
+            return None  # plugins added in-process are not on disk to stat
+    if not os.path.isdir(repo):
+        return None
+    out = _git(
+        repo,
+        "rev-parse",
+        "--path-format=absolute",
+        "--git-common-dir",
+        "--verify",
+        "-q",
+        "--end-of-options",
+        f"{ref}^{{commit}}",
+    )
+    if not out or len(out) != 2:
+        return None
+    common_dir, source = Path(out[0]), out[1]
+    try:
+        raw = _stamp_file(common_dir, source, branch_option).read_bytes()
+        digest, _, payload = raw.partition(b"\n")
+        if hashlib.sha256(payload).hexdigest().encode() != digest:
+            return None
+        stamp = json.loads(payload)
+        files = stamp["files"]
+        if not files or _stats([f[0] for f in files]) != files:
+            return None
+        tip = _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{stamp['branch']}")
+        if tip != [stamp["tip"]]:
+            return None
+        warnings = []
+        if stamp["warnings"]:
+            from gitkube.domain.context import Problem
+
+            warnings = [Problem(*w) for w in stamp["warnings"]]
+        return RenderSummary(
+            apps=int(stamp["apps"]),
+            objects=int(stamp["objects"]),
+            gce_objects=int(stamp["gceObjects"]),
+            output=str(stamp["branch"]),
+            warnings=warnings,
+            commit=str(stamp["tip"]),
+            changed=False,
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None

@@ -110,6 +110,7 @@ class RenderedSource:
     loader: Callable[[str], Mapping[str, bytes] | None] | None = None
     result: RenderResult | None = None  # the full render, when this was one
     cache_hits: int = 0
+    code_stamp: list[Any] = field(default_factory=list)  # see _code_stamp
 
     @property
     def objects(self) -> int:
@@ -284,9 +285,10 @@ def _code_stamp(hooks: PluginHooks) -> list[Any]:
     return stamp
 
 
-def fingerprint(hooks: PluginHooks) -> str:
+def fingerprint(hooks: PluginHooks, stamp: list[Any] | None = None) -> str:
     """What, besides the source, decides the output: gitkube, plugins, their code."""
-    data = [CACHE_FORMAT, __version__, sorted(hooks.versions().items()), _code_stamp(hooks)]
+    stamp = _code_stamp(hooks) if stamp is None else stamp
+    data = [CACHE_FORMAT, __version__, sorted(hooks.versions().items()), stamp]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
@@ -323,7 +325,8 @@ def render_listing(
     config_bytes = read([config_oid])[config_oid] if config_oid else None
     config = parse_config(config_bytes)
     hooks = build_plugin_manager(config.disabled_plugins)
-    fp = fingerprint(hooks)
+    code_stamp = _code_stamp(hooks)
+    fp = fingerprint(hooks, code_stamp)
 
     dirs: dict[str, list[str]] = {}
     for path in sorted(visible):
@@ -360,6 +363,7 @@ def render_listing(
                     plugin_versions=hooks.versions(),
                     loader=load_app_files,
                     cache_hits=len(ordered_keys),
+                    code_stamp=code_stamp,
                 )
             except (KeyError, TypeError, ValueError, AttributeError):
                 pass
@@ -375,6 +379,7 @@ def render_listing(
     else:
         rendered, apps = _render_rest(visible, read, config, hooks, dirs, cached, blob_id)
     rendered.cache_hits = len(cached)
+    rendered.code_stamp = code_stamp
 
     if cache and tree_key:
         bundle: dict[str, Any] = {}

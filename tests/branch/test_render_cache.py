@@ -157,3 +157,60 @@ def test_plugin_code_edit_changes_the_key(big_repo, monkeypatch):
     monkeypatch.setattr(render_cache, "_code_stamp", lambda hooks: [*real(hooks), "edited"])
     _c, _t, after = render_commit(store, "HEAD")
     assert after.cache_hits == 0
+
+
+def test_inventory_file_name_matches_the_renderer():
+    from gitkube.commands import render as command
+    from gitkube.domain import render as domain
+
+    assert command.INVENTORY_FILE == domain.INVENTORY_FILE
+
+
+class NoRender:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import gitkube.commands.render as command
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("rendered although nothing changed")
+
+        monkeypatch.setattr(command, "render_commit", refuse)
+
+
+def test_unchanged_render_answers_from_the_stamp(git_repo, monkeypatch):
+    repo = git_repo()
+    first = render_to_branch(repo)
+    with monkeypatch.context() as patch:
+        NoRender(patch)
+        again = render_to_branch(repo)
+    assert not again.changed and again.commit == first.commit
+    assert (again.objects, again.apps, again.output) == (first.objects, first.apps, "rendered")
+
+
+def test_stamp_not_trusted_when_the_branch_moved(git_repo, monkeypatch):
+    repo = git_repo()
+    render_to_branch(repo)
+    old = git(repo, "rev-parse", "HEAD")
+    edit(repo, app_files("frontend", replicas=2))
+    commit_all(repo)
+    render_to_branch(repo)  # the branch moves on
+    summary = render_to_branch(repo, ref=old)  # the old source again: a new commit is due
+    assert summary.changed
+    assert git(repo, "rev-parse", "rendered") == summary.commit
+
+
+def test_stamp_not_trusted_when_watched_code_changed(git_repo, monkeypatch, tmp_path):
+    import gitkube.commands.render as command
+
+    plugin_file = tmp_path / "plugin.py"
+    plugin_file.write_text("v1")
+    real = command._watched_paths
+    monkeypatch.setattr(command, "_watched_paths", lambda r: [*real(r), str(plugin_file)])
+    repo = git_repo()
+    render_to_branch(repo)
+    assert command.quick_unchanged(repo, "HEAD", None) is not None
+    plugin_file.write_text("v2 changed")
+    assert command.quick_unchanged(repo, "HEAD", None) is None
+    render_to_branch(repo)  # renders (from the cache) and stamps again
+    assert command.quick_unchanged(repo, "HEAD", None) is not None
+    plugin_file.write_text("v3 changed again")
+    assert command.quick_unchanged(repo, "HEAD", None) is None
