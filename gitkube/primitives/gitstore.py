@@ -20,8 +20,8 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import git
 
@@ -43,8 +43,7 @@ class GitCommandError(GitkubeError):
     """A git command failed in a way the user has to look at."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One file of a tree or of the index: where it is, what it is, its blob id."""
 
     path: str
@@ -173,10 +172,12 @@ class GitStore:
         for record in out.split(b"\0"):
             if not record:
                 continue
-            meta, _, path = record.partition(b"\t")
-            mode, kind, oid = meta.decode().split(" ")
-            if kind == "blob":
-                entries.append(Entry(path.decode("utf-8", "surrogateescape"), mode, oid))
+            meta, path = record.split(b"\t", 1)
+            mode, kind, oid = meta.split(b" ")
+            if kind == b"blob":
+                entries.append(
+                    Entry(path.decode("utf-8", "surrogateescape"), mode.decode(), oid.decode())
+                )
         return entries
 
     def ls_index(self) -> list[Entry]:
