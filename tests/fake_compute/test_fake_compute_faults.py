@@ -160,15 +160,16 @@ def test_request_log_counts_one_list_per_type(fake_compute: FakeCompute) -> None
     assert fake_compute.requests[0].body == {"name": "ip"}
 
 
-def test_fixture_state_is_reset_between_tests_part_1(fake_compute: FakeCompute) -> None:
-    insert_address(fake_compute, "leftover")
-    fake_compute.faults.add("*", "http", status=500, times=None)
-
-
-def test_fixture_state_is_reset_between_tests_part_2(fake_compute: FakeCompute) -> None:
-    assert fake_compute.requests == []
-    client = fake_compute.client(compute_v1.AddressesClient)
-    assert list(client.list(project=fake_compute.project, region=REGION)) == []
+def test_reset_forgets_state_faults_and_log() -> None:
+    # What the fixture does before each test, checked on a private server.
+    with FakeCompute(project="p") as gce:
+        insert_address(gce, "leftover")
+        gce.faults.add("*", "http", status=500, times=None)
+        gce.reset()
+        assert gce.requests == []
+        client = gce.client(compute_v1.AddressesClient)
+        assert list(client.list(project="p", region=REGION)) == []
+        assert [r.status for r in gce.requests] == [200]
 
 
 def test_command_line_serves_until_sigterm() -> None:

@@ -52,6 +52,16 @@ _OPERATION_RESOURCES = {
 # operationType values as the API reports them (see the recordings).
 _OPERATION_TYPES = {"setTarget": "SetTarget"}
 MAX_WAIT_SECONDS = 120.0
+# Methods whose operation the API returns already DONE (see the recordings:
+# label changes on these resources and a disk resize complete in the call).
+_SYNCHRONOUS = frozenset(
+    {
+        "compute.addresses.setLabels",
+        "compute.disks.setLabels",
+        "compute.forwardingRules.setLabels",
+        "compute.disks.resize",
+    }
+)
 
 
 @dataclass
@@ -131,6 +141,7 @@ class ComputeApi:
             "networks": self._network_insert,
             "subnetworks": self._subnetwork_insert,
             "targetPools": self._target_pool_insert,
+            "regionBackendServices": self._backend_service_insert,
         }
 
     def reset(self) -> None:
@@ -207,6 +218,8 @@ class ComputeApi:
             if failure is not None:
                 op.http_error_status, op.error = failure
         self.store.ops.add(op)
+        if fault is None and call.method.id in _SYNCHRONOUS:
+            op.finish(time.time())
         if request_id:
             self._request_ids[request_id] = op
         return op.to_json()
@@ -485,6 +498,17 @@ class ComputeApi:
         network = self.store.get(self._resolve(call, resource["network"], "networks"))
         if network is None:
             raise errors.not_found(self._resolve(call, resource["network"], "networks").path)
+        return _nothing
+
+    def _backend_service_insert(
+        self, call: Call, loc: Loc, resource: dict[str, Any]
+    ) -> Callable[[], None]:
+        resource.setdefault("description", "")
+        resource.setdefault("affinityCookieTtlSec", 0)
+        resource.setdefault("sessionAffinity", "NONE")
+        resource.setdefault("timeoutSec", 30)
+        resource.setdefault("loadBalancingScheme", "EXTERNAL")
+        resource.setdefault("protocol", "HTTP")
         return _nothing
 
     # -- addresses -------------------------------------------------------------------
