@@ -337,3 +337,27 @@ def test_state_is_per_project(fake_compute: FakeCompute) -> None:
     assert list(client.list(project="proj-b", region=REGION)) == []
     with pytest.raises(exceptions.NotFound):
         client.get(project="proj-b", region=REGION, address="ip")
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [{"Tier": "web"}, {"tier": "Web"}, {"1tier": "web"}, {"tier": "x" * 64}, {"ti.er": "web"}],
+)
+def test_labels_outside_the_api_format_are_refused(
+    fake_compute: FakeCompute, labels: dict[str, str]
+) -> None:
+    response = call(fake_compute, "POST", f"zones/{ZONE}/disks", {"name": "d", "labels": labels})
+    assert response.status_code == 400
+    assert (
+        error_of(response)[1] == "invalid"
+        and "violates format constraints" in error_of(response)[2]
+    )
+
+
+def test_set_labels_checks_the_format_too(fake_compute: FakeCompute) -> None:
+    body = {"name": "d", "labels": {"app": "minecraft", "applyset": "applyset-abc_1-v1", "ünï": ""}}
+    wait(fake_compute, call(fake_compute, "POST", f"zones/{ZONE}/disks", body).json())
+    response = call(
+        fake_compute, "POST", f"zones/{ZONE}/disks/d/setLabels", {"labels": {"App": "x"}}
+    )
+    assert response.status_code == 400 and error_of(response)[1] == "invalid"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import ipaddress
 import re
 import time
 from collections.abc import Callable
@@ -312,6 +313,7 @@ class ComputeApi:
             resource["fingerprint"] = fingerprint()
         if self.discovery.has_property(schema, "labelFingerprint"):
             resource["labelFingerprint"] = fingerprint()
+        _check_labels(resource.get("labels") or {})
         hook = self._on_insert.get(call.method.resource)
         after = hook(call, loc, resource) if hook else _nothing
 
@@ -360,6 +362,7 @@ class ComputeApi:
         resource = self._existing(loc)
         self._check_fingerprint(resource, call.body.get("labelFingerprint"), "labelFingerprint")
         labels = dict(call.body.get("labels") or {})
+        _check_labels(labels)
 
         def apply() -> None:
             current = self._existing(loc)
@@ -465,8 +468,6 @@ class ComputeApi:
     def _subnetwork_insert(
         self, call: Call, loc: Loc, resource: dict[str, Any]
     ) -> Callable[[], None]:
-        import ipaddress
-
         try:
             cidr = ipaddress.ip_network(str(resource.get("ipCidrRange", "")))
         except ValueError as exc:
@@ -999,7 +1000,6 @@ class ComputeApi:
 
             return self._instance_update(call, change)
 
-        handler.__name__ = f"_instance_{verb}"
         return handler
 
     def _instance_set_field(self, field: str) -> Handler:
@@ -1044,6 +1044,37 @@ class ComputeApi:
     def _instance_set_service_account(self, call: Call) -> dict[str, Any]:
         value = [copy.deepcopy(call.body)] if call.body.get("email") else []
         return self._instance_update(call, lambda i: i.__setitem__("serviceAccounts", value))
+
+
+def _label_ok(text: str, key: bool) -> bool:
+    # Lowercase letters (international ones too), digits, "_" and "-"; keys
+    # start with a letter. Both at most 63 characters.
+    if len(text) > 63 or (key and not (text and text[0].isalpha() and not text[0].isupper())):
+        return False
+    return all(ch.isdigit() or ch in "_-" or (ch.isalpha() and not ch.isupper()) for ch in text)
+
+
+def _check_labels(labels: dict[str, Any]) -> None:
+    """Label keys and values the API accepts (it refuses uppercase, for one)."""
+    if len(labels) > 64:
+        raise errors.invalid(
+            "Invalid value for field 'labels': a resource can have at most 64 labels."
+        )
+    for name, value in labels.items():
+        if not _label_ok(name, key=True):
+            raise errors.invalid(
+                f"Invalid value for field 'labels': '{name}'. Label key '{name}' violates format "
+                "constraints. The key must start with a lowercase character, can only contain "
+                "lowercase letters, numeric characters, underscores and dashes. The key can be "
+                "at most 63 characters long. International characters are allowed."
+            )
+        if not _label_ok(str(value), key=False):
+            raise errors.invalid(
+                f"Invalid value for field 'labels.value': '{value}'. Label value '{value}' "
+                "violates format constraints. The value can only contain lowercase letters, "
+                "numeric characters, underscores and dashes. The value can be at most 63 "
+                "characters long. International characters are allowed."
+            )
 
 
 def _nothing() -> None:
