@@ -287,6 +287,8 @@ def test_list_filter_and_paging(fake_compute: FakeCompute) -> None:
     assert names(filter='labels.n = "4"') == ["ip-4"]
     assert names(filter='(description = "other") AND (labels.n != "0")') == ["ip-2", "ip-4"]
     assert names(filter="name eq ip-[12]") == ["ip-1", "ip-2"]
+    assert names(filter='name = "ip-*"') == [f"ip-{i}" for i in range(5)]
+    assert names(filter='name = "ip-[12]"') == []
     bad = call(fake_compute, "GET", f"regions/{REGION}/addresses", filter="name = a OR name = b")
     assert bad.status_code == 400
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import fnmatch
 import ipaddress
 import re
 import time
@@ -1125,7 +1124,9 @@ def _filtered(items: list[dict[str, Any]], expression: str | None) -> list[dict[
             actual = value_of(item, term.group("field"))
             op = term.group("op").lower()
             if op in ("=", "!="):
-                hit = actual is not None and fnmatch.fnmatchcase(actual, wanted)
+                # Only "*" is a wildcard; brackets and "?" are literal, as in the API.
+                glob = re.escape(wanted).replace(r"\*", ".*")
+                hit = actual is not None and re.fullmatch(glob, actual, re.DOTALL) is not None
             else:
                 hit = actual is not None and re.fullmatch(wanted, actual) is not None
             if hit != (op in ("=", "eq")):
