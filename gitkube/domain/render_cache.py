@@ -187,7 +187,9 @@ class RenderCache:
 
     def store(self, kind: str, key: str, data: dict[str, Any]) -> None:
         """Write one entry atomically; a cache that cannot be written is skipped."""
-        payload = json.dumps({"format": CACHE_FORMAT, **data}).encode()
+        self._write(kind, key, json.dumps({"format": CACHE_FORMAT, **data}).encode())
+
+    def _write(self, kind: str, key: str, payload: bytes) -> None:
         path = self._path(kind, key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +199,29 @@ class RenderCache:
             os.replace(tmp, path)
         except OSError:
             return
+
+    def load_lines(self, kind: str, key: str) -> dict[str, bytes] | None:
+        """A bundle: ``<key> <json>`` lines after the checksum line, each parsed on demand."""
+        try:
+            raw = self._path(kind, key).read_bytes()
+        except OSError:
+            return None
+        digest, _, payload = raw.partition(b"\n")
+        if hashlib.sha256(payload).hexdigest().encode() != digest:
+            return None
+        header, _, body = payload.partition(b"\n")
+        if header != CACHE_FORMAT.encode():
+            return None
+        found: dict[str, bytes] = {}
+        for line in body.split(b"\n"):
+            name, sep, value = line.partition(b" ")
+            if sep:
+                found[name.decode(errors="replace")] = value
+        return found
+
+    def store_lines(self, kind: str, key: str, lines: Mapping[str, bytes]) -> None:
+        body = b"\n".join(k.encode() + b" " + v for k, v in lines.items())
+        self._write(kind, key, CACHE_FORMAT.encode() + b"\n" + body)
 
     def recent(self) -> list[str]:
         """Tree keys used lately, newest first: where to look for unchanged apps."""
@@ -221,7 +246,7 @@ class _AppEntries:
         self.cache = cache
         self.pending = ([first] if first else []) + (cache.recent() if cache else [])
         self.loaded: set[str] = set()
-        self.entries: dict[str, Any] = {}
+        self.entries: dict[str, bytes] = {}  # app key -> its JSON, parsed when asked
 
     def _load_next(self) -> bool:
         while self.pending and self.cache is not None:
@@ -229,15 +254,14 @@ class _AppEntries:
             if key in self.loaded:
                 continue
             self.loaded.add(key)
-            bundle = self.cache.load("apps", key)
-            entries = bundle.get("apps") if bundle else None
-            if isinstance(entries, dict):
-                for app_key, entry in entries.items():
+            bundle = self.cache.load_lines("apps", key)
+            if bundle is not None:
+                for app_key, entry in bundle.items():
                     self.entries.setdefault(app_key, entry)
                 return True
         return False
 
-    def raw(self, key: str) -> Any | None:
+    def raw(self, key: str) -> bytes | None:
         while key not in self.entries:
             if not self._load_next():
                 return None
@@ -382,7 +406,7 @@ def render_listing(
     rendered.code_stamp = code_stamp
 
     if cache and tree_key:
-        bundle: dict[str, Any] = {}
+        bundle: dict[str, bytes] = {}
         for app in apps:
             app_key = app_keys.get(app.app.path)
             if app_key is None:
@@ -390,7 +414,7 @@ def render_listing(
             raw = entries.entries.get(app_key) if app.app.path in cached else _app_to_json(app)
             if raw is not None:
                 bundle[app_key] = raw
-        cache.store("apps", tree_key, {"apps": bundle})
+        cache.store_lines("apps", tree_key, bundle)
         cache.store(
             "trees",
             tree_key,
@@ -537,7 +561,7 @@ def _render_rest(
     return _assemble(config, ordered, warnings, hooks, blob_id), ordered
 
 
-def _app_to_json(rendered: RenderedApp) -> dict[str, Any] | None:
+def _app_to_json(rendered: RenderedApp) -> bytes | None:
     """An app entry as JSON, or None when JSON would not give the bodies back exactly."""
     app = rendered.app
     objects = []
@@ -561,7 +585,7 @@ def _app_to_json(rendered: RenderedApp) -> dict[str, Any] | None:
             return None
     except (TypeError, ValueError):
         return None
-    return {
+    entry = {
         "app": {
             "path": app.path,
             "name": app.name,
@@ -571,10 +595,12 @@ def _app_to_json(rendered: RenderedApp) -> dict[str, Any] | None:
         },
         "objects": objects,
     }
+    return json.dumps(entry, ensure_ascii=True).encode()  # one line: no raw newlines
 
 
-def _app_from_json(data: Any) -> RenderedApp | None:
+def _app_from_json(raw: bytes) -> RenderedApp | None:
     try:
+        data = json.loads(raw)
         a = data["app"]
         app = App(
             path=a["path"],
@@ -589,6 +615,6 @@ def _app_from_json(data: Any) -> RenderedApp | None:
             )
             for o in data["objects"]
         ]
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError, ValueError):
         return None
     return RenderedApp(app, objects)
