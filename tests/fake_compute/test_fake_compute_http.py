@@ -363,3 +363,27 @@ def test_set_labels_checks_the_format_too(fake_compute: FakeCompute) -> None:
         fake_compute, "POST", f"zones/{ZONE}/disks/d/setLabels", {"labels": {"App": "x"}}
     )
     assert response.status_code == 400 and error_of(response)[1] == "invalid"
+
+
+def test_forwarding_rules_share_an_ip_unless_ports_clash(fake_compute: FakeCompute) -> None:
+    wait(
+        fake_compute,
+        call(fake_compute, "POST", f"regions/{REGION}/addresses", {"name": "ip"}).json(),
+    )
+    ip = f"regions/{REGION}/addresses/ip"
+    tcp = {"name": "tcp", "IPAddress": ip, "IPProtocol": "TCP", "portRange": "25565"}
+    udp = {"name": "udp", "IPAddress": ip, "IPProtocol": "UDP", "portRange": "25565"}
+    for rule in (tcp, udp):
+        assert "error" not in wait(
+            fake_compute,
+            call(fake_compute, "POST", f"regions/{REGION}/forwardingRules", rule).json(),
+        )
+    users = call(fake_compute, "GET", f"regions/{REGION}/addresses/ip").json()["users"]
+    assert [u.rsplit("/", 1)[-1] for u in users] == ["tcp", "udp"]
+    clash = {"name": "clash", "IPAddress": ip, "IPProtocol": "TCP", "portRange": "25000-26000"}
+    done = wait(
+        fake_compute, call(fake_compute, "POST", f"regions/{REGION}/forwardingRules", clash).json()
+    )
+    assert done["httpErrorStatusCode"] == 409
+    assert [e["code"] for e in done["error"]["errors"]] == ["IP_IN_USE_BY_ANOTHER_RESOURCE"]
+    assert call(fake_compute, "GET", f"regions/{REGION}/forwardingRules/clash").status_code == 404

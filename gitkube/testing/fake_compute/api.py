@@ -319,8 +319,9 @@ class ComputeApi:
         def apply() -> None:
             if self.store.get(loc) is not None:
                 raise errors.already_exists(loc.path)
-            self.store.put(loc, resource)
+            # Hooks check before they change anything, so a refusal leaves no trace.
             after()
+            self.store.put(loc, resource)
 
         return self._operation(call, loc, apply, resource["id"])
 
@@ -655,11 +656,27 @@ class ComputeApi:
                 resource[field] = self._resolve(call, resource[field], collection).self_link
         if "target" in resource:
             resource["target"] = self._check_target(call, str(resource["target"]))
-        if address is not None and self.store.get(address) is not None:
-            users = self.store.get(address) or {}
-            if users.get("users") and loc.self_link not in users["users"]:
-                raise errors.in_use("address", address.path, _path_of(users["users"][0]))
-        return lambda: self._use_address(address, loc.self_link)
+
+        def after() -> None:
+            # Several rules may share an IP (TCP and UDP, or distinct ports);
+            # the same protocol on overlapping ports is refused, inside the
+            # operation, as IP_IN_USE_BY_ANOTHER_RESOURCE (HTTP 409).
+            for other_loc, other in self.store.scan(loc.project, "forwardingRules"):
+                if other_loc == loc or other_loc.scope_name != loc.scope_name:
+                    continue
+                if (
+                    other.get("IPAddress") == resource["IPAddress"]
+                    and other.get("IPProtocol") == resource["IPProtocol"]
+                    and _ports_overlap(other, resource)
+                ):
+                    raise ApiError(
+                        409,
+                        f"IP '{resource['IPAddress']}' is already being used by another resource.",
+                        "ipInUseByAnotherResource",
+                    )
+            self._use_address(address, loc.self_link)
+
+        return after
 
     def _check_target(self, call: Call, target: str) -> str:
         scope, scope_name = call.scope
@@ -1043,6 +1060,20 @@ class ComputeApi:
     def _instance_set_service_account(self, call: Call) -> dict[str, Any]:
         value = [copy.deepcopy(call.body)] if call.body.get("email") else []
         return self._instance_update(call, lambda i: i.__setitem__("serviceAccounts", value))
+
+
+def _port_set(rule: dict[str, Any]) -> set[int]:
+    """The ports a forwarding rule takes: ``portRange``, ``ports``, or all of them."""
+    if rule.get("portRange"):
+        low, _, high = str(rule["portRange"]).partition("-")
+        return set(range(int(low), int(high or low) + 1))
+    if rule.get("ports"):
+        return {int(p) for p in rule["ports"]}
+    return set(range(1, 65536))
+
+
+def _ports_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(_port_set(a) & _port_set(b))
 
 
 def _label_ok(text: str, key: bool) -> bool:
