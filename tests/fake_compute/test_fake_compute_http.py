@@ -387,3 +387,15 @@ def test_forwarding_rules_share_an_ip_unless_ports_clash(fake_compute: FakeCompu
     assert done["httpErrorStatusCode"] == 409
     assert [e["code"] for e in done["error"]["errors"]] == ["IP_IN_USE_BY_ANOTHER_RESOURCE"]
     assert call(fake_compute, "GET", f"regions/{REGION}/forwardingRules/clash").status_code == 404
+
+
+def test_network_in_use_cannot_be_deleted_but_auto_subnetworks_go_with_it(
+    fake_compute: FakeCompute,
+) -> None:
+    fw = {"name": "fw", "allowed": [{"IPProtocol": "tcp"}], "network": "global/networks/default"}
+    wait(fake_compute, call(fake_compute, "POST", "global/firewalls", fw).json())
+    response = call(fake_compute, "DELETE", "global/networks/default")
+    assert response.status_code == 400 and error_of(response)[1] == "resourceInUseByAnotherResource"
+    wait(fake_compute, call(fake_compute, "DELETE", "global/firewalls/fw").json())
+    wait(fake_compute, call(fake_compute, "DELETE", "global/networks/default").json())
+    assert call(fake_compute, "GET", f"regions/{REGION}/subnetworks/default").status_code == 404

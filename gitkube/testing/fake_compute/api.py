@@ -458,12 +458,25 @@ class ComputeApi:
 
     def _network_delete(self, call: Call) -> dict[str, Any]:
         loc = call.loc()
-        self._existing(loc)
+        network = self._existing(loc)
+        # An auto-mode network's own subnetworks go with it; anything else
+        # attached to it (custom subnetworks, firewalls) blocks the delete.
+        own = set(network.get("subnetworks", [])) if network.get("autoCreateSubnetworks") else set()
         for collection in ("subnetworks", "firewalls"):
             for user, resource in self.store.scan(loc.project, collection):
-                if full_url(str(resource.get("network", "")), loc.project) == loc.self_link:
+                on_network = (
+                    full_url(str(resource.get("network", "")), loc.project) == loc.self_link
+                )
+                if on_network and user.self_link not in own:
                     raise errors.in_use("network", loc.path, user.path)
-        return self._delete(call)
+
+        def release() -> None:
+            for link in own:
+                subnet = parse_link(link, loc.project)
+                if subnet is not None:
+                    self.store.remove(subnet)
+
+        return self._delete(call, before=release)
 
     def _subnetwork_insert(
         self, call: Call, loc: Loc, resource: dict[str, Any]
