@@ -220,6 +220,11 @@ def render_to_branch(
         f"Render {source[:12]}: {store.subject(source)}\n\n"
         f"{SOURCE_TRAILER}: {source}\n{RENDERED_BY_TRAILER}: gitkube {__version__}\n"
     )
+    if full_ref(branch) in store.checked_out_branches():
+        raise GitkubeError(
+            f'branch "{branch}" is checked out in a work tree; gitkube moves it only when '
+            "nobody has it checked out (switch back to your source branch)"
+        )
     for _attempt in range(CAS_ATTEMPTS):
         tip = store.branch_tip(branch)
         parent_files: dict[str, str] = {}

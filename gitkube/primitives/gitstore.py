@@ -132,6 +132,11 @@ class GitStore:
         if self.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
             raise GitkubeError(f'"{branch}" is not a valid branch name')
 
+    def checked_out_branches(self) -> set[str]:
+        """Branches (full ref names) checked out in any work tree of the repository."""
+        out = self.run("worktree", "list", "--porcelain", check=False).stdout.decode()
+        return {line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("branch ")}
+
     def subject(self, commit: str) -> str:
         return self.run("log", "-1", "--format=%s", commit, "--").stdout.decode().strip()
 

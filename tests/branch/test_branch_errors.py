@@ -96,3 +96,15 @@ def test_symlink_inside_the_repo_is_followed(git_repo, cli):
     result = cli("render", repo)
     assert result.returncode == 1  # same Service twice: the link was read
     assert "defined twice" in result.stderr
+
+
+def test_checked_out_rendered_branch_is_not_moved(git_repo, cli, tmp_path):
+    repo = git_repo()
+    assert cli("render", repo).returncode == 0
+    before = git(repo, "rev-parse", "rendered")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"), "rendered")
+    edit(repo, app_files("frontend", replicas=2))
+    commit_all(repo)
+    fails(cli, repo, expect=('branch "rendered" is checked out',))
+    assert git(repo, "rev-parse", "rendered") == before
+    assert git(tmp_path / "wt", "status", "--porcelain") == ""
