@@ -172,7 +172,8 @@ def test_reset_forgets_state_faults_and_log() -> None:
         assert [r.status for r in gce.requests] == [200]
 
 
-def test_command_line_serves_until_sigterm() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_command_line_serves_until_signalled(stop_signal: signal.Signals) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "gitkube.testing.fake_compute", "--port", "0", "--project", "demo"],
         stdout=subprocess.PIPE,
@@ -187,7 +188,7 @@ def test_command_line_serves_until_sigterm() -> None:
             f"{endpoint}/compute/v1/projects/demo/global/networks/default", timeout=10
         )
         assert network.status_code == 200 and network.json()["kind"] == "compute#network"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=10) == 0
     finally:
         if process.poll() is None:
