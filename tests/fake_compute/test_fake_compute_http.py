@@ -399,3 +399,19 @@ def test_network_in_use_cannot_be_deleted_but_auto_subnetworks_go_with_it(
     wait(fake_compute, call(fake_compute, "DELETE", "global/firewalls/fw").json())
     wait(fake_compute, call(fake_compute, "DELETE", "global/networks/default").json())
     assert call(fake_compute, "GET", f"regions/{REGION}/subnetworks/default").status_code == 404
+
+
+def test_path_parameters_are_checked_against_their_pattern(fake_compute: FakeCompute) -> None:
+    response = call(fake_compute, "GET", f"regions/{REGION}/addresses/Not_Valid")
+    assert response.status_code == 400
+    assert error_of(response)[1:] == (
+        "invalid",
+        "Invalid value for field 'address': 'Not_Valid'. "
+        "Must be a match of regex '[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?|[1-9][0-9]{0,19}'",
+    )
+
+
+def test_resources_can_be_read_by_numeric_id(fake_compute: FakeCompute) -> None:
+    wait(fake_compute, call(fake_compute, "POST", f"zones/{ZONE}/disks", {"name": "d"}).json())
+    disk = call(fake_compute, "GET", f"zones/{ZONE}/disks/d").json()
+    assert call(fake_compute, "GET", f"zones/{ZONE}/disks/{disk['id']}").json()["name"] == "d"

@@ -188,6 +188,16 @@ class ComputeApi:
 
     def _existing(self, loc: Loc) -> dict[str, Any]:
         found = self.store.get(loc)
+        if found is None and loc.name.isdigit():
+            # The API takes a resource's numeric id wherever it takes its name.
+            found = next(
+                (
+                    r
+                    for r in self.store.collection(loc.collection_key).values()
+                    if r.get("id") == loc.name
+                ),
+                None,
+            )
         if found is None:
             raise errors.not_found(loc.path)
         return found

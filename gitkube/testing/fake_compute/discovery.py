@@ -142,6 +142,20 @@ class Discovery:
     def has_property(self, schema_ref: str, name: str) -> bool:
         return name in self.schemas.get(schema_ref, {}).get("properties", {})
 
+    def check_params(
+        self, method: Method, path: Mapping[str, str], query: Mapping[str, str]
+    ) -> Problem | None:
+        """The first problem with path or query parameters, or None."""
+        for name, value in path.items():
+            pattern = method.parameters.get(name, {}).get("pattern")
+            if pattern and not re.fullmatch(pattern, value):
+                return Problem(
+                    f"Invalid value for field '{name}': '{value}'. "
+                    f"Must be a match of regex '{pattern}'",
+                    "invalid",
+                )
+        return self.check_query(method, query)
+
     def check_query(self, method: Method, query: Mapping[str, str]) -> Problem | None:
         params = method.parameters
         for name, value in query.items():

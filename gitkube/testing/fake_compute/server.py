@@ -181,9 +181,9 @@ class FakeCompute:
                     raise ApiError(
                         400, f"Invalid JSON payload received. {exc}", "parseError", with_status=True
                     ) from exc
-            problem = self.discovery.check_query(method, query) or self.discovery.check_body(
-                method, body
-            )
+            problem = self.discovery.check_params(
+                method, params, query
+            ) or self.discovery.check_body(method, body)
             if problem is not None:
                 raise problem.error()
             with self.store.lock:
