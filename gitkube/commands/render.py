@@ -189,14 +189,16 @@ def render_to_branch(
     compare-and-swap: if another render moved it meanwhile, this one starts
     over on the new tip (a few times), so the branch is never rewound or lost.
     """
-    from gitkube.primitives.gitstore import GitStore
-
     if use_cache:
         quick = quick_unchanged(repo, ref, branch)
         if quick is not None:
             if push:
+                from gitkube.primitives.gitstore import GitStore
+
                 GitStore(repo).push(push, quick.output)
             return quick
+    from gitkube.primitives.gitstore import GitStore
+
     store = GitStore(repo)
     source, _tree, rendered = render_commit(store, ref, use_cache=use_cache)
     branch_option = branch
