@@ -25,6 +25,7 @@ from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
 
 ACTIONS = ("added", "removed", "changed")
+MARKDOWN_LIMIT = 60_000  # characters; GitHub's comment limit is 65,536
 
 
 @dataclass
@@ -218,27 +219,38 @@ def _label(side: Side) -> str:
     return f"`{side.ref}` ({side.commit[:12]})"
 
 
-def to_markdown(report: DiffReport) -> str:
-    """A ready pull-request comment: summary first, one collapsible section per app."""
+def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A ready pull-request comment: summary first, one collapsible section per app.
+
+    GitHub refuses comments over 65,536 characters, so the comment stays under
+    ``limit``: every changed object is listed while the list fits, and diff
+    bodies are included in order while they fit in what is left; anything
+    left out is said so, with the command that shows it all.
+    """
     base, head = report.base, report.head
-    lines = [
+    head_lines = [
         "### gitkube diff",
         "",
         f"{_label(base)} → {_label(head)}: **{report.summary()}**",
     ]
     gce = [c for c in report.changes if c.gce]
     if gce:
-        lines += [
+        head_lines += [
             "",
             "> [!WARNING]",
             "> Google Compute Engine resources change (applied to the cloud project by sync):",
         ]
-        lines += [f"> - {c.action} `{describe(c)}` in `{c.app}`" for c in gce]
+        head_lines += [f"> - {c.action} `{describe(c)}` in `{c.app}`" for c in gce]
     symbol = {
         "added": "\N{HEAVY PLUS SIGN}",
         "removed": "\N{HEAVY MINUS SIGN}",
         "changed": "\N{PENCIL}\N{VARIATION SELECTOR-16}",
     }
+    reserve = 600  # for the notes at the end
+    used = sum(len(line) + 1 for line in head_lines)
+    # Pass 1: which apps and titles fit, without diff bodies.
+    sections: list[tuple[str, str, list[tuple[str, ObjectChange]]]] = []
+    apps_left_out = 0
     for app in report.apps:
         changes = [c for c in report.changes if c.app == app]
         counts = {a: sum(1 for c in changes if c.action == a) for a in ACTIONS}
@@ -246,19 +258,45 @@ def to_markdown(report: DiffReport) -> str:
         app_gce = sum(1 for c in changes if c.gce)
         if app_gce:
             label += f"; {app_gce} GCE"
-        lines += ["", "<details>", f"<summary><code>{app}</code>: {label}</summary>", ""]
-        for change in changes:
-            tag = " **(GCE)**" if change.gce else ""
+        summary = f"<summary><code>{app}</code>: {label}</summary>"
+        titles = [
+            (f"{symbol[c.action]} **{c.action}** `{describe(c)}`{' **(GCE)**' if c.gce else ''}", c)
+            for c in changes
+        ]
+        cost = len(summary) + 30 + sum(len(t) + 3 for t, _c in titles)
+        if used + cost > limit - reserve:
+            apps_left_out += 1
+            continue
+        used += cost
+        sections.append((app, summary, titles))
+    # Pass 2: diff bodies, in order, while they fit.
+    omitted = 0
+    lines = list(head_lines)
+    for _app, summary, titles in sections:
+        lines += ["", "<details>", summary, ""]
+        for title, change in titles:
             fence = "```"
             while fence in change.diff:
                 fence += "`"
-            lines += [
-                f"{symbol[change.action]} **{change.action}** `{describe(change)}`{tag}",
-                "",
-                f"{fence}diff",
-                change.diff.rstrip("\n"),
-                fence,
-                "",
-            ]
+            body = [f"{fence}diff", change.diff.rstrip("\n"), fence]
+            cost = sum(len(line) + 1 for line in body)
+            if used + cost > limit - reserve:
+                body = ["_(diff left out for size)_"]
+                cost = len(body[0]) + 1
+                omitted += 1
+            used += cost
+            lines += [title, "", *body, ""]
         lines.append("</details>")
+    if apps_left_out:
+        lines += [
+            "",
+            f"_{apps_left_out} more app{'s' if apps_left_out != 1 else ''} with changes "
+            "not shown for size._",
+        ]
+    if omitted or apps_left_out:
+        lines += [
+            "",
+            f"_{omitted} diff{'s' if omitted != 1 else ''} left out for size; "
+            f"run `gitkube diff {base.commit[:12]} {head.commit[:12]}` to see everything._",
+        ]
     return "\n".join(lines) + "\n"

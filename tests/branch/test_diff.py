@@ -118,3 +118,26 @@ def test_bad_refs_and_render_errors_name_the_ref(git_repo, cli):
     broken = cli("diff", "HEAD~1", "HEAD", "--repo", repo)
     assert broken.returncode == 1
     assert "web/frontend/service.yaml" in broken.stderr and head[:12] in broken.stderr
+
+
+def test_markdown_stays_under_the_comment_limit(git_repo, cli):
+    from gitkube.commands.diff import diff_refs, to_markdown
+
+    files = {}
+    for n in range(40):
+        files.update(app_files(f"app{n}"))
+    repo = git_repo(files)
+    for n in range(40):
+        edit(repo, app_files(f"app{n}", replicas=5))
+    commit_all(repo)
+    report = diff_refs(repo, "HEAD~1", "HEAD")
+    full = to_markdown(report)
+    assert "left out" not in full
+    medium = to_markdown(report, limit=12000)
+    assert len(medium) < 12000
+    assert "diffs left out for size" in medium
+    assert medium.count("**changed** `Deployment") == 40  # every change still listed
+    small = to_markdown(report, limit=3000)
+    assert len(small) < 3000
+    assert "more apps with changes not shown" in small
+    assert small.index("40 objects differ") < 200  # the summary always comes first
