@@ -263,7 +263,7 @@ class KubernetesTarget:
             page = self.api.request(
                 "GET",
                 res.collection_path(),
-                query={"labelSelector": selector, "limit": 500, "continue": token},
+                query={"labelSelector": selector, "continue": token},
             )
             # Items of a LIST carry no apiVersion/kind of their own.
             items.extend(

@@ -72,7 +72,7 @@ GO_ENV = "GITKUBE_GO"
 BUILD_COMMAND = "python -m gitkube.testing.controlplane build"
 
 # Service IPs are only allocated, never routed: nothing runs kube-proxy.
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"  # room for benchmarks with thousands of Services
 _KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 _PR_SET_PDEATHSIG = 1
@@ -668,6 +668,8 @@ class ControlPlane:
             self._finalizer()
         self._finalizer = None
         self._children = None
+        # A stopped control plane must not hand out a kubeconfig for a dead server.
+        self._server = self._kubeconfig = self._ca = self.etcd_url = None
 
     @property
     def running(self) -> bool:

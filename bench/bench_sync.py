@@ -1,0 +1,102 @@
+"""Sync time and request counts: `gitkube sync` beside `kubectl apply --server-side`, one run.
+
+    .venv/bin/python bench/bench_sync.py [--apps 1000]
+
+Starts the local control plane (gitkube.testing.controlplane), renders a
+generated repo of N apps (a Deployment and a Service each) onto its rendered
+branch, then measures on the same API server:
+
+* kubectl: `kubectl apply --server-side -R -f` of the rendered files of an
+  identical repo in another namespace (what a user would run instead);
+* gitkube: first sync (everything created), then a no-op sync (nothing to do),
+  with the requests each made, counted by verb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import generate  # noqa: E402
+
+from gitkube.commands.sync import SyncOptions, sync  # noqa: E402
+from gitkube.primitives.kubeapi import KubeApi  # noqa: E402
+from gitkube.testing.controlplane import ControlPlane, default_bin_dir  # noqa: E402
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def rendered_repo(root: Path, apps: int, namespace: str, cluster: str) -> Path:
+    repo = generate(root, apps)
+    (repo / "gitkube.yaml").write_text(f"cluster: {{name: {cluster}}}\nnamespace: {namespace}\n")
+    git(root.parent, "init", "-q", "-b", "main", str(repo))
+    git(repo, "-c", "user.email=b@example.com", "-c", "user.name=b", "add", "-A")
+    git(repo, "-c", "user.email=b@example.com", "-c", "user.name=b", "commit", "-q", "-m", "bench")
+    subprocess.run([sys.executable, "-m", "gitkube", "render", str(repo)], check=True, capture_output=True)
+    return repo
+
+
+def counted_sync(options: SyncOptions) -> tuple[float, Counter[str], dict]:
+    calls: Counter[str] = Counter()
+    original = KubeApi.request
+
+    def counting(self, method, path, **kwargs):  # type: ignore[no-untyped-def]
+        calls[method] += 1
+        return original(self, method, path, **kwargs)
+
+    KubeApi.request = counting  # type: ignore[method-assign]
+    try:
+        started = time.perf_counter()
+        result = sync(options)
+        return time.perf_counter() - started, calls, result.as_dict()
+    finally:
+        KubeApi.request = original  # type: ignore[method-assign]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--apps", type=int, default=1000)
+    args = parser.parse_args()
+    kubectl = shutil.which("kubectl")
+    with tempfile.TemporaryDirectory() as tmp, ControlPlane(default_bin_dir()) as cp:
+        kube = KubeApi(cp.api_client())
+        for ns in ("bench-gitkube", "bench-kubectl"):
+            kube.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        ours = rendered_repo(Path(tmp) / "ours", args.apps, "bench-gitkube", "bench")
+        theirs = rendered_repo(Path(tmp) / "theirs", args.apps, "bench-kubectl", "benchk")
+        print(f"{args.apps} apps, {2 * args.apps} objects, kube-apiserver {cp.server}")
+        if kubectl:
+            export = Path(tmp) / "kubectl-files"
+            git(theirs, "worktree", "add", "-q", "--detach", str(export), "refs/heads/rendered")
+            (export / "gitkube-inventory.yaml").unlink()
+            shutil.rmtree(export / ".git", ignore_errors=True)
+            (export / ".git").unlink(missing_ok=True)
+            started = time.perf_counter()
+            applied = subprocess.run(
+                [kubectl, "--kubeconfig", str(cp.kubeconfig), "apply", "--server-side", "-R", "-f", str(export)],
+                capture_output=True, text=True,
+            )
+            if applied.returncode != 0:
+                sys.exit(f"kubectl failed: {applied.stderr[-2000:]}")
+            print(f"kubectl apply --server-side (first):  {time.perf_counter() - started:6.2f} s")
+        options = SyncOptions(repo=str(ours), kubeconfig=str(cp.kubeconfig))
+        seconds, calls, result = counted_sync(options)
+        print(f"gitkube sync (first):                 {seconds:6.2f} s  created={result['created']}  requests={dict(calls)}")
+        seconds, calls, result = counted_sync(options)
+        print(
+            f"gitkube sync (no-op):                 {seconds:6.2f} s  unchanged={result['unchanged']}  "
+            f"requests={dict(calls)} (writes: {sum(n for v, n in calls.items() if v != 'GET')})"
+        )
+
+
+if __name__ == "__main__":
+    main()
