@@ -79,12 +79,16 @@ def prepare(options: SyncOptions, desired: DesiredState | None = None) -> Prepar
     for obj in desired.objects:
         target = next((t for t in targets if t.handles(obj)), None)
         if target is None:
-            raise GitkubeError(f"no sync target handles {obj.id}", file=obj.path)
+            raise GitkubeError(f"no installed sync target handles {obj.id}", file=obj.path)
         assigned[target.name].append(obj)
     if options.only:
         unknown = options.only - {t.name for t in targets}
         if unknown:
-            raise GitkubeError(f"--only {', '.join(sorted(unknown))}: no such target")
+            raise GitkubeError(
+                f"--only {', '.join(sorted(unknown))}: no such target "
+                f"(targets: {', '.join(t.name for t in targets)})"
+            )
+        # The other targets' objects are neither planned nor pruned this run.
         targets = [t for t in targets if t.name in options.only]
     state = SyncState()
     changes: list[Change] = []
