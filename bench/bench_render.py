@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate  # noqa: E402
+from generate import generate
 
 GITKUBE = [sys.executable, "-m", "gitkube"]
 
@@ -40,7 +40,9 @@ def best_of(runs: int, command: list[str], cleanup: Path | None = None) -> float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--apps", type=int, nargs="+", default=[1000, 3000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kustomize-max", type=int, default=3000, help="skip kustomize above this")
@@ -51,7 +53,9 @@ def main() -> None:
         for apps in args.apps:
             repo = generate(Path(tmp) / f"repo{apps}", apps)
             out = Path(tmp) / f"out{apps}"
-            ours = best_of(args.runs, [*GITKUBE, "render", str(repo), "--out", str(out)], cleanup=out)
+            ours = best_of(
+                args.runs, [*GITKUBE, "render", str(repo), "--out", str(out)], cleanup=out
+            )
             theirs = "n/a"
             if kubectl and apps <= args.kustomize_max:
                 kust = generate(Path(tmp) / f"kust{apps}", apps, kustomize=True)

@@ -24,11 +24,11 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate  # noqa: E402
+from generate import generate
 
-from gitkube.commands.sync import SyncOptions, sync  # noqa: E402
-from gitkube.primitives.kubeapi import KubeApi  # noqa: E402
-from gitkube.testing.controlplane import ControlPlane, default_bin_dir  # noqa: E402
+from gitkube.commands.sync import SyncOptions, sync
+from gitkube.primitives.kubeapi import KubeApi
+from gitkube.testing.controlplane import ControlPlane, default_bin_dir
 
 
 def git(repo: Path, *args: str) -> None:
@@ -41,7 +41,9 @@ def rendered_repo(root: Path, apps: int, namespace: str, cluster: str) -> Path:
     git(root.parent, "init", "-q", "-b", "main", str(repo))
     git(repo, "-c", "user.email=b@example.com", "-c", "user.name=b", "add", "-A")
     git(repo, "-c", "user.email=b@example.com", "-c", "user.name=b", "commit", "-q", "-m", "bench")
-    subprocess.run([sys.executable, "-m", "gitkube", "render", str(repo)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "gitkube", "render", str(repo)], check=True, capture_output=True
+    )
     return repo
 
 
@@ -63,14 +65,20 @@ def counted_sync(options: SyncOptions) -> tuple[float, Counter[str], dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--apps", type=int, default=1000)
     args = parser.parse_args()
     kubectl = shutil.which("kubectl")
     with tempfile.TemporaryDirectory() as tmp, ControlPlane(default_bin_dir()) as cp:
         kube = KubeApi(cp.api_client())
         for ns in ("bench-gitkube", "bench-kubectl"):
-            kube.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            kube.request(
+                "POST",
+                "/api/v1/namespaces",
+                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+            )
         ours = rendered_repo(Path(tmp) / "ours", args.apps, "bench-gitkube", "bench")
         theirs = rendered_repo(Path(tmp) / "theirs", args.apps, "bench-kubectl", "benchk")
         print(f"{args.apps} apps, {2 * args.apps} objects, kube-apiserver {cp.server}")
@@ -82,15 +90,27 @@ def main() -> None:
             (export / ".git").unlink(missing_ok=True)
             started = time.perf_counter()
             applied = subprocess.run(
-                [kubectl, "--kubeconfig", str(cp.kubeconfig), "apply", "--server-side", "-R", "-f", str(export)],
-                capture_output=True, text=True,
+                [
+                    kubectl,
+                    "--kubeconfig",
+                    str(cp.kubeconfig),
+                    "apply",
+                    "--server-side",
+                    "-R",
+                    "-f",
+                    str(export),
+                ],
+                capture_output=True,
+                text=True,
             )
             if applied.returncode != 0:
                 sys.exit(f"kubectl failed: {applied.stderr[-2000:]}")
             print(f"kubectl apply --server-side (first):  {time.perf_counter() - started:6.2f} s")
         options = SyncOptions(repo=str(ours), kubeconfig=str(cp.kubeconfig))
         seconds, calls, result = counted_sync(options)
-        print(f"gitkube sync (first):                 {seconds:6.2f} s  created={result['created']}  requests={dict(calls)}")
+        print(
+            f"gitkube sync (first):                 {seconds:6.2f} s  created={result['created']}  requests={dict(calls)}"
+        )
         seconds, calls, result = counted_sync(options)
         print(
             f"gitkube sync (no-op):                 {seconds:6.2f} s  unchanged={result['unchanged']}  "
