@@ -58,7 +58,16 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
     assert result.returncode == 0, result.stderr
     plugins = json.loads(result.stdout)
     names = [p["name"] for p in plugins]
-    assert names == ["labels", "image", "volumes", "disk", "external", "checks", "kubernetes_target", "greeter"]
+    assert names == [
+        "labels",
+        "image",
+        "volumes",
+        "disk",
+        "external",
+        "checks",
+        "kubernetes_target",
+        "greeter",
+    ]
     greeter = plugins[-1]
     assert greeter == {
         "name": "greeter",
