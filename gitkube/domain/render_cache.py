@@ -56,6 +56,7 @@ from gitkube.primitives.yamlio import dump_document
 
 CACHE_FORMAT = "gitkube-render-cache/1"
 KEEP_TREES = 8  # rendered trees whose entries are kept
+DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of objects
 
 # gitkube's own modules whose code decides what a render produces.
 RENDER_MODULES = (
@@ -80,8 +81,9 @@ class RenderedObject:
     path: str
     source: str
     body: dict[str, Any]
-    data: bytes
+    data: bytes | None  # None: not loaded (cached apps load contents on demand)
     entry: bytes  # its item of the inventory's ``objects`` list, as emitted
+    oid: str | None = None  # its blob id, when known without hashing
 
 
 @dataclass
@@ -271,6 +273,23 @@ class _AppEntries:
         raw = self.raw(key)
         return None if raw is None else _app_from_json(raw)
 
+    def lines(self, key: str) -> tuple[bytes, bytes] | None:
+        meta, data = self.raw(key), self.raw(key + DATA_SUFFIX)
+        return None if meta is None or data is None else (meta, data)
+
+    def contents(self, key: str) -> dict[str, bytes] | None:
+        """The rendered files of one app (path -> bytes), from its data line."""
+        app, raw = self.get(key), self.raw(key + DATA_SUFFIX)
+        if app is None or raw is None:
+            return None
+        try:
+            texts = json.loads(raw)
+            if not isinstance(texts, list) or len(texts) != len(app.objects):
+                return None
+            return {o.path: t.encode() for o, t in zip(app.objects, texts, strict=True)}
+        except (ValueError, AttributeError):
+            return None
+
     def find_all(self, keys: Iterable[str], limit: int = 2) -> dict[str, RenderedApp]:
         """Entries for as many of ``keys`` as the newest ``limit`` bundles hold."""
         wanted = set(keys)
@@ -279,6 +298,8 @@ class _AppEntries:
                 break
         found = {}
         for key in wanted & self.entries.keys():
+            if key + DATA_SUFFIX not in self.entries:
+                continue  # its contents must be there too, or it is no use
             app = _app_from_json(self.entries[key])
             if app is not None:
                 found[key] = app
@@ -356,22 +377,19 @@ def render_listing(
     for path in sorted(visible):
         if path.endswith(YAML_SUFFIXES):
             dirs.setdefault(posixpath.dirname(path), []).append(path)
+    id_kind = blob_id(b"")  # the empty blob's id tells sha1 from sha256
     app_keys = {
-        d: _key("app", fp, config_oid, d, [(p, visible[p]) for p in files])
+        d: _key("app", fp, id_kind, config_oid, d, [(p, visible[p]) for p in files])
         for d, files in dirs.items()
         if d
     }
     ordered_keys = [app_keys[d] for d in sorted(app_keys)]
-    id_kind = blob_id(b"")  # the empty blob's id tells sha1 from sha256
 
     tree_key = _key("tree", fp, id_kind, tree_id) if tree_id else None
     entries = _AppEntries(cache, tree_key)
 
     def load_app_files(directory: str) -> dict[str, bytes] | None:
-        if directory not in app_keys:
-            return None
-        entry = entries.get(app_keys[directory])
-        return None if entry is None else {o.path: o.data for o in entry.objects}
+        return entries.contents(app_keys[directory]) if directory in app_keys else None
 
     if cache and tree_key:
         known = cache.load("trees", tree_key)
@@ -404,6 +422,7 @@ def render_listing(
         rendered, apps = _render_rest(visible, read, config, hooks, dirs, cached, blob_id)
     rendered.cache_hits = len(cached)
     rendered.code_stamp = code_stamp
+    rendered.loader = load_app_files  # contents of cached apps are read when asked for
 
     if cache and tree_key:
         bundle: dict[str, bytes] = {}
@@ -411,9 +430,12 @@ def render_listing(
             app_key = app_keys.get(app.app.path)
             if app_key is None:
                 continue
-            raw = entries.entries.get(app_key) if app.app.path in cached else _app_to_json(app)
-            if raw is not None:
-                bundle[app_key] = raw
+            if app.app.path in cached:
+                lines = entries.lines(app_key)
+            else:
+                lines = _app_to_json(app, rendered.object_ids)
+            if lines is not None:
+                bundle[app_key], bundle[app_key + DATA_SUFFIX] = lines
         cache.store_lines("apps", tree_key, bundle)
         cache.store(
             "trees",
@@ -468,13 +490,13 @@ def _assemble(
     objects = sorted((o for a in apps for o in a.objects), key=lambda o: o.path)
     return RenderedSource(
         config=config,
-        object_ids={o.path: blob_id(o.data) for o in objects},
+        object_ids={o.path: o.oid or blob_id(o.data or b"") for o in objects},
         items=b"".join(o.entry for o in objects),
         app_count=len(apps),
         gce_objects=sum(1 for o in objects if _is_gce(o.body)),
         warnings=warnings,
         plugin_versions=hooks.versions(),
-        data={o.path: o.data for o in objects},
+        data={o.path: o.data for o in objects if o.data is not None},
     )
 
 
@@ -561,22 +583,27 @@ def _render_rest(
     return _assemble(config, ordered, warnings, hooks, blob_id), ordered
 
 
-def _app_to_json(rendered: RenderedApp) -> bytes | None:
-    """An app entry as JSON, or None when JSON would not give the bodies back exactly."""
+def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes, bytes] | None:
+    """An app entry as two JSON lines (objects, then their contents), or None when
+    JSON would not give the bodies back exactly."""
     app = rendered.app
     objects = []
+    texts = []
     for obj in rendered.objects:
         try:  # no dates, binary or non-string keys: JSON must round-trip exactly
             if json.loads(json.dumps(obj.body)) != obj.body:
                 return None
         except (TypeError, ValueError):
             return None
+        if obj.data is None:
+            return None
+        texts.append(obj.data.decode())
         objects.append(
             {
                 "path": obj.path,
                 "source": obj.source,
                 "body": obj.body,
-                "data": obj.data.decode(),
+                "oid": oids[obj.path],
                 "entry": obj.entry.decode(),
             }
         )
@@ -595,7 +622,8 @@ def _app_to_json(rendered: RenderedApp) -> bytes | None:
         },
         "objects": objects,
     }
-    return json.dumps(entry, ensure_ascii=True).encode()  # one line: no raw newlines
+    # ensure_ascii: one line each, no raw newlines
+    return json.dumps(entry, ensure_ascii=True).encode(), json.dumps(texts).encode()
 
 
 def _app_from_json(raw: bytes) -> RenderedApp | None:
@@ -610,9 +638,7 @@ def _app_from_json(raw: bytes) -> RenderedApp | None:
             manifest_files=list(a["manifestFiles"]),
         )
         objects = [
-            RenderedObject(
-                o["path"], o["source"], o["body"], o["data"].encode(), o["entry"].encode()
-            )
+            RenderedObject(o["path"], o["source"], o["body"], None, o["entry"].encode(), o["oid"])
             for o in data["objects"]
         ]
     except (KeyError, TypeError, AttributeError, ValueError):
