@@ -46,20 +46,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from gitkube.testing.controlplane import (
-    BUILD_COMMAND,
-    ControlPlane,
-    binaries_problem,
-    default_bin_dir,
-)
+if TYPE_CHECKING:
+    from gitkube.testing.controlplane import ControlPlane
 
 
 @pytest.fixture(scope="session")
 def controlplane() -> Iterator[ControlPlane]:
     """A running etcd + kube-apiserver for the whole session (admin kubeconfig at ``.kubeconfig``)."""
+    # Imported here, not at the top: this module is loaded by the pytest11
+    # entry point into every pytest run of anyone who installed gitkube, and
+    # `cryptography` only comes with the `testing` extra.
+    try:
+        from gitkube.testing.controlplane import (
+            BUILD_COMMAND,
+            ControlPlane,
+            binaries_problem,
+            default_bin_dir,
+        )
+    except ImportError as exc:
+        pytest.fail(
+            f"the control plane needs gitkube's test extras ({exc}): pip install 'gitkube[testing]'",
+            pytrace=False,
+        )
     bin_dir = default_bin_dir()
     problem = binaries_problem(bin_dir)
     if problem is not None:

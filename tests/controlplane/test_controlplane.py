@@ -371,6 +371,8 @@ def test_stop_leaves_no_processes_and_no_files_behind() -> None:
 
     assert all(process_gone(pid) for pid in pids)
     assert not workdir.exists()
+    with pytest.raises(ControlPlaneError, match="not running"):
+        _ = cp.kubeconfig
     cp.stop()  # idempotent
 
 
