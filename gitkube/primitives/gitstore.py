@@ -351,8 +351,10 @@ class GitStore:
         chunks.append(b"done\n")
         self.run("fast-import", "--quiet", "--done", "--date-format=raw", input=b"".join(chunks))
         try:
-            commit = self.resolve(f"{temp_ref}^{{commit}}")
-            tree = self.resolve(f"{temp_ref}^{{tree}}")
+            proc = self.run(
+                "rev-parse", f"{temp_ref}^{{commit}}", f"{temp_ref}^{{tree}}", check=False
+            )
+            commit, tree = ([*proc.stdout.decode().split(), None, None])[:2]
         finally:
             self.run("update-ref", "-d", temp_ref, check=False)
         if commit is None or tree != expected_tree:
