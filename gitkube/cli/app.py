@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -80,7 +82,12 @@ def render(
             summary = check_index(repo, use_cache=not no_cache)
         else:
             summary = render_to_branch(
-                repo, ref=ref, branch=branch, push=push, use_cache=not no_cache
+                repo,
+                ref=ref,
+                branch=branch,
+                push=push,
+                use_cache=not no_cache,
+                progress=_progress(),
             )
     for problem in summary.warnings:
         warn(str(problem))
@@ -152,6 +159,13 @@ def init(
         typer.echo(f"created {directory} with {len(files)} files; next: cd {directory} && git init")
 
 
+def _progress() -> Callable[[str], None] | None:
+    """Progress notes on stderr when it is a terminal; silence otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda text: typer.secho(f"{text}...", err=True, dim=True)
+
+
 class DiffFormat(StrEnum):
     text = "text"
     markdown = "markdown"
@@ -181,7 +195,9 @@ def diff(
     from gitkube.commands.diff import describe, diff_refs, to_markdown
 
     with reported_errors():
-        report = diff_refs(repo, base, head, branch=branch, use_cache=not no_cache)
+        report = diff_refs(
+            repo, base, head, branch=branch, use_cache=not no_cache, progress=_progress()
+        )
     if output is DiffFormat.json:
         emit_json(report.as_dict())
     elif output is DiffFormat.markdown:

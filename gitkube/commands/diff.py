@@ -116,12 +116,18 @@ class DiffReport:
 
 
 def diff_refs(
-    repo: Path, base: str, head: str, *, branch: str | None = None, use_cache: bool = True
+    repo: Path,
+    base: str,
+    head: str,
+    *,
+    branch: str | None = None,
+    use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> DiffReport:
     """Compare the rendered objects of two refs of the repository at ``repo``."""
     store = GitStore(repo)
-    base_side = _side(store, base, branch, use_cache)
-    head_side = _side(store, head, branch, use_cache)
+    base_side = _side(store, base, branch, use_cache, progress)
+    head_side = _side(store, head, branch, use_cache, progress)
     a, b = base_side.object_ids, head_side.object_ids
     paths = sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
     before = base_side.read([p for p in paths if p in a])
@@ -135,7 +141,13 @@ def diff_refs(
     return report
 
 
-def _side(store: GitStore, ref: str, branch: str | None, use_cache: bool) -> Side:
+def _side(
+    store: GitStore,
+    ref: str,
+    branch: str | None,
+    use_cache: bool,
+    progress: Callable[[str], None] | None,
+) -> Side:
     commit, _tree = store.resolve_commit(ref)
     rendered = _rendered_commit(store, commit, branch)
     if rendered is not None:
@@ -147,7 +159,7 @@ def _side(store: GitStore, ref: str, branch: str | None, use_cache: bool) -> Sid
             return {p: blobs[ids[p]] for p in wanted}
 
         return Side(ref, commit, rendered, ids, read)
-    _commit, _tree, source = render_commit(store, ref, use_cache=use_cache)
+    _commit, _tree, source = render_commit(store, ref, use_cache=use_cache, progress=progress)
     return Side(ref, commit, None, dict(source.object_ids), source.read)
 
 

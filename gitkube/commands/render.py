@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,23 +128,37 @@ def cache_dir(store: GitStore) -> Path:
 
 
 def render_entries(
-    store: GitStore, entries: list[Entry], *, tree_id: str | None = None, use_cache: bool = True
+    store: GitStore,
+    entries: list[Entry],
+    *,
+    tree_id: str | None = None,
+    use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> RenderedSource:
     """Render the files ``entries`` name (from a commit or the index), cache-assisted."""
     from gitkube.domain.render_cache import RenderCache, render_listing
 
     listing = {e.path: e.oid for e in store.resolve_symlinks(entries)}
     cache = RenderCache(cache_dir(store)) if use_cache else None
-    return render_listing(listing, store.read_blobs, store.blob_id, cache, tree_id=tree_id)
+    return render_listing(
+        listing, store.read_blobs, store.blob_id, cache, tree_id=tree_id, progress=progress
+    )
 
 
 def render_commit(
-    store: GitStore, ref: str, *, use_cache: bool = True
+    store: GitStore,
+    ref: str,
+    *,
+    use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[str, str, RenderedSource]:
     """(commit id, tree id, rendered) for ``ref``; errors name the ref."""
     commit, tree = store.resolve_commit(ref)
+    say = None if progress is None else (lambda text: progress(f"{ref}: {text}"))
     try:
-        rendered = render_entries(store, store.ls_tree(tree), tree_id=tree, use_cache=use_cache)
+        rendered = render_entries(
+            store, store.ls_tree(tree), tree_id=tree, use_cache=use_cache, progress=say
+        )
     except GitkubeError as exc:
         raise _naming_ref(exc, ref, commit) from None
     return commit, tree, rendered
@@ -181,6 +196,7 @@ def render_to_branch(
     branch: str | None = None,
     push: str | None = None,
     use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> RenderSummary:
     """Render ``ref`` of the git repository at ``repo`` onto the rendered branch.
 
@@ -200,7 +216,7 @@ def render_to_branch(
     from gitkube.primitives.gitstore import GitStore
 
     store = GitStore(repo)
-    source, _tree, rendered = render_commit(store, ref, use_cache=use_cache)
+    source, _tree, rendered = render_commit(store, ref, use_cache=use_cache, progress=progress)
     branch_option = branch
     branch = branch or rendered.config.rendered_branch
     inventory = rendered.inventory_bytes(source)

@@ -358,12 +358,14 @@ def render_listing(
     cache: RenderCache | None,
     *,
     tree_id: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RenderedSource:
     """Render the source tree given as ``listing`` (path -> blob id).
 
     ``read`` fetches blob contents (only those of apps that miss the cache
     are read); ``blob_id`` names rendered contents as the repository would.
-    Raises :class:`GitkubeError` exactly where a full render would.
+    ``progress`` hears about the work when there is some to do. Raises
+    :class:`GitkubeError` exactly where a full render would.
     """
     visible = {p: oid for p, oid in listing.items() if not is_hidden(p)}
     config_oid = visible.get(CONFIG_FILE)
@@ -415,6 +417,8 @@ def render_listing(
 
     by_key = entries.find_all(ordered_keys) if cache else {}
     cached = {d: by_key[k] for d, k in app_keys.items() if k in by_key}
+    if progress is not None and len(app_keys) > len(cached):
+        progress(f"rendering {len(app_keys) - len(cached)} of {len(app_keys)} apps")
 
     if not cached:
         rendered, apps = _render_all(visible, read, config, hooks, blob_id)

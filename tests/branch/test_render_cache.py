@@ -214,3 +214,17 @@ def test_stamp_not_trusted_when_watched_code_changed(git_repo, monkeypatch, tmp_
     assert command.quick_unchanged(repo, "HEAD", None) is not None
     plugin_file.write_text("v3 changed again")
     assert command.quick_unchanged(repo, "HEAD", None) is None
+
+
+def test_progress_reports_only_real_work(big_repo):
+    notes: list[str] = []
+    summary = render_to_branch(big_repo, progress=notes.append)
+    apps = summary.apps
+    assert notes == [f"HEAD: rendering {apps} of {apps} apps"]
+    edit(big_repo, app_files("beta", replicas=3, where="more"))
+    commit_all(big_repo)
+    render_to_branch(big_repo, progress=notes.append)
+    assert notes[1:] == [f"HEAD: rendering 1 of {apps} apps"]
+    git(big_repo, "commit", "-q", "--allow-empty", "-m", "same tree")
+    render_to_branch(big_repo, progress=notes.append)
+    assert len(notes) == 2  # nothing to render: nothing said
