@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from gitkube.primitives.errors import GitkubeError
@@ -12,7 +12,12 @@ TEMPLATE_PACKAGE = "gitkube_repo_template"
 
 
 def template_root() -> Path:
-    return Path(str(resources.files(TEMPLATE_PACKAGE)))
+    """The installed repo-template (a data-only package, so no importlib.resources)."""
+    spec = importlib.util.find_spec(TEMPLATE_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location, "gitkube.yaml").is_file():
+            return Path(location)
+    raise GitkubeError(f"the {TEMPLATE_PACKAGE} package is missing; reinstall gitkube")
 
 
 def init_repo(target: Path) -> list[str]:
