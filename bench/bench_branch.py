@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,10 +48,17 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def timed(command: list[str], repo: Path) -> float:
+CPU: dict[str, list[float]] = {}
+
+
+def timed(command: list[str], repo: Path, label: str) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=repo, env=ENV, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    CPU.setdefault(label, []).append(cpu)
     if proc.returncode not in (0, 1) or (proc.returncode == 1 and "diff" not in command):
         raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr}")
     return elapsed
@@ -64,12 +72,16 @@ def change_app(repo: Path, index: int, run: int) -> str:
 
 
 def measure(
-    runs: int, prepare: Callable[[int], None], command: Callable[[], list[str]], repo: Path
+    label: str,
+    runs: int,
+    prepare: Callable[[int], None],
+    command: Callable[[], list[str]],
+    repo: Path,
 ) -> list[float]:
     times = []
     for run in range(runs):
         prepare(run)
-        times.append(timed(command(), repo))
+        times.append(timed(command(), repo, label))
     return times
 
 
@@ -93,10 +105,14 @@ def main() -> None:
             subprocess.run(["git", "branch", "-D", "rendered"], cwd=repo, capture_output=True)
 
         render = [*GITKUBE, "render"]
-        results["cold"] = measure(args.runs, fresh, lambda: render, repo)
-        results["no-op"] = measure(args.runs, lambda _r: None, lambda: render, repo)
+        results["cold"] = measure("cold", args.runs, fresh, lambda: render, repo)
+        results["no-op"] = measure("no-op", args.runs, lambda _r: None, lambda: render, repo)
         results["one app"] = measure(
-            args.runs, lambda r: (change_app(repo, 7 + r, r), None)[1], lambda: render, repo
+            "one app",
+            args.runs,
+            lambda r: (change_app(repo, 7 + r, r), None)[1],
+            lambda: render,
+            repo,
         )
 
         base = git(repo, "rev-parse", "HEAD")  # rendered by the last run above
@@ -108,14 +124,20 @@ def main() -> None:
             git(repo, "checkout", "-q", "main")
 
         results["diff"] = measure(
-            args.runs, new_head, lambda: [*GITKUBE, "diff", base, heads[-1], "-o", "json"], repo
+            "diff",
+            args.runs,
+            new_head,
+            lambda: [*GITKUBE, "diff", base, heads[-1], "-o", "json"],
+            repo,
         )
 
     print(f"{args.apps} apps, {2 * args.apps} objects; wall clock of whole processes")
-    print(f"{'scenario':<10} {'best':>8} {'runs':<26} {'target':<8}")
+    print("(cpu = user + system time of the process and its git children, best run)")
+    print(f"{'scenario':<10} {'best':>8} {'cpu':>8} {'runs':<22} {'target':<8}")
     for name, times in results.items():
         runs = " ".join(f"{t:.2f}" for t in times)
-        print(f"{name:<10} {min(times):>6.2f} s {runs:<26} {TARGETS[name]:<8}")
+        cpu = min(CPU[name])
+        print(f"{name:<10} {min(times):>6.2f} s {cpu:>6.2f} s {runs:<22} {TARGETS[name]:<8}")
 
 
 if __name__ == "__main__":
