@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "disk",
     "external",
     "checks",
+    "gce_target",
     "kubernetes_target",
 )
 BUILTIN_PACKAGE = "gitkube_plugins"

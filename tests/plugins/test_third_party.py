@@ -65,6 +65,7 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
         "disk",
         "external",
         "checks",
+        "gce_target",
         "kubernetes_target",
         "greeter",
     ]
