@@ -30,7 +30,7 @@ from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.resources import App, Resource, rendered_path
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import FileTree
-from gitkube.primitives.yamlio import dump_document, load_documents, load_one
+from gitkube.primitives.yamlio import dump_document, dump_many, load_many
 
 APP_FILE = "app.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -104,10 +104,14 @@ def render_tree(
     app_keys = hooks.app_keys()
     validators = _app_key_validators(app_keys)
 
+    by_directory = _yaml_files_by_directory(paths)
+    app_files = [f for directory, files in by_directory if directory for f in files]
+    parsed = dict(zip(app_files, load_many([(f, tree.read(f)) for f in app_files]), strict=True))
+
     apps: list[App] = []
     resources: list[Resource] = []
-    for directory, yaml_files in _yaml_files_by_directory(paths):
-        app, manifests = _read_app(tree, directory, yaml_files, validators)
+    for directory, yaml_files in by_directory:
+        app, manifests = _read_app(parsed, directory, yaml_files, validators)
         if app is None:
             continue
         apps.append(app)
@@ -135,7 +139,6 @@ def render_tree(
             obj=None if len(errors) > 1 else errors[0].obj,
         )
 
-    files: dict[str, bytes] = {}
     owner: dict[str, Resource] = {}
     for resource in resources:
         path = rendered_path(resource, config.namespace)
@@ -147,7 +150,8 @@ def render_tree(
                 app=resource.app.path,
             )
         owner[path] = resource
-        files[path] = dump_document(resource.body).encode()
+    texts = dump_many([resource.body for resource in owner.values()])
+    files = {path: text.encode() for path, text in zip(owner, texts, strict=True)}
     resources.sort(key=lambda r: rendered_path(r, config.namespace))
     return RenderResult(
         config=config,
@@ -186,7 +190,7 @@ def _app_key_validators(
 
 
 def _read_app(
-    tree: FileTree,
+    parsed: dict[str, list[Any]],
     directory: str,
     files: list[str],
     validators: dict[str, tuple[str, jsonschema.protocols.Validator]],
@@ -205,9 +209,9 @@ def _read_app(
     manifests: list[tuple[str, dict[str, Any]]] = []
     for path in files:
         if path == settings_file:
-            settings = _read_settings(tree.read(path), path, validators)
+            settings = _read_settings(parsed[path], path, validators)
             continue
-        for index, doc in enumerate(load_documents(tree.read(path), path), start=1):
+        for index, doc in enumerate(parsed[path], start=1):
             _check_object_shape(doc, path, None, index)
             manifests.append((path, doc))
     app = App(
@@ -221,11 +225,13 @@ def _read_app(
 
 
 def _read_settings(
-    text: bytes, path: str, validators: dict[str, tuple[str, jsonschema.protocols.Validator]]
+    docs: list[Any], path: str, validators: dict[str, tuple[str, jsonschema.protocols.Validator]]
 ) -> dict[str, Any]:
-    settings = load_one(text, path)
-    if settings is None:
+    if len(docs) > 1:
+        raise GitkubeError("expected one YAML document, found several", file=path)
+    if not docs:
         return {}
+    settings = docs[0]
     if not isinstance(settings, dict):
         raise GitkubeError("app.yaml must be a mapping of settings", file=path)
     for key, value in settings.items():

@@ -34,6 +34,11 @@ class GitkubeError(Exception):
         self.obj = obj
         super().__init__(str(self))
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep file, line, plugin... across process boundaries (parallel parsing).
+        fields = {k: getattr(self, k) for k in ("file", "line", "plugin", "app", "obj")}
+        return (_rebuild, (type(self), self.message, fields))
+
     def where(self) -> str:
         parts = []
         if self.file:
@@ -55,3 +60,7 @@ class SafetyRefusal(GitkubeError):
     """A safety rule refused the operation (exit code 2): nothing was changed."""
 
     exit_code = 2
+
+
+def _rebuild(cls: type[GitkubeError], message: str, fields: dict[str, object]) -> GitkubeError:
+    return cls(message, **fields)  # type: ignore[arg-type]

@@ -10,8 +10,10 @@ hundred bytes of anchors can expand to billions of nodes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import yaml
 
@@ -122,3 +124,59 @@ def dump_document(obj: Any) -> str:
         width=4096,
         allow_unicode=True,
     )
+
+
+# Below this many items a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 400
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _parallel_map(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``map`` over forked worker processes when the work is large enough.
+
+    libyaml holds the GIL, so threads would not help; fork shares the parent's
+    imported modules, so starting a worker costs milliseconds.
+    """
+    workers = min(_workers(), 8)
+    if (
+        len(items) < PARALLEL_THRESHOLD
+        or workers < 2
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return [function(item) for item in items]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(function, items, chunksize=max(1, len(items) // (workers * 4)))
+
+
+def _load_file(item: tuple[str, bytes]) -> list[Any] | GitkubeError:
+    # Errors come back as values, so the first one in file order is reported
+    # whichever worker found it first.
+    try:
+        return load_documents(item[1], item[0])
+    except GitkubeError as exc:
+        return exc
+
+
+def load_many(files: Sequence[tuple[str, bytes]]) -> list[list[Any]]:
+    """:func:`load_documents` for many ``(path, content)`` files, in parallel when many.
+
+    Raises the error of the first bad file in the given order.
+    """
+    results = _parallel_map(_load_file, files)
+    for result in results:
+        if isinstance(result, GitkubeError):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+def dump_many(objects: Sequence[Any]) -> list[str]:
+    """:func:`dump_document` for many documents, in parallel when many."""
+    return _parallel_map(dump_document, objects)
