@@ -161,3 +161,44 @@ def test_template_precommit_config_uses_the_shipped_hooks():
     used = [h["id"] for repo in config["repos"] for h in repo["hooks"]]
     assert used == ["gitkube-check", "gitkube-render"]
     assert set(config["default_install_hook_types"]) == {"pre-commit", "post-commit"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("GITKUBE_TEST_PRECOMMIT_INSTALL"),
+    reason="installs gitkube from PyPI-resolved dependencies (about a minute, needs PyPI); "
+    "set GITKUBE_TEST_PRECOMMIT_INSTALL=1",
+)
+def test_shipped_hooks_install_and_run_from_this_repo(git_repo, precommit_env):
+    """The manifest as shipped (language: python): pre-commit installs this repo at HEAD."""
+    repo = git_repo()
+    rev = git(REPO_ROOT, "rev-parse", "HEAD")
+    (repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO_ROOT}\n    rev: {rev}\n"
+        "    hooks:\n      - id: gitkube-check\n      - id: gitkube-render\n"
+    )
+    commit_all(repo, "pre-commit config")
+
+    def run(hook: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["pre-commit", "run", hook, *extra],
+            cwd=repo,
+            env=precommit_env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    edit(repo, {"web/frontend/service.yaml": BROKEN})
+    git(repo, "add", "-A")
+    broken = run("gitkube-check")
+    assert broken.returncode != 0
+    assert "web/frontend/service.yaml" in broken.stdout + broken.stderr
+    edit(repo, app_files("frontend", replicas=6))
+    git(repo, "add", "-A")
+    good = run("gitkube-check")
+    assert good.returncode == 0, good.stdout + good.stderr
+    head = commit_all(repo)
+    rendered = run("gitkube-render", "--hook-stage", "post-commit")
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    assert trailers(repo, "rendered")["Source-Commit"] == head
