@@ -36,6 +36,7 @@ INVENTORY_FILE = "gitkube-inventory.yaml"  # gitkube.domain.render.INVENTORY_FIL
 SOURCE_TRAILER = "Source-Commit"
 RENDERED_BY_TRAILER = "Rendered-By"
 CAS_ATTEMPTS = 5
+KEEP_STAMPS = 64  # no-op stamps kept (see quick_unchanged)
 
 
 @dataclass
@@ -376,6 +377,9 @@ def _save_stamp(
         with os.fdopen(fd, "wb") as f:
             f.write(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
         os.replace(tmp, path)
+        stamps = sorted(path.parent.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        for old in stamps[:-KEEP_STAMPS]:  # one per rendered source commit: keep the newest
+            old.unlink(missing_ok=True)
     except OSError:
         return
 

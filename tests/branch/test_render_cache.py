@@ -228,3 +228,17 @@ def test_progress_reports_only_real_work(big_repo):
     git(big_repo, "commit", "-q", "--allow-empty", "-m", "same tree")
     render_to_branch(big_repo, progress=notes.append)
     assert len(notes) == 2  # nothing to render: nothing said
+
+
+def test_noop_stamps_are_bounded(git_repo, monkeypatch):
+    import gitkube.commands.render as command
+
+    monkeypatch.setattr(command, "KEEP_STAMPS", 2)
+    repo = git_repo()
+    for n in range(4):
+        edit(repo, app_files("frontend", replicas=n + 2))
+        commit_all(repo)
+        render_to_branch(repo)
+    stamps = list((cache_dir(GitStore(repo)) / "noop").iterdir())
+    assert len(stamps) == 2
+    assert command.quick_unchanged(repo, "HEAD", None) is not None  # the newest is kept
