@@ -1,4 +1,4 @@
-# The gitkube agent image (repo-template/gitkube/agent runs it in the cluster).
+# The gitkube agent image (repo-template/system/gitkube-agent runs it in the cluster).
 FROM python:3.11-slim
 RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates \
     && rm -rf /var/lib/apt/lists/*

@@ -7,13 +7,13 @@ import json
 from tests.conftest import REPO_ROOT
 from tests.sync.conftest import CONFIGMAP, DEPLOYMENT
 
-AGENT_APP = REPO_ROOT / "repo-template" / "gitkube" / "agent"
+AGENT_APP = REPO_ROOT / "repo-template" / "system" / "gitkube-agent"
 SERVICE_ACCOUNT_USER = "system:serviceaccount:gitkube-system:gitkube-agent"
 SERVICE_ACCOUNT_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:gitkube-system"]
 
 
 def agent_app_files() -> dict[str, str]:
-    return {f"gitkube/agent/{p.name}": p.read_text() for p in AGENT_APP.iterdir() if p.is_file()}
+    return {f"system/gitkube-agent/{p.name}": p.read_text() for p in AGENT_APP.iterdir() if p.is_file()}
 
 
 def test_agent_role_is_sufficient_and_a_user_without_it_cannot_sync(sync_repo, controlplane, kube):
