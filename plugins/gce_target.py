@@ -29,6 +29,7 @@ Handles group ``compute.cnrm.cloud.google.com`` (DESIGN §4, §6):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,12 +49,14 @@ from gitkube.plugin_api import (
     hookimpl,
 )
 
-from .gce_client import GceApiError, GceClient, short_link
+from .gce_client import GceApiError, GceClient, RetryPolicy, short_link
 
 REPLACE_ANNOTATION = "gitkube.dev/replace"
 TARGET_POOL_ANNOTATION = "gitkube.dev/target-pool"
 ATTACH_ANNOTATION = "gitkube.dev/attach-to-instance"
 ADOPTED_LABEL = "gitkube-adopted"
+# Seconds a call may keep being retried on 429/5xx (default 120).
+RETRY_BUDGET_ENV = "GITKUBE_GCE_RETRY_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,13 @@ class GceTarget:
     @property
     def client(self) -> GceClient:
         if self._client is None:
-            self._client = GceClient(self.cluster.project, self.settings.gce_endpoint)
+            policy = RetryPolicy()
+            budget = os.environ.get(RETRY_BUDGET_ENV)
+            if budget:
+                policy.deadline = float(budget)
+            self._client = GceClient(
+                self.cluster.project, self.settings.gce_endpoint, policy=policy
+            )
         return self._client
 
     @property
@@ -608,7 +617,7 @@ class GceTarget:
             if adopting:
                 patch["description"] = d.body.get("description", self.marker)
             if patch:
-                self.client.mutate("PATCH", path, body=patch, what=what)
+                self.client.mutate("PATCH", path, body={"name": d.name, **patch}, what=what)
         if d.kind.kind == "ComputeDisk" and "sizeGb" in fields:
             self.client.mutate(
                 "POST", f"{path}/resize", body={"sizeGb": d.body["sizeGb"]}, what=what
