@@ -55,6 +55,7 @@ REPLACE_ANNOTATION = "gitkube.dev/replace"
 TARGET_POOL_ANNOTATION = "gitkube.dev/target-pool"
 ATTACH_ANNOTATION = "gitkube.dev/attach-to-instance"
 ADOPTED_LABEL = "gitkube-adopted"
+SELF_LINK_BASE = "https://www.googleapis.com/compute/v1/"
 # Seconds a call may keep being retried on 429/5xx (default 120).
 RETRY_BUDGET_ENV = "GITKUBE_GCE_RETRY_SECONDS"
 
@@ -405,26 +406,28 @@ class GceTarget:
         return changes
 
     def _observe_nodes(self, state: SyncState) -> None:
-        """The cluster's Nodes as instance paths (one LIST), for pools and attachments."""
+        """The cluster's Nodes as instance paths (one LIST), for pools and attachments.
+
+        Nodes without a ``gce://`` provider ID, or in another project (a target
+        pool holds instances of its own project only), are left out.
+        """
         nodes = self.kube.request("GET", "/api/v1/nodes").get("items") or ()
         instances: list[str] = []
         for node in nodes:
             provider = str((node.get("spec") or {}).get("providerID") or "")
-            if not provider.startswith("gce://"):
-                continue
-            parts = provider[len("gce://") :].split("/")
-            if len(parts) != 3:
+            parts = provider.removeprefix("gce://").split("/")
+            if not provider.startswith("gce://") or len(parts) != 3:
                 continue
             project, zone, instance = parts
-            path = (
-                f"zones/{zone}/instances/{instance}"
-                if project == self.cluster.project
-                else f"projects/{project}/zones/{zone}/instances/{instance}"
-            )
+            if project != self.cluster.project:
+                continue
+            path = f"zones/{zone}/instances/{instance}"
             instances.append(path)
             self.node_by_name[str(node.get("metadata", {}).get("name", ""))] = path
         self.nodes = sorted(instances)
-        state.node_instances = [f"{self.client.base}/{p}" for p in self.nodes]
+        state.node_instances = [
+            f"{SELF_LINK_BASE}projects/{self.cluster.project}/{p}" for p in self.nodes
+        ]
 
     def _differences(self, d: Desired, live: Mapping[str, Any], state: SyncState) -> list[str]:
         fields = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from gitkube.testing.fake_compute import FakeCompute
 from tests.gce.conftest import NODE_TAG, REGION, external_app
 
@@ -128,3 +130,22 @@ def test_only_kubernetes_skips_gce(gce_repo, nodes, fake_compute):
     result = repo.sync_json("--only", "gce")
     assert {c["target"] for c in result["changes"]} == {"gce"}
     assert result["created"] == 4
+
+
+def test_the_command_line_in_a_subprocess(gce_repo, nodes, fake_compute, cli, kube):
+    """The fixed interface: gitkube sync --repo --kubeconfig --gce-endpoint -o json."""
+    nodes.add("node-a")
+    repo = gce_repo(external_app())
+    args = ["--repo", str(repo.path), "--kubeconfig", str(repo.kubeconfig)]
+    args += ["--gce-endpoint", fake_compute.endpoint]
+    plan = cli.subprocess("plan", *args)
+    assert plan.returncode == 0, plan.stderr
+    assert "ComputeForwardingRule" in plan.stdout and "web-tcp" in plan.stdout
+    first = cli.subprocess("sync", *args, "-o", "json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["created"] == 6
+    second = json.loads(cli.subprocess("sync", *args, "-o", "json").stdout)
+    assert (second["created"], second["updated"], second["deleted"]) == (0, 0, 0)
+    ip = resource(fake_compute, f"regions/{REGION}/addresses/web-ip")["address"]
+    service = kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/services/web")
+    assert service["spec"]["externalIPs"] == [ip]
