@@ -163,12 +163,7 @@ def test_template_precommit_config_uses_the_shipped_hooks():
     assert set(config["default_install_hook_types"]) == {"pre-commit", "post-commit"}
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("GITKUBE_TEST_PRECOMMIT_INSTALL"),
-    reason="installs gitkube from PyPI-resolved dependencies (about a minute, needs PyPI); "
-    "set GITKUBE_TEST_PRECOMMIT_INSTALL=1",
-)
+@pytest.mark.slow  # pre-commit builds its own virtualenv from PyPI: about a minute
 def test_shipped_hooks_install_and_run_from_this_repo(git_repo, precommit_env):
     """The manifest as shipped (language: python): pre-commit installs this repo at HEAD."""
     repo = git_repo()
