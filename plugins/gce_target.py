@@ -441,7 +441,9 @@ class GceTarget:
                     fields.append("labels")
                 continue
             if key == "IPAddress" and d.address is not None:
-                ip = state.address_ips.get(d.address)
+                # Reading the IP of an address gitkube does not own touches nothing.
+                named = self.live.get("ComputeAddress", {}).get(d.address) or {}
+                ip = state.address_ips.get(d.address) or named.get("address")
                 if ip != have:
                     fields.append(key)
                 continue
