@@ -275,3 +275,25 @@ def test_429_with_retry_after_is_honoured(gce_repo, nodes, fake_compute):
     assert result["created"] == 6
     assert time.monotonic() - started >= 0.5
     assert fake_compute.calls("compute.addresses.list") == 2
+
+
+def test_adopting_a_firewall_marks_it_in_its_description(gce_repo, nodes, fake_compute):
+    from google.cloud import compute_v1
+
+    nodes.add("node-a")
+    fake_compute.client(compute_v1.FirewallsClient).insert(
+        project=fake_compute.project,
+        firewall_resource=compute_v1.Firewall(
+            name="web-external",
+            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
+            target_tags=["k8s-test-node"],
+        ),
+    ).result(timeout=30)
+    repo = gce_repo(external_app())
+    blocked = repo.sync()
+    assert blocked.returncode == 1 and "ComputeFirewall web-external exists" in blocked.stderr
+    repo.sync_json("--adopt")
+    firewall = gce(fake_compute, "global/firewalls/web-external")
+    assert firewall["allowed"] == [{"IPProtocol": "tcp", "ports": ["80"]}]
+    assert "managed by gitkube" in firewall["description"]
+    assert repo.sync_json()["changes"] == []
