@@ -28,18 +28,19 @@ class _StrictLoader(yaml.CSafeLoader):
     """The safe C loader, refusing duplicate mapping keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        # Keys are compared as written (scalar tag and text): no key is
+        # constructed twice, which would cost as much as the parse itself.
+        seen: set[tuple[str, str]] = set()
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == "tag:yaml.org,2002:merge"
+            ):
                 continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue  # an unhashable key: the base constructor reports it
-            if duplicate:
+            key = (key_node.tag, key_node.value)
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f'duplicate mapping key "{key}"', key_node.start_mark
+                    None, None, f'duplicate mapping key "{key_node.value}"', key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
