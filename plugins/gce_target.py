@@ -385,6 +385,7 @@ class GceTarget:
             self._plan_one(d, state)
             for d in sorted(self.desired.values(), key=lambda d: (ORDER[d.kind.kind], d.name))
         ]
+        self._cascade_address_replacements(changes)
         for (kind_name, name), live in sorted(
             self.owned.items(), key=lambda kv: (ORDER[kv[0][0]], kv[0][1])
         ):
@@ -404,6 +405,28 @@ class GceTarget:
                 )
             changes.append(change)
         return changes
+
+    def _cascade_address_replacements(self, changes: list[Change]) -> None:
+        """A re-created address gets a new IP, and GCE refuses to delete one in use:
+        the forwarding rules on it are re-created with it (deleted first, created after)."""
+        replaced = {
+            c.id.name
+            for c in changes
+            if c.id.kind == "ComputeAddress" and c.action is Action.REPLACE and not c.blocked
+        }
+        for change in changes:
+            d = self.desired.get((change.id.kind, change.id.name))
+            if (
+                d is None
+                or d.address not in replaced
+                or change.action not in (Action.UNCHANGED, Action.UPDATE)
+                or change.blocked
+            ):
+                continue
+            change.action = Action.REPLACE
+            if "IPAddress" not in change.fields:
+                change.fields.append("IPAddress")
+            change.note = f"re-created with address {d.address}"
 
     def _observe_nodes(self, state: SyncState) -> None:
         """The cluster's Nodes as instance paths (one LIST), for pools and attachments.
@@ -566,13 +589,17 @@ class GceTarget:
     # -- apply ---------------------------------------------------------------
     def apply(self, changes: Sequence[Change], state: SyncState) -> None:
         writes = [c for c in changes if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)]
+        # What is re-created goes first, users before what they use (a rule before
+        # its address), then everything is created or updated in dependency order.
+        for change in sorted(writes, key=_rank, reverse=True):
+            if change.action is Action.REPLACE:
+                kind = BY_KIND[change.id.kind]
+                what = f"{kind.kind} {change.id.name}"
+                self.client.mutate("DELETE", self._path(kind, change.id.name), what=what)
         for change in sorted(writes, key=_rank):
             d = self.desired[(change.id.kind, change.id.name)]
             what = f"{d.kind.kind} {d.name}"
-            if change.action is Action.REPLACE:
-                self.client.mutate("DELETE", self._path(d.kind, d.name), what=what)
-                self._create(d, state, what)
-            elif change.action is Action.CREATE:
+            if change.action in (Action.CREATE, Action.REPLACE):
                 self._create(d, state, what)
             else:
                 self._update(d, change, state, what)
