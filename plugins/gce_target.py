@@ -403,6 +403,11 @@ class GceTarget:
                     "adopted address: gitkube lets go of it (removes its labels) and never "
                     "releases an IP it did not reserve"
                 )
+            elif kind_name == "ComputeDisk":
+                change.note = (
+                    "disk kept: gitkube lets go of it (removes its labels) and never deletes "
+                    "data; delete it by hand once you are sure"
+                )
             changes.append(change)
         return changes
 
@@ -688,7 +693,8 @@ class GceTarget:
             live = change.live or {}
             path = self._path(kind, change.id.name)
             what = f"{kind.kind} {change.id.name}"
-            if kind.kind == "ComputeAddress" and self.adopted(live):
+            # Let go without deleting: an IP gitkube did not reserve, or a disk's data.
+            if kind.kind == "ComputeDisk" or (kind.kind == "ComputeAddress" and self.adopted(live)):
                 labels = {
                     k: v
                     for k, v in (live.get("labels") or {}).items()

@@ -28,12 +28,21 @@ def print_plan(result: SyncResult) -> None:
             typer.echo(f"      {path}")
         for path, value in change.late_bound.items():
             typer.echo(f"      {path} = {value}  (bound at apply time)")
+        if change.note:
+            typer.echo(f"      note: {change.note}")
         if change.blocked:
             typer.secho(f"      blocked: {change.blocked}", fg=typer.colors.RED)
-    verb = "applied" if result.applied else "planned"
-    typer.echo(
-        f"{verb} {result.commit[:12] if result.commit else '-'}: "
-        f"{result.count(Action.CREATE)} to create, "
-        f"{result.count(Action.UPDATE) + result.count(Action.REPLACE)} to update, "
-        f"{result.count(Action.DELETE)} to delete, {result.count(Action.UNCHANGED)} unchanged"
+    counts = (
+        result.count(Action.CREATE),
+        result.count(Action.UPDATE) + result.count(Action.REPLACE),
+        result.count(Action.DELETE),
     )
+    commit = result.commit[:12] if result.commit else "-"
+    if result.applied:
+        summary = "{} created, {} updated, {} deleted".format(*counts)
+        typer.echo(f"applied {commit}: {summary}, {result.count(Action.UNCHANGED)} unchanged")
+    else:
+        summary = "{} to create, {} to update, {} to delete".format(*counts)
+        typer.echo(f"planned {commit}: {summary}, {result.count(Action.UNCHANGED)} unchanged")
+        if result.refused:
+            typer.secho(f"sync would refuse this plan: {result.refused}", fg=typer.colors.RED)

@@ -64,8 +64,15 @@ def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
     )
 
 
-def prepare(options: SyncOptions, desired: DesiredState | None = None) -> PreparedRun:
-    """Read the rendered commit, observe every target and plan. Writes nothing."""
+def prepare(
+    options: SyncOptions, desired: DesiredState | None = None, *, enforce_safety: bool = True
+) -> PreparedRun:
+    """Read the rendered commit, observe every target and plan. Writes nothing.
+
+    With ``enforce_safety`` a plan that breaks a prune rule raises
+    :class:`SafetyRefusal`; without, the refusal is recorded on the result so
+    ``gitkube plan`` can show what would be refused and why.
+    """
     if desired is None:
         desired = load_desired(open_source(options.repo), options.ref)
     if not desired.objects:
@@ -97,7 +104,12 @@ def prepare(options: SyncOptions, desired: DesiredState | None = None) -> Prepar
     if not desired.config.prune:
         changes = [c for c in changes if c.action is not Action.DELETE]
     result = SyncResult(desired.commit, desired.source_commit, changes, applied=False)
-    _check_prune_fraction(result, targets, desired, options)
+    try:
+        _check_prune_fraction(result, targets, desired, options)
+    except SafetyRefusal as refusal:
+        if enforce_safety:
+            raise
+        result.refused = refusal.message
     return PreparedRun(desired, targets, assigned, state, result)
 
 
@@ -116,7 +128,7 @@ def _check_prune_fraction(
 
 
 def plan(options: SyncOptions) -> SyncResult:
-    return prepare(options).result
+    return prepare(options, enforce_safety=False).result
 
 
 def sync(

@@ -172,6 +172,7 @@ class SyncResult:
     changes: list[Change]
     applied: bool
     error: str | None = None
+    refused: str | None = None  # a safety rule that would stop this plan from being applied
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
@@ -190,5 +191,6 @@ class SyncResult:
             "deleted": self.count(Action.DELETE),
             "unchanged": self.count(Action.UNCHANGED),
             "error": self.error,
+            "refused": self.refused,
             "changes": [c.as_dict() for c in self.changes if c.action is not Action.UNCHANGED],
         }

@@ -302,3 +302,20 @@ def test_adopting_a_firewall_marks_it_in_its_description(gce_repo, nodes, fake_c
     assert firewall["allowed"] == [{"IPProtocol": "tcp", "ports": ["80"]}]
     assert "managed by gitkube" in firewall["description"]
     assert repo.sync_json()["changes"] == []
+
+
+def test_a_pruned_disk_is_released_never_deleted(gce_repo, nodes, fake_compute):
+    nodes.add("node-a")
+    repo = gce_repo({**disk_app("world-c"), **external_app()})
+    repo.sync_json()
+    repo.remove("apps/mc")
+    repo.commit_and_render("drop the app with the disk")
+    plan = repo.plan_json()
+    (disk_change,) = [c for c in plan["changes"] if c["kind"] == "ComputeDisk"]
+    assert disk_change["action"] == "delete" and "never deletes data" in disk_change["note"]
+    repo.sync_json("--allow-mass-prune")
+    disk = gce(fake_compute, f"zones/{ZONE}/disks/world-c")
+    assert disk is not None, "the disk and its data must survive"
+    assert "gitkube-applyset" not in (disk.get("labels") or {})
+    assert "compute.disks.delete" not in [r.method_id for r in fake_compute.requests]
+    assert repo.sync_json()["changes"] == []

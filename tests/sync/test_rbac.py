@@ -13,7 +13,9 @@ SERVICE_ACCOUNT_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:gitk
 
 
 def agent_app_files() -> dict[str, str]:
-    return {f"system/gitkube-agent/{p.name}": p.read_text() for p in AGENT_APP.iterdir() if p.is_file()}
+    return {
+        f"system/gitkube-agent/{p.name}": p.read_text() for p in AGENT_APP.iterdir() if p.is_file()
+    }
 
 
 def test_agent_role_is_sufficient_and_a_user_without_it_cannot_sync(sync_repo, controlplane, kube):

@@ -350,3 +350,15 @@ def test_dry_run_writes_nothing(sync_repo, kube, flag):
     result = repo.sync_json(flag)
     assert result["created"] == 3 and result["applied"] is False
     assert get(kube, f"/apis/apps/v1/namespaces/{repo.namespace}/deployments/web") is None
+
+
+def test_plan_shows_what_sync_would_refuse(sync_repo):
+    repo = sync_repo({**app_files("web"), **app_files("api")})
+    repo.sync_json()
+    repo.remove("apps/api")
+    repo.commit_and_render("drop half")
+    plan = repo.plan_json()
+    assert len([c for c in plan["changes"] if c["action"] == "delete"]) == 3
+    assert "maxPruneFraction" in plan["refused"]
+    text = repo.cli("plan", "--repo", repo.path, "--kubeconfig", repo.kubeconfig)
+    assert text.returncode == 0 and "sync would refuse this plan" in text.stdout
