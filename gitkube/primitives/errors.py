@@ -35,7 +35,7 @@ class GitkubeError(Exception):
         super().__init__(str(self))
 
     def __reduce__(self) -> tuple[object, ...]:
-        # Keep file, line, plugin... across process boundaries (parallel parsing).
+        # Keep file, line, plugin... when an error crosses a process boundary.
         fields = {k: getattr(self, k) for k in ("file", "line", "plugin", "app", "obj")}
         return (_rebuild, (type(self), self.message, fields))
 

@@ -52,7 +52,7 @@ def test_json_lists_every_change_per_app(git_repo, cli):
     assert added["action"] == "added" and added["namespace"] is None  # cluster-scoped
     firewall = changes[("web/frontend", "ComputeFirewall", "frontend-external")]
     assert firewall["gce"] is True and firewall["namespace"] is None
-    assert firewall["action"] == "changed" and "+    - '443'" in firewall["diff"]
+    assert firewall["action"] == "changed" and '+    - "443"' in firewall["diff"]
     assert ("tools/job", "ConfigMap", "tools") not in changes  # unchanged objects are not listed
     assert report["summary"]["removed"] == 2 and report["summary"]["added"] == 1
     assert report["base"]["commit"] == base and report["head"]["commit"] == head

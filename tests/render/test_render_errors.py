@@ -183,17 +183,3 @@ def test_latest_image_is_a_warning_not_an_error(make_repo, cli, tmp_path):
 def test_documents_that_are_not_named_objects(make_repo, cli, tmp_path, manifest):
     repo = make_repo({"web/a/x.yaml": manifest})
     render_fails(cli, repo, tmp_path / "out", "web/a/x.yaml")
-
-
-def test_large_repo_reports_the_first_bad_file_in_order(make_repo, cli, tmp_path):
-    """Past PARALLEL_THRESHOLD files parsing runs in worker processes; the report is the same."""
-    from gitkube.primitives.yamlio import PARALLEL_THRESHOLD
-
-    files = {
-        f"apps/a{i:04d}/pod.yaml": POD.replace("name: p", f"name: p{i}")
-        for i in range(PARALLEL_THRESHOLD + 50)
-    }
-    files["apps/a0300/pod.yaml"] = "apiVersion: v1\nkind: Pod\nmetadata: {name: [\n"
-    files["apps/a0400/pod.yaml"] = "kind: [\n"
-    repo = make_repo(files)
-    render_fails(cli, repo, tmp_path / "out", "apps/a0300/pod.yaml:", "malformed YAML")
