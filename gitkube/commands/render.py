@@ -18,10 +18,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitkube import __version__
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.filetree import file_stamps
 
 # The renderer, jsonschema and gitpython are imported where they are used, so
 # that a render with nothing to do (see quick_unchanged) starts fast.
@@ -335,17 +336,6 @@ def _stamp_file(common_dir: Path, source: str, branch_option: str | None) -> Pat
     return common_dir / "gitkube" / "cache" / "noop" / hashlib.sha256(key.encode()).hexdigest()
 
 
-def _stats(paths: list[str]) -> list[list[Any]]:
-    found: list[list[Any]] = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-            found.append([path, st.st_size, st.st_mtime_ns])
-        except OSError:
-            found.append([path])
-    return found
-
-
 def _watched_paths(rendered: RenderedSource) -> list[str]:
     paths = [entry[0] for entry in rendered.code_stamp if entry and os.sep in str(entry[0])]
     paths += [p for p in sys.path if p and os.path.isdir(p)]
@@ -363,7 +353,7 @@ def _save_stamp(
         {
             "branch": summary.output,
             "tip": summary.commit,
-            "files": _stats(_watched_paths(rendered)),
+            "files": file_stamps(_watched_paths(rendered)),
             "apps": summary.apps,
             "objects": summary.objects,
             "gceObjects": summary.gce_objects,
@@ -417,7 +407,7 @@ def quick_unchanged(repo: Path, ref: str, branch_option: str | None) -> RenderSu
             return None
         stamp = json.loads(payload)
         files = stamp["files"]
-        if not files or _stats([f[0] for f in files]) != files:
+        if not files or file_stamps([f[0] for f in files]) != files:
             return None
         tip = _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{stamp['branch']}")
         if tip != [stamp["tip"]]:

@@ -51,7 +51,7 @@ from gitkube.domain.render import (
 )
 from gitkube.domain.resources import App, Resource, rendered_path
 from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.filetree import MemoryTree, is_hidden
+from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
 from gitkube.primitives.yamlio import dump_document
 
 CACHE_FORMAT = "gitkube-render-cache/1"
@@ -320,14 +320,7 @@ def _code_stamp(hooks: PluginHooks) -> list[Any]:
         if module_file:
             files.add(module_file)
         files.add(f"plugin:{name}:{type(plugin).__qualname__}")
-    stamp: list[Any] = []
-    for name in sorted(files):
-        try:
-            st = os.stat(name)
-            stamp.append([name, st.st_size, st.st_mtime_ns])
-        except OSError:
-            stamp.append([name])
-    return stamp
+    return file_stamps(sorted(files))
 
 
 def fingerprint(hooks: PluginHooks, stamp: list[Any] | None = None) -> str:

@@ -8,8 +8,9 @@ anything out.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from gitkube.primitives.errors import GitkubeError
 
@@ -94,3 +95,18 @@ class MemoryTree:
 
     def read(self, path: str) -> bytes:
         return self._blobs[path]
+
+
+def file_stamps(paths: Iterable[str]) -> list[list[Any]]:
+    """``[path, size, mtime_ns]`` of each path (``[path]`` when it cannot be read).
+
+    Cheap evidence that code or files did not change since a cache entry was made.
+    """
+    stamps: list[list[Any]] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stamps.append([path, st.st_size, st.st_mtime_ns])
+        except OSError:
+            stamps.append([path])
+    return stamps
