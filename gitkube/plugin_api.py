@@ -22,6 +22,7 @@ from gitkube.domain.ownership import (
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_OWNER_LABEL,
     PART_OF_LABEL,
+    TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
     ApplySet,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "GCE_GROUP",
     "GCE_OWNER_LABEL",
     "PART_OF_LABEL",
+    "TARGETS_ANNOTATION",
     "TOOLING_ANNOTATION",
     "Action",
     "App",

@@ -5,7 +5,10 @@ Handles group ``compute.cnrm.cloud.google.com`` (DESIGN §4, §6):
 * **Observe**: one LIST per resource type (addresses, target pools and
   forwarding rules in ``cluster.region``, firewalls global, disks in
   ``cluster.zone``); the cluster's Nodes with one LIST when a target pool or a
-  disk attachment needs them.
+  disk attachment needs them. A commit without GCE objects is observed only
+  while the ApplySet parent says the last run owned something in GCE, so a
+  Kubernetes-only repo never needs GCE credentials and removing the last GCE
+  app still prunes it.
 * **Own**: a resource is gitkube's when its ``description`` carries the
   ApplySet marker and, where the type has labels, its ``gitkube-applyset``
   label is this ApplySet's (or it was adopted: the label plus
@@ -37,6 +40,7 @@ from typing import Any
 from gitkube.plugin_api import (
     GCE_GROUP,
     GCE_OWNER_LABEL,
+    TARGETS_ANNOTATION,
     Action,
     Change,
     DesiredObject,
@@ -351,9 +355,9 @@ class GceTarget:
 
     # -- observe and plan ----------------------------------------------------
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
-        if not desired and not self.settings.gce_endpoint:
-            # Nothing GCE in the commit and no endpoint named: do not reach for
-            # credentials a Kubernetes-only repo never configured.
+        if not desired and not self._was_in_use(state):
+            # Nothing GCE in the commit, and the last sync owned nothing there:
+            # do not reach for credentials a Kubernetes-only repo never configured.
             return []
         if not self.cluster.project:
             raise GitkubeError("GCE objects need cluster.project in gitkube.yaml")
@@ -374,6 +378,10 @@ class GceTarget:
             for name, item in self.live.get(kind.kind, {}).items()
             if self.is_owned(kind, item)
         }
+        if self.desired or self.owned:
+            # Recorded on the ApplySet parent: forgotten only after a run that
+            # observed nothing left to own.
+            state.targets_in_use.add(self.name)
         if any(d.kind.kind == "ComputeTargetPool" or d.attach_to for d in self.desired.values()):
             self._observe_nodes(state)
         for name, live in self.live.get("ComputeAddress", {}).items():
@@ -432,6 +440,12 @@ class GceTarget:
             if "IPAddress" not in change.fields:
                 change.fields.append("IPAddress")
             change.note = f"re-created with address {d.address}"
+
+    def _was_in_use(self, state: SyncState) -> bool:
+        """Whether the ApplySet parent says the last sync left GCE objects behind."""
+        parent = state.applyset_parent(self.kube, self.settings.applyset) or {}
+        annotations = (parent.get("metadata") or {}).get("annotations") or {}
+        return self.name in str(annotations.get(TARGETS_ANNOTATION, "")).split(",")
 
     def _observe_nodes(self, state: SyncState) -> None:
         """The cluster's Nodes as instance paths (one LIST), for pools and attachments.

@@ -30,6 +30,7 @@ from gitkube.plugin_api import (
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_GROUP,
     PART_OF_LABEL,
+    TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
     Action,
     Change,
@@ -206,6 +207,7 @@ class KubernetesTarget:
         self.owned: dict[ObjectId, dict[str, Any]] = {}
         self.desired: list[DesiredObject] = []
         self._hashes_dirty = False
+        self.state = SyncState()
 
     # -- wiring --------------------------------------------------------------
     @property
@@ -230,13 +232,10 @@ class KubernetesTarget:
     def _parent_path(self) -> str:
         return f"/api/v1/namespaces/{self.applyset.namespace}/configmaps/{self.applyset.name}"
 
-    def _read_parent(self) -> dict[str, Any] | None:
-        try:
-            parent: dict[str, Any] = self.api.request("GET", self._parent_path())
-        except KubeApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+    def _read_parent(self, state: SyncState) -> dict[str, Any] | None:
+        parent = state.applyset_parent(self.api, self.applyset)
+        if parent is None:
+            return None
         if parent.get("metadata", {}).get("labels", {}).get(APPLYSET_ID_LABEL) != self.applyset.id:
             raise GitkubeError(
                 f"ConfigMap {self.applyset.namespace}/{self.applyset.name} exists but is not "
@@ -276,7 +275,8 @@ class KubernetesTarget:
 
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
         self.desired = list(desired)
-        self.parent = self._read_parent()
+        self.state = state  # read again in finish(): which other targets are in use
+        self.parent = self._read_parent(state)
         parent_annotations = (self.parent or {}).get("metadata", {}).get("annotations", {})
         recorded_gks = {
             gk
@@ -595,6 +595,7 @@ class KubernetesTarget:
             return
         previous = (self.parent or {}).get("metadata", {}).get("annotations", {})
         status = {
+            TARGETS_ANNOTATION: ",".join(sorted(self.state.targets_in_use)),
             f"{STATUS_PREFIX}rendered-commit": result.commit or "",
             f"{STATUS_PREFIX}source-commit": result.source_commit or "",
             f"{STATUS_PREFIX}result": "error" if result.error else "synced",

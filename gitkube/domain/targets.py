@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from gitkube.domain.config import RepoConfig
 from gitkube.domain.ownership import ApplySet
 from gitkube.domain.resources import ObjectId
+from gitkube.primitives.kubeapi import KubeApi, KubeApiError
 
 
 class Action(StrEnum):
@@ -123,10 +124,29 @@ class SyncState:
     the Kubernetes target sets Services' ``externalIPs`` from it).
     ``node_instances``: the cluster's nodes as GCE instance URLs (from each
     Node's ``providerID``), the target pools' members.
+    ``targets_in_use``: targets other than Kubernetes that want or own
+    something this run; the Kubernetes target records them on the ApplySet
+    parent, so a target whose last object left the repo still observes (and
+    prunes) on the next run instead of forgetting what it created.
     """
 
     address_ips: dict[str, str] = field(default_factory=dict)
     node_instances: list[str] | None = None
+    targets_in_use: set[str] = field(default_factory=set)
+    _parent: dict[str, Any] | None = None
+    _parent_read: bool = False
+
+    def applyset_parent(self, api: KubeApi, applyset: ApplySet) -> dict[str, Any] | None:
+        """The ApplySet parent ConfigMap as the run began (None when absent), read once."""
+        if not self._parent_read:
+            path = f"/api/v1/namespaces/{applyset.namespace}/configmaps/{applyset.name}"
+            try:
+                self._parent = api.request("GET", path)
+            except KubeApiError as exc:
+                if exc.status != 404:
+                    raise
+            self._parent_read = True
+        return self._parent
 
 
 class Target(Protocol):

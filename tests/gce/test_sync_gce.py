@@ -149,3 +149,50 @@ def test_the_command_line_in_a_subprocess(gce_repo, nodes, fake_compute, cli, ku
     ip = resource(fake_compute, f"regions/{REGION}/addresses/web-ip")["address"]
     service = kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/services/web")
     assert service["spec"]["externalIPs"] == [ip]
+
+
+def test_removing_the_last_gce_app_still_prunes_its_resources(gce_repo, nodes, fake_compute):
+    """The commit then has no GCE objects; the ApplySet parent remembers GCE was in use."""
+    from tests.sync.conftest import CONFIGMAP
+
+    nodes.add("node-a")
+    repo = gce_repo(
+        {
+            **external_app(),
+            **{
+                f"apps/cfg{i}/cm.yaml": CONFIGMAP.format(name=f"c{i}", value="v") for i in range(12)
+            },
+        }
+    )
+    repo.sync_json()
+    repo.remove("apps/web")
+    repo.commit_and_render("the last public app goes")
+    result = repo.sync_json("--allow-mass-prune")
+    gce_deletes = sorted(c["kind"] for c in result["changes"] if c["target"] == "gce")
+    assert gce_deletes == [
+        "ComputeAddress",
+        "ComputeFirewall",
+        "ComputeForwardingRule",
+        "ComputeTargetPool",
+    ]
+    assert (
+        fake_compute.resource(f"projects/{fake_compute.project}/global/firewalls/web-external")
+        is None
+    )
+    # The next run looks once more, finds nothing of its own, and forgets GCE ...
+    before = len(fake_compute.requests)
+    assert repo.sync_json()["changes"] == []
+    assert {r.http_method for r in fake_compute.requests[before:]} == {"GET"}
+    # ... so the run after that does not reach for GCE at all.
+    before = len(fake_compute.requests)
+    assert repo.sync_json()["changes"] == []
+    assert fake_compute.requests[before:] == []
+
+
+def test_a_kubernetes_only_repo_never_calls_gce(gce_repo, fake_compute):
+    from tests.sync.conftest import CONFIGMAP
+
+    repo = gce_repo({"apps/cfg/cm.yaml": CONFIGMAP.format(name="c", value="v")})
+    assert repo.sync_json()["created"] == 1
+    assert repo.sync_json()["changes"] == []
+    assert fake_compute.requests == []
