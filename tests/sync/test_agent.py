@@ -90,7 +90,7 @@ def agents(remote, tmp_path, monkeypatch) -> Iterator[Callable[[str], AgentProce
                 "--lease",
                 f"agent-{repo.cluster}",
                 "--lease-duration",
-                "4s",
+                "6s",
                 "--listen",
                 "127.0.0.1:0",
                 "--identity",
@@ -141,7 +141,11 @@ def test_two_agents_one_leader_follows_the_remote_and_hands_over(remote, agents,
     repo.commit_and_render("v2")
     git(repo.path, "push", "-q", str(bare), "rendered")
     wait_for(lambda: configmap_value(kube, repo) == "v2", "the leader to apply v2")
-    assert leader.metric('gitkube_sync_objects_total{action="update"}') >= 1.0
+    # Metrics count once sync() returned (after the ApplySet status write).
+    wait_for(
+        lambda: leader.metric('gitkube_sync_objects_total{action="update"}') >= 1.0,
+        "the leader to count its update",
+    )
 
     # SIGTERM: the leader finishes, releases the lease, exits 0; the standby takes over.
     assert leader.stop() == 0
