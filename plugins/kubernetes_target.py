@@ -30,6 +30,7 @@ from gitkube.plugin_api import (
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_GROUP,
     PART_OF_LABEL,
+    STATUS_PREFIX,
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
     Action,
@@ -53,7 +54,6 @@ FIELD_MANAGER = "gitkube"
 LATE_BINDING_MANAGER = "gitkube-late-binding"
 REPLACE_ANNOTATION = "gitkube.dev/replace"
 EXTERNAL_ADDRESS_ANNOTATION = "gitkube.dev/external-address"
-STATUS_PREFIX = "status.gitkube.dev/"
 
 # Apply order (DESIGN §6); unknown kinds go last, deletes run in reverse.
 KIND_ORDER = [
@@ -206,6 +206,7 @@ class KubernetesTarget:
         self.parent: dict[str, Any] | None = None
         self.owned: dict[ObjectId, dict[str, Any]] = {}
         self.desired: list[DesiredObject] = []
+        self.desired_by_id: dict[ObjectId, DesiredObject] = {}
         self._hashes_dirty = False
         self.state = SyncState()
 
@@ -275,6 +276,7 @@ class KubernetesTarget:
 
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
         self.desired = list(desired)
+        self.desired_by_id = {d.id: d for d in self.desired}
         self.state = state  # read again in finish(): which other targets are in use
         self.parent = self._read_parent(state)
         parent_annotations = (self.parent or {}).get("metadata", {}).get("annotations", {})
@@ -325,19 +327,22 @@ class KubernetesTarget:
         self._hashes_dirty = any(hashes.get(_key(d.id)) != d.content_hash for d in desired)
         return changes
 
-    def _bound(self, obj: DesiredObject, state: SyncState) -> tuple[dict[str, Any], dict[str, str]]:
-        """The object with its late-bound fields filled in, and what was bound."""
+    def _bound(
+        self, obj: DesiredObject, state: SyncState
+    ) -> tuple[dict[str, Any], dict[str, str], bool]:
+        """The object with its late-bound fields filled in, what was bound, and
+        whether a value is still unknown (an address GCE reserves in this run)."""
         body = dict(obj.body)
         address = (body.get("metadata", {}).get("annotations") or {}).get(
             EXTERNAL_ADDRESS_ANNOTATION
         )
         if obj.id.kind != "Service" or not address:
-            return body, {}
+            return body, {}, False
         ip = state.address_ips.get(address)
         if ip is None:
-            return body, {"spec.externalIPs": f"(IP of address {address}, known after apply)"}
+            return body, {"spec.externalIPs": f"(IP of address {address}, known after apply)"}, True
         body["spec"] = {**body.get("spec", {}), "externalIPs": [ip]}
-        return body, {"spec.externalIPs": ip}
+        return body, {"spec.externalIPs": ip}, False
 
     def _plan_one(
         self,
@@ -347,7 +352,7 @@ class KubernetesTarget:
         state: SyncState,
     ) -> Change:
         oid = obj.id
-        body, bound = self._bound(obj, state)
+        body, bound, pending = self._bound(obj, state)
         change = Change(
             self.name, Action.UNCHANGED, oid, app=obj.app, desired=body, live=live, late_bound=bound
         )
@@ -357,6 +362,7 @@ class KubernetesTarget:
         labels = live.get("metadata", {}).get("labels") or {}
         if labels.get(PART_OF_LABEL) != self.applyset.id:
             change.action = Action.UPDATE
+            change.adopt = True
             change.note = "adopt: take over an object gitkube did not create"
             if not self.settings.adopt:
                 change.blocked = (
@@ -365,11 +371,7 @@ class KubernetesTarget:
                 )
             return change
         same_intent = hashes.get(_key(oid)) == obj.content_hash
-        if (
-            same_intent
-            and is_subset(body, live)
-            and not (bound and "(" in next(iter(bound.values())))
-        ):
+        if same_intent and is_subset(body, live) and not pending:
             return change
         # Something differs, or gitkube's own intent changed: let the server say
         # what an apply would do, without doing it.
@@ -428,7 +430,7 @@ class KubernetesTarget:
             }
         )
         if self.parent is None:
-            self._ensure_namespace(self.applyset.namespace)
+            self.api.ensure_namespace(self.applyset.namespace)
         parent: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -447,18 +449,6 @@ class KubernetesTarget:
         if extra and "data" in extra:
             parent["data"] = extra["data"]
         self.parent = self.api.apply(self._parent_path(), parent, manager=FIELD_MANAGER, force=True)
-
-    def _ensure_namespace(self, name: str) -> None:
-        try:
-            self.api.request("GET", f"/api/v1/namespaces/{name}")
-        except KubeApiError as exc:
-            if exc.status != 404:
-                raise
-            self.api.request(
-                "POST",
-                "/api/v1/namespaces",
-                body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-            )
 
     def _current_group_kinds(self) -> set[str]:
         annotations = (self.parent or {}).get("metadata", {}).get("annotations", {})
@@ -480,8 +470,8 @@ class KubernetesTarget:
 
     def _apply_one(self, change: Change, state: SyncState) -> None:
         oid = change.id
-        desired = next(d for d in self.desired if d.id == oid)
-        body, bound = self._bound(desired, state)
+        desired = self.desired_by_id[oid]
+        body, bound, _ = self._bound(desired, state)
         change.late_bound = bound
         res = self._resource_for(oid)
         path = res.object_path(oid.namespace, oid.name, _version(body))
@@ -492,7 +482,7 @@ class KubernetesTarget:
         late = body.get("spec", {}).get("externalIPs") if bound else None
         rendered = dict(desired.body)
         # Adopting means taking the object's fields from whoever set them.
-        force = self.settings.force_conflicts or change.note.startswith("adopt")
+        force = self.settings.force_conflicts or change.adopt
         self.api.apply(path, rendered, manager=FIELD_MANAGER, force=force)
         if late:
             self.api.apply(

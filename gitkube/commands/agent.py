@@ -34,7 +34,7 @@ from gitkube.domain.desired import load_desired
 from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.domain.targets import Action
 from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.kubeapi import KubeApi, KubeApiError
+from gitkube.primitives.kubeapi import KubeApi
 
 log = logging.getLogger("gitkube.agent")
 
@@ -135,26 +135,6 @@ class Agent:
         return time.monotonic() - self.heartbeat < 3 * max(self.options.poll, 1.0) + 30
 
     # -- loop ----------------------------------------------------------------
-    def _ensure_lease_namespace(self) -> None:
-        try:
-            self.api.request("GET", f"/api/v1/namespaces/{PARENT_NAMESPACE}")
-        except KubeApiError as exc:
-            if exc.status != 404:
-                raise
-            try:
-                self.api.request(
-                    "POST",
-                    "/api/v1/namespaces",
-                    body={
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {"name": PARENT_NAMESPACE},
-                    },
-                )
-            except KubeApiError as again:
-                if again.status != 409:  # another agent was faster
-                    raise
-
     def _renew_forever(self) -> None:
         while not self.stop.wait(self.options.lease_duration / 3):
             if self.lease.held():
@@ -162,7 +142,7 @@ class Agent:
             self.metrics.leader.set(1 if self.lease.held() else 0)
 
     def run(self) -> None:
-        self._ensure_lease_namespace()
+        self.api.ensure_namespace(PARENT_NAMESPACE)
         threading.Thread(target=self._renew_forever, daemon=True).start()
         try:
             while not self.stop.is_set():

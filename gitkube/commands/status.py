@@ -8,11 +8,10 @@ from gitkube.domain.ownership import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     PARENT_NAMESPACE,
+    STATUS_PREFIX,
     TOOLING_ANNOTATION,
 )
 from gitkube.primitives.kubeapi import KubeApi
-
-STATUS_PREFIX = "status.gitkube.dev/"
 
 
 @dataclass(frozen=True)

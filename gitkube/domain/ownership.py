@@ -21,6 +21,8 @@ TOOLING_ANNOTATION = "applyset.kubernetes.io/tooling"
 CONTAINS_GROUP_KINDS_ANNOTATION = "applyset.kubernetes.io/contains-group-kinds"
 ADDITIONAL_NAMESPACES_ANNOTATION = "applyset.kubernetes.io/additional-namespaces"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+# On the parent: the last sync's outcome (rendered-commit, source-commit, result, ...).
+STATUS_PREFIX = "status.gitkube.dev/"
 # On the parent: the other sync targets (e.g. "gce") that own objects of this ApplySet.
 TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
 

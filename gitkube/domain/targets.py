@@ -83,6 +83,7 @@ class Change:
     note: str = ""
     blocked: str | None = None
     late_bound: dict[str, str] = field(default_factory=dict)
+    adopt: bool = False  # taking over an object gitkube did not create
 
     def as_dict(self) -> dict[str, Any]:
         return {

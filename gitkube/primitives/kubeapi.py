@@ -119,6 +119,21 @@ class KubeApi:
             raise _api_error(method, path, response.status, data)
         return json.loads(data) if data else None
 
+    def ensure_namespace(self, name: str) -> None:
+        """Create namespace ``name`` unless it exists (another writer racing us is fine)."""
+        try:
+            self.request("GET", f"/api/v1/namespaces/{name}")
+            return
+        except KubeApiError as exc:
+            if exc.status != 404:
+                raise
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        try:
+            self.request("POST", "/api/v1/namespaces", body=body)
+        except KubeApiError as exc:
+            if exc.status != 409:
+                raise
+
     def apply(
         self,
         path: str,

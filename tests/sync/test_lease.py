@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 
 from gitkube.commands.lease import Lease
-from gitkube.primitives.kubeapi import KubeApiError
-
-
-def ensure_namespace(kube) -> None:
-    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitkube-system"}}
-    with contextlib.suppress(KubeApiError):  # already there
-        kube.request("POST", "/api/v1/namespaces", body=body)
 
 
 def test_a_silent_leader_stops_before_its_lease_can_be_taken(kube):
-    ensure_namespace(kube)
+    kube.ensure_namespace("gitkube-system")
     name = f"lease-{uuid.uuid4().hex[:8]}"
     leader = Lease(kube, name, "a", duration=3)
     rival = Lease(kube, name, "b", duration=3)
@@ -39,7 +31,7 @@ def test_a_silent_leader_stops_before_its_lease_can_be_taken(kube):
 
 
 def test_release_hands_over_at_once(kube):
-    ensure_namespace(kube)
+    kube.ensure_namespace("gitkube-system")
     name = f"lease-{uuid.uuid4().hex[:8]}"
     leader, rival = Lease(kube, name, "a", duration=30), Lease(kube, name, "b", duration=30)
     assert leader.try_acquire()
