@@ -168,16 +168,7 @@ def render_commit(
 
 def _naming_ref(exc: GitkubeError, ref: str, commit: str) -> GitkubeError:
     label = ref if ref.startswith(commit[:7]) else f"{ref} ({commit[:12]})"
-    error = GitkubeError(
-        f"{exc.message} [in {label}]",
-        file=exc.file,
-        line=exc.line,
-        plugin=exc.plugin,
-        app=exc.app,
-        obj=exc.obj,
-    )
-    error.exit_code = exc.exit_code
-    return error
+    return exc.noting(f"in {label}")
 
 
 def check_gitkube_branch(store: GitStore, branch: str, tip: str) -> None:
@@ -294,15 +285,7 @@ def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
     try:
         rendered = render_entries(store, store.ls_index(), use_cache=use_cache)
     except GitkubeError as exc:
-        error = GitkubeError(
-            f"{exc.message} [in the staged files]",
-            file=exc.file,
-            line=exc.line,
-            plugin=exc.plugin,
-            app=exc.app,
-            obj=exc.obj,
-        )
-        raise error from None
+        raise exc.noting("in the staged files") from None
     return RenderSummary(
         apps=rendered.app_count,
         objects=rendered.objects,

@@ -39,6 +39,13 @@ class GitkubeError(Exception):
         fields = {k: getattr(self, k) for k in ("file", "line", "plugin", "app", "obj")}
         return (_rebuild, (type(self), self.message, fields))
 
+    def noting(self, context: str) -> GitkubeError:
+        """The same error with ``[context]`` added to its message (same type and exit code)."""
+        fields = {k: getattr(self, k) for k in ("file", "line", "plugin", "app", "obj")}
+        error = GitkubeError(f"{self.message} [{context}]", **fields)
+        error.exit_code = self.exit_code
+        return error
+
     def where(self) -> str:
         parts = []
         if self.file:
