@@ -96,12 +96,17 @@ class KubeApi:
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
+        if body is not None and content_type == APPLY_PATCH:
+            # The API server reads an apply patch with its YAML reader, which
+            # refuses the surrogate-pair escapes that json.dumps writes for
+            # emoji: send UTF-8 JSON (valid YAML) instead.
+            body = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         method_, url, header_params, body_text, post_params = self.api_client.param_serialize(
             method,
             path,
             query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
             header_params=headers,
-            body=body,  # serialised to JSON by the client, also for apply-patch+yaml
+            body=body,  # serialised to JSON by the client unless already bytes
             auth_settings=["BearerToken"],
         )
         from kubernetes.client.exceptions import ApiException

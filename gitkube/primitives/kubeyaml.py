@@ -38,14 +38,18 @@ strings (``1`` and ``"1"``), where kubectl keeps either at random.
 from __future__ import annotations
 
 import base64
-import decimal
 import binascii
+import contextlib
+import ctypes
+import decimal
 import json
 import re
 import struct
-from collections.abc import Callable
+import sys
+from collections.abc import Iterator
 from typing import Any
 
+import yaml._yaml as _yaml_extension
 from yaml import MarkedYAMLError, YAMLError
 from yaml import events as ev
 from yaml._yaml import CParser
@@ -101,6 +105,32 @@ _TIMESTAMP = re.compile(
 INT64_MIN, INT64_MAX, UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 # Go's unicode.IsSpace, which kubectl uses to trim a ``---`` line.
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _allow_kubernetes_nesting() -> None:
+    # libyaml 0.2.5+ stops at 1000 levels by default, where Go's reader and the
+    # API server accept 10,000; PyYAML does not expose the setter, ctypes does.
+    with contextlib.suppress(OSError, AttributeError):  # a libyaml without the limit
+        ctypes.CDLL(_yaml_extension.__file__).yaml_set_max_nest_level(MAX_DEPTH + 10)
+
+
+_allow_kubernetes_nesting()
+
+
+@contextlib.contextmanager
+def room_for_nesting() -> Iterator[None]:
+    """Let Python recurse through objects nested as deep as Kubernetes allows.
+
+    Python's default limit (1000 frames) is below Kubernetes' 10,000 levels;
+    since Python 3.11 pure-Python calls do not use the C stack, so a higher
+    limit for the duration of one read or write is safe.
+    """
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, MAX_DEPTH * 3 + 1_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 class _DecodeError(Exception):
@@ -206,8 +236,17 @@ def _resolve_value(tag: str, text: str) -> tuple[str, Any]:
     return STR_TAG, text
 
 
+def resolves_to_itself(text: str) -> bool:
+    """Whether go-yaml reads ``text``, written plain, as this very string."""
+    return _resolve_value("", text) == (STR_TAG, text)
+
+
 def _short(tag: str) -> str:
-    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+    return (
+        "!!" + tag.removeprefix("tag:yaml.org,2002:")
+        if tag.startswith("tag:yaml.org,2002:")
+        else tag
+    )
 
 
 def _scalar_value(event: ev.ScalarEvent) -> Any:
@@ -324,9 +363,12 @@ class _Budget:
         self.aliases = 0
 
     def check(self, line: int) -> None:
-        if self.aliases > 100 and self.decodes > 1000:
-            if self.aliases / self.decodes > _allowed_alias_ratio(self.decodes):
-                raise _DecodeError("document contains excessive aliasing", line)
+        if (
+            self.aliases > 100
+            and self.decodes > 1000
+            and self.aliases / self.decodes > _allowed_alias_ratio(self.decodes)
+        ):
+            raise _DecodeError("document contains excessive aliasing", line)
 
 
 def _allowed_alias_ratio(decodes: int) -> float:
@@ -477,13 +519,9 @@ def _read_first_document(piece: bytes) -> tuple[bool, Any]:
             value = _copy(anchor.value)
             cost = anchor.cost + 1
             if stack and stack[-1].merge_pending and not anchor.is_mapping:
-                raise _DecodeError(
-                    "map merge requires map or sequence of maps as the value", line
-                )
+                raise _DecodeError("map merge requires map or sequence of maps as the value", line)
             if type(stack[-1].value if stack else None) is _MergeList and not anchor.is_mapping:
-                raise _DecodeError(
-                    "map merge requires map or sequence of maps as the value", line
-                )
+                raise _DecodeError("map merge requires map or sequence of maps as the value", line)
         elif kind is ev.DocumentEndEvent:
             return True, result
         else:  # pragma: no cover - libyaml emits nothing else inside a document
@@ -611,14 +649,23 @@ def read_documents(data: bytes | str, path: str) -> list[Any]:
     Raises :class:`GitkubeError` naming ``path`` and the line where kubectl
     (or gitkube, for duplicate keys) refuses the file.
     """
+    try:
+        return _read_documents(data, path)
+    except RecursionError:
+        with room_for_nesting():
+            return _read_documents(data, path)
+
+
+def _read_documents(data: bytes | str, path: str) -> list[Any]:
     text = decode_text(data, path)
     documents: list[Any] = []
     start = 0
     head = text.encode("utf-8")[:JSON_SNIFF_BYTES].decode("utf-8", "ignore")
     if head.lstrip(_GO_SPACE).startswith("{"):
-        start = _read_json_stream(text, path, documents)
-        if start is None:
+        yaml_start = _read_json_stream(text, path, documents)
+        if yaml_start is None:
             return documents
+        start = yaml_start
     for first_line, piece in _split_like_kubectl(text, start, path):
         try:
             found, value = _read_first_document(piece.encode("utf-8"))
@@ -760,5 +807,3 @@ def _json_float(text: str) -> Any:
 def _refuse_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
-
-Loader = Callable[[bytes | str, str], list[Any]]

@@ -1,49 +1,22 @@
-"""YAML in and out: one parser, one emitter, the same bytes every time.
+"""YAML in and out: kubectl's reading, one emitter, the same bytes every time.
 
-Parsing and emitting use PyYAML's libyaml bindings (CSafeLoader and
-CSafeDumper): on gitkube's benchmark they load 2x and dump 6x faster than
-ruamel.yaml's C-backed safe mode, whose tag handling runs in Python.
-Duplicate keys are errors, as Kubernetes' own decoder treats them.
-Documents are checked for alias bombs before anyone walks them, since a few
-hundred bytes of anchors can expand to billions of nodes.
+Reading is :mod:`gitkube.primitives.kubeyaml`: every file means what kubectl
+reads from it (document splitting, scalars, anchors, merge keys, tags), built
+on libyaml's C parser. Writing is a small emitter for the JSON data model
+whose output Go's ``sigs.k8s.io/yaml``, YAML 1.2 readers and PyYAML all read
+back as the same value (tests/yaml/ proves both against kubectl's own reader).
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from gitkube.primitives.errors import GitkubeError
-
-# A manifest of this many nodes after alias expansion is not a hand-written
-# Kubernetes object; it is a billion-laughs document.
-MAX_EXPANDED_NODES = 1_000_000
-
-
-class _StrictLoader(yaml.CSafeLoader):
-    """The safe C loader, refusing duplicate mapping keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        # Keys are compared as written (scalar tag and text): no key is
-        # constructed twice, which would cost as much as the parse itself.
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if (
-                not isinstance(key_node, yaml.ScalarNode)
-                or key_node.tag == "tag:yaml.org,2002:merge"
-            ):
-                continue
-            key = (key_node.tag, key_node.value)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f'duplicate mapping key "{key_node.value}"', key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+from gitkube.primitives.kubeyaml import read_documents, resolves_to_itself, room_for_nesting
 
 
 class _CanonicalDumper(yaml.CSafeDumper):
@@ -51,29 +24,11 @@ class _CanonicalDumper(yaml.CSafeDumper):
 
 
 def load_documents(text: str | bytes, path: str) -> list[Any]:
-    """Parse every document of a YAML stream; empty documents are dropped.
+    """Parse every document of a file as kubectl reads it; empty documents are dropped.
 
     Raises :class:`GitkubeError` naming ``path`` and the line of the problem.
     """
-    try:
-        docs = [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise GitkubeError(f"malformed YAML: {problem}", file=path, line=line) from None
-    except yaml.YAMLError as exc:
-        raise GitkubeError(f"malformed YAML: {exc}", file=path) from None
-    except RecursionError:
-        raise GitkubeError("malformed YAML: nesting too deep", file=path) from None
-    for doc in docs:
-        if expanded_size(doc, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
-            raise GitkubeError(
-                "YAML aliases expand to more than "
-                f"{MAX_EXPANDED_NODES:,} nodes (an alias bomb?); write the values out",
-                file=path,
-            )
-    return docs
+    return read_documents(text, path)
 
 
 def load_one(text: str | bytes, path: str) -> Any:
@@ -84,48 +39,28 @@ def load_one(text: str | bytes, path: str) -> Any:
     return docs[0] if docs else None
 
 
-def expanded_size(node: Any, limit: int) -> int:
-    """Count the nodes ``node`` would have with every alias written out.
-
-    Shared sub-trees (what aliases produce) are counted once per use but
-    walked once, so the cost is linear in the parsed size however large the
-    expansion; counting stops early past ``limit``.
-    """
-    sizes: dict[int, int] = {}
-
-    def size(value: Any) -> int:
-        if isinstance(value, dict):
-            children: Iterator[Any] = iter(value.values())
-        elif isinstance(value, list):
-            children = iter(value)
-        else:
-            return 1
-        key = id(value)
-        if key in sizes:
-            return sizes[key]
-        sizes[key] = limit + 1  # a cycle counts as too big
-        total = 1
-        for child in children:
-            total += size(child)
-            if total > limit:
-                break
-        sizes[key] = total
-        return total
-
-    return size(node)
-
-
 def dump_document(obj: Any) -> str:
     """Serialise one document in gitkube's canonical block style.
 
     A small emitter for the JSON data model (mappings, lists, strings,
     numbers, booleans, null) that Kubernetes objects are made of: block
-    style, the author's key order, plain scalars where YAML reads them back
-    as the same string, literal blocks for multi-line text (so a ConfigMap's
-    nginx.conf stays readable in a pull-request diff), double quotes
-    otherwise. It is several times faster than PyYAML's Python representer;
-    tests/render/test_yamlio.py checks that every output loads back equal.
+    style, the author's key order, plain scalars where every reader reads
+    them back as the same string, literal blocks for multi-line text (so a
+    ConfigMap's nginx.conf stays readable in a pull-request diff), double
+    quotes otherwise. Keys too long for YAML's implicit keys are written as
+    explicit ``? key`` entries, and nesting past :data:`FLOW_AFTER_DEPTH`
+    levels in flow style on one line, so the file stays small. It is several
+    times faster than PyYAML's Python representer.
     """
+    try:
+        return _dump(obj)
+    except RecursionError:
+        # Nesting up to Kubernetes' limit is valid; Python needs more room for it.
+        with room_for_nesting():
+            return _dump(obj)
+
+
+def _dump(obj: Any) -> str:
     if isinstance(obj, dict) and obj:
         lines = _mapping_lines(obj, 0)
     elif isinstance(obj, list) and obj:
@@ -135,12 +70,27 @@ def dump_document(obj: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Deeper than this, collections are written in flow style: block indentation
+# would grow the file with the square of the depth.
+FLOW_AFTER_DEPTH = 64
+# libyaml and go-yaml refuse implicit keys longer than 1024 characters.
+MAX_IMPLICIT_KEY = 1000
+
+
 def _mapping_lines(mapping: dict[Any, Any], indent: int) -> list[str]:
     pad = " " * indent
     lines: list[str] = []
+    deep = indent >= 2 * FLOW_AFTER_DEPTH
     for key, value in mapping.items():
-        head = f"{pad}{_key(key)}:"
-        if isinstance(value, dict) and value:
+        written_key = _key(key)
+        if len(written_key) > MAX_IMPLICIT_KEY or written_key.startswith("?"):
+            lines.append(f"{pad}? {written_key}")
+            lines.append(f"{pad}: {_flow(value)}")
+            continue
+        head = f"{pad}{written_key}:"
+        if deep and isinstance(value, (dict, list)):
+            lines.append(f"{head} {_flow(value)}")
+        elif isinstance(value, dict) and value:
             lines.append(head)
             lines.extend(_mapping_lines(value, indent + 2))
         elif isinstance(value, list) and value:
@@ -157,8 +107,11 @@ def _mapping_lines(mapping: dict[Any, Any], indent: int) -> list[str]:
 def _sequence_lines(items: list[Any], indent: int) -> list[str]:
     pad = " " * indent
     lines: list[str] = []
+    deep = indent >= 2 * FLOW_AFTER_DEPTH
     for item in items:
-        if isinstance(item, (dict, list)) and item:
+        if deep and isinstance(item, (dict, list)):
+            lines.append(f"{pad}- {_flow(item)}")
+        elif isinstance(item, (dict, list)) and item:
             nested = (
                 _mapping_lines(item, indent + 2)
                 if isinstance(item, dict)
@@ -174,15 +127,33 @@ def _sequence_lines(items: list[Any], indent: int) -> list[str]:
     return lines
 
 
+def _flow(value: Any) -> str:
+    """A value on one line in flow style (every plain scalar there is flow-safe)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"? {_key(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    return _scalar(value)
+
+
 _RESOLVER = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_FIRST = re.compile(r"[A-Za-z0-9_./$(=+]|-(?=[^ ])")
 _PLAIN_REST = re.compile(r"[A-Za-z0-9_./$()=+,@:;~<>^*%&!?\[\]{}'\"-]|[ ](?!#)|[^\x00-\x7f]")
+# What a YAML 1.2 core-schema reader resolves to something other than a
+# string; digits may hold underscores, as ruamel.yaml's 1.2 resolver allows.
+_YAML12_CORE = re.compile(
+    r"(?:null|Null|NULL|~|true|True|TRUE|false|False|FALSE"
+    r"|[-+]?[0-9_]+|0o[0-7_]+|0x[0-9a-fA-F_]+"
+    r"|[-+]?(?:\.[0-9_]+|[0-9_]+(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9_]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)\Z"
+)
 _plain_cache: dict[str, bool] = {}
 
 
 def _is_plain(text: str) -> bool:
-    """Whether ``text`` may be written unquoted and still load as this very string."""
+    """Whether ``text`` may be written unquoted and read back as this very string
+    by Go's reader (kubectl), a YAML 1.2 core reader and PyYAML alike."""
     cached = _plain_cache.get(text)
     if cached is not None:
         return cached
@@ -194,7 +165,10 @@ def _is_plain(text: str) -> bool:
         and ": " not in text
         and not text.endswith(":")
         and not any(c in text for c in "[]{},#")
+        and not text.startswith(("---", "..."))  # document markers at column 0
         and text.isprintable()
+        and resolves_to_itself(text)
+        and _YAML12_CORE.match(text) is None
         and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG
     )
     if len(_plain_cache) < 100_000:
@@ -212,22 +186,47 @@ def _scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise GitkubeError(f"cannot write {value} as JSON: Kubernetes objects have no NaN")
+        # PyYAML writes 1.0e-07: a float for Go, YAML 1.2 and PyYAML (which needs the dot).
         return yaml.dump(value, Dumper=_CanonicalDumper).split("\n", 1)[0]
     if isinstance(value, dict):
         return "{}"
     if isinstance(value, list):
         return "[]"
     if isinstance(value, str):
-        if _is_plain(value):
-            return value
-        # JSON strings are YAML double-quoted scalars; escape everything
-        # non-ASCII when anything is unprintable (U+2028 would break the line).
-        return json.dumps(value, ensure_ascii=not value.isprintable())
+        return value if _is_plain(value) else double_quoted(value)
     raise GitkubeError(f"cannot write a {type(value).__name__} as YAML")
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x00": "\\0"}
+# Escaped in double quotes: what YAML 1.1 deems unprintable, the line breaks
+# NEL, LS and PS, and the byte-order mark (a reader may drop it).
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff\\\\"]')
+
+
+def double_quoted(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar that Go, YAML 1.2 and PyYAML read alike.
+
+    Unlike ``json.dumps``, characters outside the BMP are written as they are
+    (Go's YAML reader refuses JSON's surrogate-pair escapes).
+    """
+    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    known = _ESCAPES.get(char)
+    if known is not None:
+        return known
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return "\\uFFFD"  # a lone surrogate: what Go's decoder makes of it
+    return f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}"
+
+
 def _key(key: Any) -> str:
-    return _scalar(key) if not isinstance(key, (dict, list)) else json.dumps(str(key))
+    return _scalar(key) if not isinstance(key, (dict, list)) else double_quoted(str(key))
 
 
 def _is_literal(text: str) -> bool:

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.testing.controlplane import (
     KUBERNETES_VERSION,
     ControlPlaneError,
@@ -108,7 +109,8 @@ class YamlPeer:
             line = process.stdout.readline()
         if not line:
             raise ControlPlaneError(f"the YAML peer exited (code {process.poll()})")
-        answer = json.loads(line)
+        with room_for_nesting():
+            answer = json.loads(line)
         return PeerReading(
             documents=answer.get("docs", []) if "error" not in answer else None,
             error=answer.get("error"),
