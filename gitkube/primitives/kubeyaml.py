@@ -60,6 +60,9 @@ from gitkube.primitives.errors import GitkubeError
 JSON_SNIFF_BYTES = 4096
 # Nesting deeper than this is refused, as Kubernetes' JSON decoder refuses it.
 MAX_DEPTH = 10_000
+# go-yaml's alias rule bounds the nodes that aliases add; this bounds their
+# text (one alias of a long string copies the whole string into the object).
+MAX_ALIAS_TEXT = 16 * 2**20
 
 STR_TAG = "tag:yaml.org,2002:str"
 INT_TAG = "tag:yaml.org,2002:int"
@@ -356,11 +359,12 @@ class _TypedKey(tuple[str, Any]):
 class _Budget:
     """go-yaml v2's rule against alias bombs, counted the way its decoder counts."""
 
-    __slots__ = ("aliases", "decodes")
+    __slots__ = ("alias_text", "aliases", "decodes")
 
     def __init__(self) -> None:
         self.decodes = 0
         self.aliases = 0
+        self.alias_text = 0
 
     def check(self, line: int) -> None:
         if (
@@ -381,13 +385,37 @@ def _allowed_alias_ratio(decodes: int) -> float:
 
 
 class _Anchor:
-    __slots__ = ("cost", "is_mapping", "open", "value")
+    __slots__ = ("cost", "is_mapping", "open", "size", "value")
 
     def __init__(self) -> None:
         self.value: Any = None
         self.cost = 0
         self.open = True
         self.is_mapping = False
+        self.size = -1  # text bytes in the value, measured at its first alias
+
+    def text_size(self) -> int:
+        if self.size < 0:
+            self.size = _text_size(self.value)
+        return self.size
+
+
+def _text_size(value: Any) -> int:
+    """Characters of text in a value: what each copy of it adds to the output."""
+    total = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
+            total += sum(len(key) for key in item)
+            pending.extend(item.values())
+        elif type(item) is list:
+            pending.extend(item)
+        elif type(item) is str:
+            total += len(item)
+        else:
+            total += 8
+    return total
 
 
 def _copy(value: Any) -> Any:
@@ -516,6 +544,11 @@ def _read_first_document(piece: bytes) -> tuple[bool, Any]:
             budget.decodes += anchor.cost
             budget.aliases += anchor.cost
             budget.check(line)
+            budget.alias_text += anchor.text_size()
+            if budget.alias_text > MAX_ALIAS_TEXT:
+                raise _DecodeError(
+                    f"aliases expand to more than {MAX_ALIAS_TEXT // 2**20} MiB of text", line
+                )
             value = _copy(anchor.value)
             cost = anchor.cost + 1
             if stack and stack[-1].merge_pending and not anchor.is_mapping:
@@ -806,4 +839,3 @@ def _json_float(text: str) -> Any:
 
 def _refuse_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-

@@ -309,6 +309,23 @@ class _Writer:
         return "\n".join(lines)
 
 
+def yaml_block(rng: random.Random, indent: int) -> str:
+    """A block mapping at ``indent`` (a field of a manifest), with the same tricks."""
+    writer = _Writer(rng)
+    text = writer.block(rng.randint(0, 3), indent)
+    return text if text.lstrip().split(":", 1)[0] != "-" else f"{' ' * indent}k: v"
+
+
+def manifests_with_fields() -> st.SearchStrategy[str]:
+    """Hypothesis strategy: a custom-resource manifest whose ``spec`` is a generated block."""
+    return st.integers(0, 2**64 - 1).map(
+        lambda seed: (
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
+            "  namespace: default\nspec:\n" + yaml_block(random.Random(seed), 2) + "\n"
+        )
+    )
+
+
 def yaml_file(rng: random.Random) -> bytes:
     """One whole file, as bytes, in one of the encodings kubectl accepts."""
     documents = []

@@ -140,3 +140,11 @@ def test_excessive_aliasing_is_refused_quickly() -> None:
         bomb += f"{name}: &{name} [*{previous},*{previous},*{previous},*{previous},*{previous}]\n".encode()
     with pytest.raises(GitkubeError, match="excessive aliasing"):
         read_documents(bomb, "bomb.yaml")
+
+
+def test_aliases_of_long_text_are_bounded() -> None:
+    long_value = "x" * 2**20
+    bomb = f"a: &a {long_value}\nb: [{', '.join(['*a'] * 20)}]\n".encode()
+    with pytest.raises(GitkubeError, match="aliases expand to more than 16 MiB") as caught:
+        read_documents(bomb, "bomb.yaml")
+    assert caught.value.line == 2
