@@ -796,8 +796,27 @@ def _read_json_stream(text: str, path: str, documents: list[Any]) -> int | None:
             return _after_whitespace_line(text, consumed)
         count += 1
         consumed = consumed_after
+        if _ESCAPED_SURROGATE.search(text, position, consumed):
+            value = _replace_lone_surrogates(value)
         if value is not None:
             documents.append(value)
+
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """Go's JSON decoder turns an unpaired ``\\uD800`` escape into U+FFFD; so does gitkube."""
+    if type(value) is str:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if type(value) is list:
+        return [_replace_lone_surrogates(item) for item in value]
+    if type(value) is dict:
+        return {
+            _replace_lone_surrogates(key): _replace_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def _after_whitespace_line(text: str, position: int) -> int:

@@ -55,6 +55,7 @@ REGRESSIONS: list[bytes] = [
     b'{"a": 1.0e+400}\n',
     b'{"a": 1}\nb: 2\n',
     b'{"a": 1}\n{"b": 2}\n',
+    b'{"lone": "\\ud800", "pair": "\\ud83d\\ude00", "\\udfff": 1}\n',
     b"{No: &b STl, No: &c [&c x, []]}\n",
     b"a: .nan\n",
     b"a: .nan\n<<: {a: 1}\n",

@@ -68,14 +68,35 @@ func read(file []byte) (out answer) {
 		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 			continue
 		}
-		// kubectl then decodes each object into numbers that fit int64 or
-		// float64 (unstructured JSON); a number that fits neither is refused.
+		// kubectl then decodes each object (unstructured JSON): numbers must
+		// fit int64 or float64, and Go's decoder turns unpaired surrogate
+		// escapes into U+FFFD.
 		if err := numbersFit(raw); err != nil {
 			return answer{Error: err.Error()}
 		}
-		docs = append(docs, raw)
+		decoded, err := asKubectlDecodes(raw)
+		if err != nil {
+			return answer{Error: err.Error()}
+		}
+		docs = append(docs, decoded)
 	}
 	return answer{Docs: docs, Strict: strictProblem(file)}
+}
+
+func asKubectlDecodes(raw []byte) (json.RawMessage, error) {
+	decoder := json.NewDecoder(bytes.NewReader(raw))
+	decoder.UseNumber()
+	var value interface{}
+	if err := decoder.Decode(&value); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	encoder := json.NewEncoder(&out)
+	encoder.SetEscapeHTML(false)
+	if err := encoder.Encode(value); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(out.Bytes()), nil
 }
 
 func numbersFit(raw []byte) error {
