@@ -172,6 +172,14 @@ class DiffFormat(StrEnum):
     json = "json"
 
 
+class FailOn(StrEnum):
+    risk = "risk"
+    high = "high"
+
+
+RISK_EXIT_CODE = 3  # `diff --fail-on`: the change carries a risk
+
+
 @app.command()
 def diff(
     base: Annotated[str, typer.Argument(help="The ref to compare from (e.g. origin/main).")],
@@ -184,6 +192,14 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with 1 when anything differs.")
     ] = False,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit with 3 when the change has a risk (`risk`) or a high risk (`high`), "
+            "after printing the report: for CI.",
+        ),
+    ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Ignore and skip the render cache.")
     ] = False,
@@ -204,6 +220,10 @@ def diff(
         typer.echo(to_markdown(report), nl=False)
     else:
         typer.secho(f"{base}..{head}: {report.summary()}", bold=True)
+        for risk in report.risks:
+            where = f" [{risk.app}]" if risk.app else ""
+            colour = "red" if risk.severity == "high" else "yellow"
+            typer.secho(f"! {risk.reason}{where}: {risk.message}", fg=colour)
         marks = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
         for app_path in report.apps:
             typer.secho(f"\napp {app_path}", bold=True)
@@ -222,6 +242,10 @@ def diff(
                         else None
                     )
                     typer.secho(f"    {line}", fg=style)
+    if fail_on is not None and any(
+        fail_on is FailOn.risk or risk.severity == "high" for risk in report.risks
+    ):
+        raise typer.Exit(RISK_EXIT_CODE)
     if exit_code and report.changes:
         raise typer.Exit(1)
 

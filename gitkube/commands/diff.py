@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from gitkube.commands.render import SOURCE_TRAILER, render_commit
-from gitkube.domain.config import CONFIG_FILE, parse_config
+from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
+from gitkube.domain.context import Problem
 from gitkube.domain.render import INVENTORY_FILE
 from gitkube.domain.resources import GCE_GROUP
+from gitkube.domain.risks import HIGH, ObjectPair, Risk, risks_of
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
+
+# Rendered files of the kinds that risk checks of a whole app read.
+APP_WIDE_PREFIXES = ("computeforwardingrule-", "computefirewall-")
 
 ACTIONS = ("added", "removed", "changed")
 MARKDOWN_LIMIT = 60_000  # characters; GitHub's comment limit is 65,536
@@ -37,6 +42,8 @@ class Side:
     rendered_commit: str | None  # the rendered branch's commit, when read from there
     object_ids: dict[str, str]
     read: Callable[[Iterable[str]], dict[str, bytes]]
+    config: RepoConfig | None = None  # None: the commit's gitkube.yaml is unreadable
+    warnings: list[Problem] = field(default_factory=list)  # known for fresh renders only
 
     def as_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "commit": self.commit, "renderedCommit": self.rendered_commit}
@@ -73,6 +80,7 @@ class DiffReport:
     base: Side
     head: Side
     changes: list[ObjectChange] = field(default_factory=list)
+    risks: list[Risk] = field(default_factory=list)
 
     @property
     def apps(self) -> list[str]:
@@ -111,6 +119,7 @@ class DiffReport:
                 "gce": sum(1 for c in self.changes if c.gce),
                 **counts,
             },
+            "risks": [r.as_dict() for r in self.risks],
             "changes": [c.as_dict() for c in self.changes],
         }
 
@@ -138,7 +147,48 @@ def diff_refs(
         action = "added" if old is None else "removed" if new is None else "changed"
         report.changes.append(_change(path, action, old, new))
     report.changes.sort(key=lambda c: (c.app, ACTIONS.index(c.action), c.path))
+    report.risks = _risks(base_side, head_side, paths, before, after)
     return report
+
+
+def _risks(
+    base: Side,
+    head: Side,
+    paths: list[str],
+    before: dict[str, bytes],
+    after: dict[str, bytes],
+) -> list[Risk]:
+    """The risks of the change, from the parsed objects on both sides."""
+    pairs = [
+        ObjectPair(posixpath.dirname(p), _object(before.get(p), p), _object(after.get(p), p))
+        for p in paths
+    ]
+    apps = {posixpath.dirname(p) for p in paths}
+    app_wide = [
+        p
+        for p in head.object_ids
+        if posixpath.dirname(p) in apps and posixpath.basename(p).startswith(APP_WIDE_PREFIXES)
+    ]
+    head_objects = [
+        (posixpath.dirname(path), body)
+        for path, data in head.read(app_wide).items()
+        if (body := _object(data, path)) is not None
+    ]
+    config = head.config or base.config
+    return risks_of(
+        [p for p in pairs if p.old is not None or p.new is not None],
+        owned_before=len(base.object_ids),
+        max_prune_fraction=config.max_prune_fraction if config else 1.0,
+        head_objects=head_objects,
+        warnings=head.warnings,
+    )
+
+
+def _object(data: bytes | None, path: str) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    body = _identity(data, path)
+    return body or None
 
 
 def _side(
@@ -158,20 +208,34 @@ def _side(
             blobs = store.read_blobs(ids[p] for p in wanted)
             return {p: blobs[ids[p]] for p in wanted}
 
-        return Side(ref, commit, rendered, ids, read)
+        return Side(ref, commit, rendered, ids, read, config=_config_at(store, commit))
     _commit, _tree, source = render_commit(store, ref, use_cache=use_cache, progress=progress)
-    return Side(ref, commit, None, dict(source.object_ids), source.read)
+    return Side(
+        ref,
+        commit,
+        None,
+        dict(source.object_ids),
+        source.read,
+        config=source.config,
+        warnings=list(source.warnings),
+    )
+
+
+def _config_at(store: GitStore, commit: str) -> RepoConfig | None:
+    name = f"{commit}:{CONFIG_FILE}"
+    try:
+        return parse_config(store.read_blobs([name], missing_ok=True).get(name))
+    except GitkubeError:
+        return None
 
 
 def _rendered_commit(store: GitStore, commit: str, branch: str | None) -> str | None:
     """The rendered branch's commit made from ``commit``, if there is one."""
     if branch is None:
-        name = f"{commit}:{CONFIG_FILE}"
-        text = store.read_blobs([name], missing_ok=True).get(name)
-        try:
-            branch = parse_config(text).rendered_branch
-        except GitkubeError:
+        config = _config_at(store, commit)
+        if config is None:
             return None  # the render will report it
+        branch = config.rendered_branch
     store.check_branch_name(branch)
     for rendered, source in store.commits_with_trailers(f"refs/heads/{branch}", SOURCE_TRAILER):
         if source == commit:
@@ -231,6 +295,34 @@ def _label(side: Side) -> str:
     return f"`{side.ref}` ({side.commit[:12]})"
 
 
+RISK_HEADINGS = {
+    "replacement": "forces replacement",
+    "data-loss": "destroys data",
+    "sync-would-refuse": "sync would refuse",
+    "exposure": "widens exposure",
+    "render-warning": "render warning",
+}
+
+
+def risk_block(risks: list[Risk]) -> list[str]:
+    """Markdown lines for the risks, most severe first, like a Terraform plan's summary."""
+    if not risks:
+        return []
+    high = [r for r in risks if r.severity == HIGH]
+    kind = "CAUTION" if high else "WARNING"
+    lines = [
+        "",
+        f"> [!{kind}]",
+        f"> **{len(risks)} risk{'s' if len(risks) != 1 else ''}** in this change:",
+    ]
+    for risk in risks[:30]:
+        where = f" in `{risk.app}`" if risk.app else ""
+        lines.append(f"> - **{RISK_HEADINGS[risk.reason]}**{where}: {risk.message}")
+    if len(risks) > 30:
+        lines.append(f"> - and {len(risks) - 30} more (`gitkube diff -o json` lists them all)")
+    return lines
+
+
 def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     """A ready pull-request comment: summary first, one collapsible section per app.
 
@@ -245,6 +337,7 @@ def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         "",
         f"{_label(base)} → {_label(head)}: **{report.summary()}**",
     ]
+    head_lines += risk_block(report.risks)
     gce = [c for c in report.changes if c.gce]
     if gce:
         head_lines += [
