@@ -47,8 +47,13 @@ def render(
         typer.Option("--out", help="Render the work tree into this directory instead."),
     ] = None,
     ref: Annotated[
-        str, typer.Option("--ref", help="The commit to render onto the branch.")
-    ] = "HEAD",
+        str | None,
+        typer.Option(
+            "--ref",
+            help="The commit to render onto the branch (default: HEAD, when it is the tip "
+            "of render.sourceBranch; elsewhere nothing is rendered).",
+        ),
+    ] = None,
     branch: Annotated[
         str | None,
         typer.Option("--branch", help="The rendered branch (default: gitkube.yaml render.branch)."),
@@ -66,12 +71,17 @@ def render(
     output: OutputOption = Format.text,
 ) -> None:
     """Render a commit onto the rendered branch (or --out DIR, or --check the index)."""
-    from gitkube.commands.render import check_index, render_to_branch, render_to_directory
+    from gitkube.commands.render import (
+        check_index,
+        render_to_branch,
+        render_to_directory,
+        source_branch_skip,
+    )
 
     with reported_errors():
         if sum((out is not None, check)) > 1:
             raise typer.BadParameter("--out and --check do not go together", param_hint="--check")
-        if (out is not None or check) and (ref != "HEAD" or branch or push):
+        if (out is not None or check) and (ref is not None or branch or push):
             raise typer.BadParameter(
                 "--ref, --branch and --push are for rendering onto the branch",
                 param_hint="--out/--check",
@@ -81,9 +91,17 @@ def render(
         elif check:
             summary = check_index(repo, use_cache=not no_cache)
         else:
+            skipped = source_branch_skip(repo) if ref is None else None
+            if skipped is not None:
+                # Exit 0: the post-commit hook runs on every branch and must not fail.
+                if output is Format.json:
+                    emit_json({"rendered": False, "reason": skipped})
+                else:
+                    typer.echo(skipped)
+                return
             summary = render_to_branch(
                 repo,
-                ref=ref,
+                ref=ref or "HEAD",
                 branch=branch,
                 push=push,
                 use_cache=not no_cache,

@@ -270,6 +270,31 @@ def render_to_branch(
     return summary
 
 
+def source_branch_skip(repo: Path) -> str | None:
+    """Why ``gitkube render`` without ``--ref`` renders nothing here, or None to go on.
+
+    Only the tip of ``render.sourceBranch`` (gitkube.yaml at that tip) moves
+    the rendered branch, which is what the agent deploys: commits on a feature
+    branch are previewed with ``gitkube diff``, never deployed.
+    """
+    from gitkube.domain.config import CONFIG_FILE, parse_config
+    from gitkube.primitives.gitstore import GitStore
+
+    store = GitStore(repo)
+    head, _tree = store.resolve_commit("HEAD")
+    name = f"{head}:{CONFIG_FILE}"
+    source = parse_config(store.read_blobs([name], missing_ok=True).get(name)).source_branch
+    tip = store.branch_tip(source)
+    if tip is not None and tip[0] == head:
+        return None
+    current = _git(repo, "symbolic-ref", "--short", "-q", "HEAD")
+    where = f"on branch {current[0]}" if current else f"at {head[:12]} (detached)"
+    return (
+        f"rendered nothing: HEAD is {where}, and only the tip of {source} "
+        "(render.sourceBranch) moves the rendered branch; preview with `gitkube diff`"
+    )
+
+
 def full_ref(branch: str) -> str:
     return f"refs/heads/{branch}"
 

@@ -54,7 +54,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "render": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"branch": {"type": "string", "minLength": 1}},
+            "properties": {
+                "branch": {"type": "string", "minLength": 1},
+                "sourceBranch": {"type": "string", "minLength": 1},
+            },
         },
         "gce": {
             "type": "object",
@@ -87,6 +90,7 @@ class RepoConfig:
     prune: bool = True
     max_prune_fraction: float = 0.3
     rendered_branch: str = "rendered"
+    source_branch: str = "main"  # only its tip moves the rendered branch
     gce_endpoint: str | None = None
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
@@ -141,6 +145,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         prune=sync.get("prune", True),
         max_prune_fraction=float(sync.get("maxPruneFraction", 0.3)),
         rendered_branch=raw.get("render", {}).get("branch", "rendered"),
+        source_branch=raw.get("render", {}).get("sourceBranch", "main"),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
     )
 
