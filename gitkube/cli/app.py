@@ -78,7 +78,7 @@ def render(
         source_branch_skip,
     )
 
-    with reported_errors():
+    with reported_errors(output):
         if sum((out is not None, check)) > 1:
             raise typer.BadParameter("--out and --check do not go together", param_hint="--check")
         if (out is not None or check) and (ref is not None or branch or push):
@@ -138,7 +138,7 @@ def plugins(
     """List plugins in call order with versions, hooks and the app.yaml keys they own."""
     from gitkube.commands.plugins import list_plugins
 
-    with reported_errors():
+    with reported_errors(output):
         infos = list_plugins(repo)
     if output is Format.json:
         emit_json(
@@ -169,7 +169,7 @@ def init(
     """Create a new config repo from the bundled example."""
     from gitkube.commands.init import init_repo
 
-    with reported_errors():
+    with reported_errors(output):
         files = init_repo(directory)
     if output is Format.json:
         emit_json({"directory": str(directory), "files": files})
@@ -228,7 +228,7 @@ def diff(
     """Show what changes in the rendered objects between two refs, per app."""
     from gitkube.commands.diff import describe, diff_refs, to_markdown
 
-    with reported_errors():
+    with reported_errors(output):
         report = diff_refs(
             repo, base, head, branch=branch, use_cache=not no_cache, progress=_progress()
         )
