@@ -42,6 +42,10 @@ def _root(
 @app.command()
 def render(
     repo: Annotated[Path, typer.Argument(help="The config repo (default: here).")] = Path("."),
+    apps: Annotated[
+        list[str] | None,
+        typer.Argument(help="With --out: write only these apps (all are still checked)."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Render the work tree into this directory instead."),
@@ -76,6 +80,7 @@ def render(
         render_to_branch,
         render_to_directory,
         source_branch_skip,
+        uncommitted_note,
     )
 
     with reported_errors(output):
@@ -86,8 +91,10 @@ def render(
                 "--ref, --branch and --push are for rendering onto the branch",
                 param_hint="--out/--check",
             )
+        if apps and out is None:
+            raise typer.BadParameter("naming apps needs --out DIR", param_hint="APPS")
         if out is not None:
-            summary = render_to_directory(repo, out)
+            summary = render_to_directory(repo, out, apps)
         elif check:
             summary = check_index(repo, use_cache=not no_cache)
         else:
@@ -99,6 +106,9 @@ def render(
                 else:
                     typer.echo(skipped)
                 return
+            left_out = uncommitted_note(repo) if ref is None else None
+            if left_out is not None:
+                warn(left_out)
             summary = render_to_branch(
                 repo,
                 ref=ref or "HEAD",
@@ -200,8 +210,16 @@ RISK_EXIT_CODE = 3  # `diff --fail-on`: the change carries a risk
 
 @app.command()
 def diff(
-    base: Annotated[str, typer.Argument(help="The ref to compare from (e.g. origin/main).")],
-    head: Annotated[str, typer.Argument(help="The ref to compare to (e.g. HEAD).")],
+    base: Annotated[
+        str | None,
+        typer.Argument(help="The ref to compare from (default: render.sourceBranch, e.g. main)."),
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Argument(
+            help="The ref to compare to (default: the work tree, uncommitted edits included)."
+        ),
+    ] = None,
     repo: Annotated[Path, typer.Option("--repo", "-C", help="The config repo.")] = Path("."),
     branch: Annotated[
         str | None,
@@ -237,7 +255,7 @@ def diff(
     elif output is DiffFormat.markdown:
         typer.echo(to_markdown(report), nl=False)
     else:
-        typer.secho(f"{base}..{head}: {report.summary()}", bold=True)
+        typer.secho(f"{report.base.ref}..{report.head.ref}: {report.summary()}", bold=True)
         for risk in report.risks:
             where = f" [{risk.app}]" if risk.app else ""
             colour = "red" if risk.severity == "high" else "yellow"

@@ -124,19 +124,29 @@ class DiffReport:
         }
 
 
+WORK_TREE = "work tree"
+
+
 def diff_refs(
     repo: Path,
-    base: str,
-    head: str,
+    base: str | None,
+    head: str | None,
     *,
     branch: str | None = None,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> DiffReport:
-    """Compare the rendered objects of two refs of the repository at ``repo``."""
+    """Compare the rendered objects of two refs of the repository at ``repo``.
+
+    ``head`` None is the work tree (uncommitted and untracked files included,
+    as ``render --out`` sees them); ``base`` None is the source branch
+    (``render.sourceBranch``), as ``git diff`` compares with what is committed.
+    """
     store = GitStore(repo)
+    head_side = _side(store, head, branch, use_cache, progress) if head else _work_tree(store, repo)
+    if base is None:
+        base = head_side.config.source_branch if head_side.config else "main"
     base_side = _side(store, base, branch, use_cache, progress)
-    head_side = _side(store, head, branch, use_cache, progress)
     a, b = base_side.object_ids, head_side.object_ids
     paths = sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
     before = base_side.read([p for p in paths if p in a])
@@ -221,6 +231,27 @@ def _side(
     )
 
 
+def _work_tree(store: GitStore, repo: Path) -> Side:
+    """The work tree as one side of a diff: rendered now, in memory."""
+    from gitkube.domain.render import render_tree
+    from gitkube.primitives.filetree import DirectoryTree
+
+    try:
+        result = render_tree(DirectoryTree(repo))
+    except GitkubeError as exc:
+        raise exc.noting("in the work tree") from None
+    files = result.files
+    return Side(
+        WORK_TREE,
+        "",
+        None,
+        {path: store.blob_id(data) for path, data in files.items()},
+        lambda paths: {p: files[p] for p in paths},
+        config=result.config,
+        warnings=list(result.warnings),
+    )
+
+
 def _config_at(store: GitStore, commit: str) -> RepoConfig | None:
     name = f"{commit}:{CONFIG_FILE}"
     try:
@@ -290,6 +321,8 @@ def describe(change: ObjectChange) -> str:
 
 
 def _label(side: Side) -> str:
+    if not side.commit:
+        return f"the {side.ref}"
     if side.commit.startswith(side.ref):
         return f"`{side.commit[:12]}`"
     return f"`{side.ref}` ({side.commit[:12]})"
@@ -402,6 +435,7 @@ def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         lines += [
             "",
             f"_{omitted} diff{'s' if omitted != 1 else ''} left out for size; "
-            f"run `gitkube diff {base.commit[:12]} {head.commit[:12]}` to see everything._",
+            f"run `gitkube diff {' '.join(s.commit[:12] for s in (base, head) if s.commit)}` "
+            "to see everything._",
         ]
     return "\n".join(lines) + "\n"
