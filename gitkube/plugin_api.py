@@ -15,6 +15,7 @@ The hooks themselves are documented in :mod:`gitkube.domain.hookspec`.
 from gitkube import __version__
 from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
+from gitkube.domain.health import HEALTHY, Health, HealthState, worst
 from gitkube.domain.hookspec import hookimpl
 from gitkube.domain.ownership import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
@@ -58,6 +59,7 @@ __all__ = [
     "GCE_API_VERSION",
     "GCE_GROUP",
     "GCE_OWNER_LABEL",
+    "HEALTHY",
     "PART_OF_LABEL",
     "STATUS_PREFIX",
     "TARGETS_ANNOTATION",
@@ -69,6 +71,8 @@ __all__ = [
     "ClusterConfig",
     "DesiredObject",
     "GitkubeError",
+    "Health",
+    "HealthState",
     "KubeApi",
     "KubeApiError",
     "ObjectId",
@@ -87,4 +91,5 @@ __all__ = [
     "hookimpl",
     "mount_in_pods",
     "object_id",
+    "worst",
 ]

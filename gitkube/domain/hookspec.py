@@ -20,8 +20,8 @@ image, volumes, disk, external, checks``, then third-party plugins sorted by
 entry-point name. ``tryfirst``/``trylast`` move an implementation ahead or
 behind, as in pluggy.
 
-Only :func:`gitkube_sync_targets` is called by ``gitkube sync``; the sync side
-never calls render hooks (DESIGN §2).
+Only :func:`gitkube_sync_targets` and :func:`gitkube_health` are called by
+``gitkube sync``; the sync side never calls render hooks (DESIGN §2).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem, RenderContext
+    from gitkube.domain.health import Health
     from gitkube.domain.resources import App, Resource
     from gitkube.domain.targets import SyncSettings, Target
 
@@ -126,4 +127,25 @@ def gitkube_sync_targets(settings: SyncSettings) -> Iterable[Target] | None:
     :return: targets (see :class:`gitkube.domain.targets.Target`), or ``None``.
         All plugins' targets are used; each rendered object goes to the first
         target whose ``handles`` accepts it.
+    """
+
+
+@hookspec(firstresult=True)
+def gitkube_health(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> Health | None:
+    """Judge whether one applied object works, from its live state.
+
+    Called by ``gitkube sync --wait`` for every object the run changed, on
+    every poll, and by the agent for its health report; never during render.
+
+    :param obj: the object as rendered (what sync applied): Kubernetes or
+        Config Connector, with ``apiVersion``, ``kind`` and ``metadata``.
+    :param live: the object as the API server (or Compute Engine, in the
+        Compute API's own JSON) returns it now, status included; ``None``
+        when it does not exist.
+    :return: a :class:`gitkube.plugin_api.Health` (Healthy, Progressing,
+        Degraded or Missing, with a reason and a message read from the
+        status), or ``None`` for kinds the plugin does not know.
+        **The first non-None result wins**; third-party plugins are asked
+        before the built-in ``health`` plugin, so a plugin can judge its own
+        kinds.
     """

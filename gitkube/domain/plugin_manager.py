@@ -22,6 +22,7 @@ import pluggy
 
 from gitkube.domain import hookspec
 from gitkube.domain.config import closest
+from gitkube.domain.health import HEALTHY, Health, HealthState
 from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "checks",
     "gce_target",
     "kubernetes_target",
+    "health",
 )
 BUILTIN_PACKAGE = "gitkube_plugins"
 
@@ -192,6 +194,17 @@ class PluginHooks:
         for impl in self._impls("gitkube_sync_targets"):
             targets.extend(self._call_impl(impl, {"settings": settings}) or ())
         return targets
+
+    def health(self, obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> Health:
+        """One object's health; Healthy when it exists and no plugin knows its kind."""
+        result = self._call(
+            lambda: self.pm.hook.gitkube_health(obj=obj, live=live),
+            "gitkube_health",
+            obj=f"{obj.get('kind')} {obj.get('metadata', {}).get('name')}",
+        )
+        if result is not None:
+            return result
+        return HEALTHY if live is not None else Health(HealthState.MISSING, "NotFound")
 
     # -- introspection -------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:

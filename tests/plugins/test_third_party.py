@@ -67,6 +67,7 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
         "checks",
         "gce_target",
         "kubernetes_target",
+        "health",
         "greeter",
     ]
     greeter = plugins[-1]
