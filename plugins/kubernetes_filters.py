@@ -73,7 +73,7 @@ class NamespaceInUseFilter:
         if not _is_namespace(oid):
             return None
         other = self.unowned_in(oid.name)
-        return f"it holds {other}, which gitkube does not own" if other else None
+        return f"it may hold objects gitkube does not own: {other}" if other else None
 
 
 def first_refusal(

@@ -148,11 +148,11 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
 
 
 def test_the_parent_does_not_grow_with_the_members(sync_repo, kube):
-    few = {f"apps/a/c{i}.yaml": CONFIGMAP.format(name=f"c{i}", value=i) for i in range(2)}
+    few = {f"apps/a/c{i}.yaml": CONFIGMAP.format(name=f"c{i}", value=f"v{i}") for i in range(2)}
     repo = sync_repo(few)
     repo.sync_json()
     small = len(json.dumps(parent_of(kube, repo.cluster)))
-    many = {f"apps/a/c{i}.yaml": CONFIGMAP.format(name=f"c{i}", value=i) for i in range(150)}
+    many = {f"apps/a/c{i}.yaml": CONFIGMAP.format(name=f"c{i}", value=f"v{i}") for i in range(150)}
     repo.write(many)
     repo.commit_and_render("many")
     assert repo.sync_json()["created"] == 148

@@ -90,13 +90,18 @@ def test_kubectl_diff_shows_only_the_record_after_sync(sync_repo, controlplane, 
         text=True,
     )
     # The only difference: gitkube's record of what it applied, which the
-    # rendered files do not carry (it is added in the same apply as the object).
+    # rendered files do not carry (it is added in the same apply as the object),
+    # and the generation a Deployment's metadata change would bump.
     changed = [
         line
         for line in result.stdout.splitlines()
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
-    assert changed and all("gitkube.dev/" in line for line in changed), result.stdout
+    record = ("gitkube.dev/app:", "gitkube.dev/content-hash:", "gitkube.dev/source:")
+    assert changed, result.stdout
+    for line in changed:
+        text = line[1:].strip()
+        assert text.startswith((*record, "annotations:", "generation:")), result.stdout
     assert result.returncode in (0, 1), result.stderr
 
 
