@@ -45,6 +45,7 @@ from gitkube.plugin_api import (
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_GROUP,
     MANAGED_BY_LABEL,
+    OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
     RECORD_APP_ANNOTATION,
     RECORD_HASH_ANNOTATION,
@@ -80,7 +81,6 @@ FIELD_MANAGER = "gitkube"
 # which lack them, does not plan to remove them.
 LATE_BINDING_MANAGER = "gitkube-late-binding"
 REPLACE_ANNOTATION = "gitkube.dev/replace"
-OBJECTS_STATUS = f"{STATUS_PREFIX}objects"  # on the parent: how many members the last run left
 EXTERNAL_ADDRESS_ANNOTATION = "gitkube.dev/external-address"
 
 # Apply order (DESIGN §6); unknown kinds go last, deletes run in reverse.
@@ -361,7 +361,7 @@ class KubernetesTarget:
         return res
 
     def _list(
-        self, res: ApiResource, selector: str | None, namespace: str | None = None, limit: int = 0
+        self, res: ApiResource, selector: str | None, namespace: str | None = None
     ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         token: str | None = None
@@ -370,7 +370,7 @@ class KubernetesTarget:
             page = self.api.request(
                 "GET",
                 res.collection_path(namespace),
-                query={"labelSelector": selector, "continue": token, "limit": limit or None},
+                query={"labelSelector": selector, "continue": token},
             )
             # Items of a LIST carry no apiVersion/kind of their own.
             items.extend(
@@ -378,7 +378,7 @@ class KubernetesTarget:
                 for item in page.get("items", ())
             )
             token = page.get("metadata", {}).get("continue")
-            if not token or (limit and items):
+            if not token:
                 return items
 
     def _is_member(self, obj: Mapping[str, Any]) -> bool:
@@ -504,7 +504,7 @@ class KubernetesTarget:
             if not (res.namespaced and res.listable) or res.kind == "Event":
                 continue
             try:
-                items = self._list(res, not_ours, namespace, limit=100)
+                items = self._list(res, not_ours, namespace)
             except KubeApiError as exc:
                 if exc.status == 403:  # what cannot be seen may be there: keep the namespace
                     return f"{_group_kind(res.group, res.kind)} objects gitkube may not list"
@@ -808,7 +808,7 @@ class KubernetesTarget:
             f"{STATUS_PREFIX}source-commit": result.source_commit or "",
             f"{STATUS_PREFIX}result": "error" if result.error else "synced",
             f"{STATUS_PREFIX}message": (result.error or "")[:1000],
-            OBJECTS_STATUS: str(len(members)),
+            OBJECTS_STATUS_ANNOTATION: str(len(members)),
         }
         changed = (
             not result.in_sync

@@ -8,6 +8,7 @@ from typing import Any
 from gitkube.domain.ownership import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
+    OBJECTS_STATUS_ANNOTATION,
     PARENT_NAMESPACE,
     STATUS_PREFIX,
     TOOLING_ANNOTATION,
@@ -67,7 +68,7 @@ def read_status(
 def _member_count(parent: dict[str, Any]) -> int:
     """How many members the last run left, as it recorded (gitkube 0.x: its data keys)."""
     annotations = parent.get("metadata", {}).get("annotations") or {}
-    recorded = annotations.get(f"{STATUS_PREFIX}objects")
+    recorded = annotations.get(OBJECTS_STATUS_ANNOTATION)
     if recorded is not None and str(recorded).isdigit():
         return int(recorded)
     return len(parent.get("data") or {})

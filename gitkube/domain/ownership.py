@@ -37,6 +37,8 @@ RECORD_SOURCE_ANNOTATION = "gitkube.dev/source"
 RECORD_APP_ANNOTATION = "gitkube.dev/app"
 # On the parent: the last sync's outcome (rendered-commit, source-commit, result, ...).
 STATUS_PREFIX = "status.gitkube.dev/"
+# On the parent: how many members the last run left (gitkube status reads it).
+OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
 # On the parent: the other sync targets (e.g. "gce") that own objects of this ApplySet.
 TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
 
