@@ -12,8 +12,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from gitkube.domain.config import RepoConfig, parse_config
 from gitkube.domain.ownership import ApplySet, applyset_for
 from gitkube.domain.render import INVENTORY_FILE
@@ -63,7 +61,7 @@ def load_desired(store: GitStore, ref: str) -> DesiredState:
         if hashlib.sha256(data).hexdigest() != item.get("sha256"):
             problems.append(f"{path} does not match its inventory hash")
             continue
-        body: Any = yaml.safe_load(data)
+        body: Any = load_one(data, f"{where}:{path}")  # libyaml: 20,000 files in seconds
         if not isinstance(body, dict) or object_id(body).name != item.get("name"):
             problems.append(f"{path} does not hold the object the inventory names")
             continue
