@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from gitkube.domain.ownership import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
+    OBJECTS_STATUS_ANNOTATION,
     PARENT_NAMESPACE,
     STATUS_PREFIX,
     TOOLING_ANNOTATION,
@@ -57,7 +59,16 @@ def read_status(
                 group_kinds=[
                     g for g in annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "").split(",") if g
                 ],
-                objects=len(parent.get("data") or {}),
+                objects=_member_count(parent),
             )
         )
     return statuses
+
+
+def _member_count(parent: dict[str, Any]) -> int:
+    """How many members the last run left, as it recorded (gitkube 0.x: its data keys)."""
+    annotations = parent.get("metadata", {}).get("annotations") or {}
+    recorded = annotations.get(OBJECTS_STATUS_ANNOTATION)
+    if recorded is not None and str(recorded).isdigit():
+        return int(recorded)
+    return len(parent.get("data") or {})

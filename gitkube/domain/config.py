@@ -49,6 +49,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "properties": {
                 "prune": {"type": "boolean"},
                 "maxPruneFraction": {"type": "number", "minimum": 0, "maximum": 1},
+                "createNamespaces": {"type": "boolean"},
             },
         },
         "render": {
@@ -89,6 +90,9 @@ class RepoConfig:
     plugin_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     prune: bool = True
     max_prune_fraction: float = 0.3
+    # Create the namespaces objects are put in that neither the cluster nor the
+    # repo has; false: refuse the sync before any write, naming them.
+    create_namespaces: bool = True
     rendered_branch: str = "rendered"
     source_branch: str = "main"  # only its tip moves the rendered branch
     gce_endpoint: str | None = None
@@ -144,6 +148,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         plugin_options=plugins.get("options", {}),
         prune=sync.get("prune", True),
         max_prune_fraction=float(sync.get("maxPruneFraction", 0.3)),
+        create_namespaces=sync.get("createNamespaces", True),
         rendered_branch=raw.get("render", {}).get("branch", "rendered"),
         source_branch=raw.get("render", {}).get("sourceBranch", "main"),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
@@ -157,6 +162,11 @@ def sync_settings_document(config: RepoConfig) -> dict[str, Any]:
     settings from what was reviewed and never from the source repo.
     """
     cluster = config.cluster
+    sync: dict[str, Any] = {"prune": config.prune, "maxPruneFraction": config.max_prune_fraction}
+    if (
+        not config.create_namespaces
+    ):  # written only when set, so older inventories stay as they were
+        sync["createNamespaces"] = False
     return {
         "cluster": {
             "name": cluster.name,
@@ -167,6 +177,6 @@ def sync_settings_document(config: RepoConfig) -> dict[str, Any]:
             "nodeTag": cluster.node_tag,
         },
         "namespace": config.namespace,
-        "sync": {"prune": config.prune, "maxPruneFraction": config.max_prune_fraction},
+        "sync": sync,
         "gce": {"endpoint": config.gce_endpoint},
     }

@@ -4,6 +4,15 @@ The ApplySet id is derived from fixed names only (the parent's name,
 namespace, kind and group), so the renderer knows it offline and every
 rendered object already carries its ownership label: what is reviewed is
 what is applied.
+
+Membership is what ApplySet tooling reads: an object is gitkube's when it
+carries the ``part-of`` label and its group-kind is listed on the parent, so
+``kubectl apply --prune --applyset`` and gitkube agree. What gitkube applied
+to a member (its content hash, rendered path and app) is recorded on the
+member itself, in annotations written by the same server-side apply as the
+object: the record takes any name the API server takes, grows with nothing
+but the object, and can never lag behind what was applied. The parent holds
+only the group-kinds, the namespaces and the last run's status.
 """
 
 from __future__ import annotations
@@ -21,8 +30,15 @@ TOOLING_ANNOTATION = "applyset.kubernetes.io/tooling"
 CONTAINS_GROUP_KINDS_ANNOTATION = "applyset.kubernetes.io/contains-group-kinds"
 ADDITIONAL_NAMESPACES_ANNOTATION = "applyset.kubernetes.io/additional-namespaces"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+# On each member, written in the same apply as the object: the record of what
+# gitkube applied (the rendered object's content hash, its rendered path, its app).
+RECORD_HASH_ANNOTATION = "gitkube.dev/content-hash"
+RECORD_SOURCE_ANNOTATION = "gitkube.dev/source"
+RECORD_APP_ANNOTATION = "gitkube.dev/app"
 # On the parent: the last sync's outcome (rendered-commit, source-commit, result, ...).
 STATUS_PREFIX = "status.gitkube.dev/"
+# On the parent: how many members the last run left (gitkube status reads it).
+OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
 # On the parent: the other sync targets (e.g. "gce") that own objects of this ApplySet.
 TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
 

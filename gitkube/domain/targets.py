@@ -213,5 +213,8 @@ class SyncResult:
             "unchanged": self.count(Action.UNCHANGED),
             "error": self.error,
             "refused": self.refused,
-            "changes": [c.as_dict() for c in self.changes if c.action is not Action.UNCHANGED],
+            # Unchanged objects are left out, but not one kept with a reason (a prune refused).
+            "changes": [
+                c.as_dict() for c in self.changes if c.action is not Action.UNCHANGED or c.note
+            ],
         }
