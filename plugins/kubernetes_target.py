@@ -823,6 +823,19 @@ class KubernetesTarget:
         status[f"{STATUS_PREFIX}synced-at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._write_parent(group_kinds, namespaces, status, legacy)
 
+    def observe(self, objects: Sequence[DesiredObject]) -> dict[ObjectId, Mapping[str, Any] | None]:
+        """One GET per object: ``sync --wait`` asks only about what the run changed."""
+        live: dict[ObjectId, Mapping[str, Any] | None] = {}
+        for obj in objects:
+            path = self._resource_for(obj.id).object_path(obj.id.namespace, obj.id.name)
+            try:
+                live[obj.id] = self.api.request("GET", path)
+            except KubeApiError as exc:
+                if exc.status != 404:
+                    raise
+                live[obj.id] = None
+        return live
+
 
 # Objects Kubernetes itself puts in every namespace: not a reason to keep one.
 _PER_NAMESPACE = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}

@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gitkube.commands.source import open_source
+from gitkube.commands.wait import AppHealth, changed_objects, wait_for_health
 from gitkube.domain.desired import DesiredState, load_desired
-from gitkube.domain.plugin_manager import build_plugin_manager
+from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.targets import (
     Action,
     Change,
@@ -47,6 +48,7 @@ class PreparedRun:
     assigned: dict[str, list[DesiredObject]]
     state: SyncState
     result: SyncResult
+    hooks: PluginHooks
 
 
 def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
@@ -81,7 +83,8 @@ def prepare(
             "deletion of everything gitkube owns"
         )
     settings = _settings(options, desired)
-    targets = build_plugin_manager().sync_targets(settings)
+    hooks = build_plugin_manager()
+    targets = hooks.sync_targets(settings)
     assigned: dict[str, list[DesiredObject]] = {t.name: [] for t in targets}
     for obj in desired.objects:
         target = next((t for t in targets if t.handles(obj)), None)
@@ -110,7 +113,7 @@ def prepare(
         if enforce_safety:
             raise
         result.refused = refusal.message
-    return PreparedRun(desired, targets, assigned, state, result)
+    return PreparedRun(desired, targets, assigned, state, result, hooks)
 
 
 def _check_prune_fraction(
@@ -136,12 +139,17 @@ def sync(
     *,
     should_continue: Callable[[], bool] = lambda: True,
     desired: DesiredState | None = None,
+    wait: float | None = None,
+    report: Callable[[list[AppHealth]], None] | None = None,
 ) -> SyncResult:
     """Plan, then apply: creates and updates target by target, deletes last and reversed.
 
     Nothing is written when any change is blocked. ``should_continue`` is
     asked between steps (the agent answers False once it lost its lease or got
-    SIGTERM), so a run stops between writes, never inside one.
+    SIGTERM), so a run stops between writes, never inside one. With ``wait``
+    (seconds), the objects the run changed are then polled until their apps
+    are healthy (see :mod:`gitkube.commands.wait`); ``result.health`` says how
+    that went, and ``report`` hears every poll.
     """
     run = prepare(options, desired)
     result = run.result
@@ -166,6 +174,15 @@ def sync(
         _finish(run, result)
         raise
     _finish(run, result)
+    if wait is not None:
+        outcome = wait_for_health(
+            run.targets,
+            changed_objects(result, run.assigned),
+            run.hooks,
+            timeout=wait,
+            report=report,
+        )
+        result.health = outcome.as_dict()
     return result
 
 

@@ -7,7 +7,6 @@ and asks the plugins' ``gitkube_health`` what they make of the object.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,13 +15,6 @@ from gitkube.domain.health import Health, HealthState, worst
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.plugin_api import hookimpl
 from gitkube.primitives.kubeapi import KubeApi
-
-
-@pytest.fixture
-def kube(controlplane) -> Iterator[KubeApi]:
-    api = KubeApi(controlplane.api_client())
-    yield api
-    api.api_client.close()
 
 
 @pytest.fixture
