@@ -22,6 +22,7 @@ from gitkube.domain.ownership import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_OWNER_LABEL,
+    HEALTH_STATUS_ANNOTATION,
     MANAGED_BY_LABEL,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
@@ -32,6 +33,7 @@ from gitkube.domain.ownership import (
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
     ApplySet,
+    health_summary,
 )
 from gitkube.domain.resources import (
     GCE_API_VERSION,
@@ -65,6 +67,7 @@ __all__ = [
     "GCE_GROUP",
     "GCE_OWNER_LABEL",
     "HEALTHY",
+    "HEALTH_STATUS_ANNOTATION",
     "MANAGED_BY_LABEL",
     "OBJECTS_STATUS_ANNOTATION",
     "PART_OF_LABEL",
@@ -98,6 +101,7 @@ __all__ = [
     "__version__",
     "containers",
     "content_hash",
+    "health_summary",
     "hookimpl",
     "mount_in_pods",
     "object_id",

@@ -44,6 +44,7 @@ from gitkube.plugin_api import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_GROUP,
+    HEALTH_STATUS_ANNOTATION,
     MANAGED_BY_LABEL,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
@@ -64,6 +65,7 @@ from gitkube.plugin_api import (
     SyncSettings,
     SyncState,
     __version__,
+    health_summary,
     hookimpl,
 )
 
@@ -810,6 +812,8 @@ class KubernetesTarget:
             f"{STATUS_PREFIX}message": (result.error or "")[:1000],
             OBJECTS_STATUS_ANNOTATION: str(len(members)),
         }
+        if result.app_health is not None:
+            status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
         changed = (
             not result.in_sync
             or self.parent is None

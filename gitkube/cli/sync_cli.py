@@ -216,6 +216,11 @@ def status(
             f"  manages {s.objects} objects of {len(s.group_kinds)} kinds"
             + (f"\n  message: {s.message}" if s.message else "")
         )
+        if s.health is not None:
+            problems = s.health.get("problems") or {}
+            typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")
+            for app, text in problems.items():
+                typer.secho(f"    {app}: {text}", fg=typer.colors.YELLOW)
 
 
 def agent(

@@ -84,6 +84,19 @@ class Metrics:
         self.leader = Gauge(
             "gitkube_leader", "1 while this agent holds the lease.", registry=self.registry
         )
+        self.app_health = Gauge(
+            "gitkube_app_health",
+            "1 for each app's health state as the last run judged it.",
+            ["app", "state"],
+            registry=self.registry,
+        )
+
+    def record_health(self, health: dict[str, Any] | None) -> None:
+        if health is None:
+            return
+        self.app_health.clear()  # apps that left the repo leave the metric too
+        for app in health["apps"]:
+            self.app_health.labels(app=app["app"], state=app["state"]).set(1)
 
 
 class Agent:
@@ -185,6 +198,7 @@ class Agent:
                 self.options.sync,
                 should_continue=lambda: not self.stop.is_set() and self.lease.held(),
                 desired=desired,
+                assess_health=True,
             )
         except GitkubeError as exc:
             self.metrics.errors.inc()
@@ -193,6 +207,7 @@ class Agent:
         finally:
             self.metrics.duration.observe(time.monotonic() - started)
         self.syncs += 1
+        self.metrics.record_health(result.app_health)
         for action in Action:
             self.metrics.objects.labels(action=action.value).inc(result.count(action))
         self.metrics.last_success.set_to_current_time()

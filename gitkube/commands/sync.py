@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gitkube.commands.source import open_source
-from gitkube.commands.wait import AppHealth, changed_objects, wait_for_health
+from gitkube.commands.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
 from gitkube.domain.desired import DesiredState, load_desired
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.targets import (
@@ -141,6 +141,7 @@ def sync(
     desired: DesiredState | None = None,
     wait: float | None = None,
     report: Callable[[list[AppHealth]], None] | None = None,
+    assess_health: bool = False,
 ) -> SyncResult:
     """Plan, then apply: creates and updates target by target, deletes last and reversed.
 
@@ -149,7 +150,9 @@ def sync(
     SIGTERM), so a run stops between writes, never inside one. With ``wait``
     (seconds), the objects the run changed are then polled until their apps
     are healthy (see :mod:`gitkube.commands.wait`); ``result.health`` says how
-    that went, and ``report`` hears every poll.
+    that went, and ``report`` hears every poll. ``assess_health`` (the agent)
+    judges every app once instead, from what the plan listed. Either verdict
+    is recorded with the run (the ApplySet parent, ``gitkube status``).
     """
     run = prepare(options, desired)
     result = run.result
@@ -169,20 +172,25 @@ def sync(
             if not should_continue():
                 raise GitkubeError("stopped before pruning (lease lost or shutting down)")
             target.delete([c for c in result.changes if c.target == target.name], run.state)
+        if wait is not None:
+            outcome = wait_for_health(
+                run.targets,
+                changed_objects(result, run.assigned),
+                run.hooks,
+                timeout=wait,
+                report=report,
+            )
+            result.health = outcome.as_dict()
+        if wait is not None or assess_health:
+            # Every app, for the record: unchanged objects are judged from the
+            # plan's LISTs, so a run that changed nothing makes no request here.
+            snapshot = health_snapshot(run.targets, result, run.assigned, run.hooks)
+            result.app_health = snapshot.as_dict()
     except GitkubeError as exc:
         result.error = str(exc)
         _finish(run, result)
         raise
     _finish(run, result)
-    if wait is not None:
-        outcome = wait_for_health(
-            run.targets,
-            changed_objects(result, run.assigned),
-            run.hooks,
-            timeout=wait,
-            report=report,
-        )
-        result.health = outcome.as_dict()
     return result
 
 

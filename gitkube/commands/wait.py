@@ -114,6 +114,40 @@ def wait_for_health(
         sleep(poll)
 
 
+def health_snapshot(
+    targets: Sequence[Target],
+    result: SyncResult,
+    assigned: Mapping[str, Sequence[DesiredObject]],
+    hooks: PluginHooks,
+) -> WaitOutcome:
+    """Every app's health now, without waiting (the agent's view after each run).
+
+    Objects the run did not change are judged from what the plan already
+    listed, so a cycle with no change makes no request; changed ones are
+    read back.
+    """
+    listed = {
+        (c.target, c.id): c.live
+        for c in result.changes
+        if c.action is Action.UNCHANGED and c.live is not None
+    }
+    to_read = {
+        target: [o for o in objects if (target, o.id) not in listed]
+        for target, objects in assigned.items()
+    }
+    by_name = {t.name: t for t in targets}
+    judged: dict[str, list[tuple[str, Health]]] = {}
+    for target_name, objects in assigned.items():
+        if target_name not in by_name:
+            continue  # left out of this run (--only)
+        wanted = to_read.get(target_name) or []
+        read = by_name[target_name].observe(wanted) if wanted else {}
+        for obj in objects:
+            live = listed.get((target_name, obj.id), read.get(obj.id))
+            judged.setdefault(obj.app, []).append((_describe(obj.id), hooks.health(obj.body, live)))
+    return WaitOutcome(apps=[_verdict(app, judged[app]) for app in sorted(judged)])
+
+
 def _verdict(app: str, healths: list[tuple[str, Health]]) -> AppHealth:
     verdict = worst(h for _name, h in healths)
     deciding = next((name for name, h in healths if h is verdict), None)

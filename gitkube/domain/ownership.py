@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gitkube.domain.config import RepoConfig
 from gitkube.domain.resources import Resource
@@ -39,6 +42,30 @@ RECORD_APP_ANNOTATION = "gitkube.dev/app"
 STATUS_PREFIX = "status.gitkube.dev/"
 # On the parent: how many members the last run left (gitkube status reads it).
 OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
+# The apps' health as the last run judged it: {"healthy": N, "problems": {app: text}}.
+HEALTH_STATUS_ANNOTATION = f"{STATUS_PREFIX}health"
+HEALTH_PROBLEMS_KEPT = 50  # apps listed by name; the parent stays small at any scale
+
+
+def health_summary(health: Mapping[str, Any]) -> str:
+    """The compact JSON recorded on the parent for a run's health verdict."""
+    problems = {
+        app["app"]: ": ".join(
+            part
+            for part in (app["state"], app.get("object"), app.get("reason"), app.get("message"))
+            if part
+        )[:300]
+        for app in health.get("apps", ())
+        if app["state"] != "Healthy"
+    }
+    healthy = sum(1 for app in health.get("apps", ()) if app["state"] == "Healthy")
+    kept = dict(sorted(problems.items())[:HEALTH_PROBLEMS_KEPT])
+    summary: dict[str, Any] = {"healthy": healthy, "problems": kept}
+    if len(problems) > len(kept):
+        summary["more"] = len(problems) - len(kept)
+    return json.dumps(summary, sort_keys=True, separators=(",", ":"))
+
+
 # On the parent: the other sync targets (e.g. "gce") that own objects of this ApplySet.
 TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
 

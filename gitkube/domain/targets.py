@@ -203,6 +203,7 @@ class SyncResult:
     error: str | None = None
     refused: str | None = None  # a safety rule that would stop this plan from being applied
     health: dict[str, Any] | None = None  # what `sync --wait` found (see gitkube.commands.wait)
+    app_health: dict[str, Any] | None = None  # every app judged after the run (recorded)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -118,3 +118,20 @@ def test_wait_on_a_noop_sync_makes_no_request(sync_repo, monkeypatch):
     second = repo.sync_json("--wait")
     assert second["health"] == {"healthy": True, "timedOut": False, "seconds": 0.0, "apps": []}
     assert len(calls) == without_wait
+
+
+def test_status_shows_the_health_the_last_run_recorded(sync_repo, kube):
+    repo = sync_repo({"web/ghost/deploy.yaml": DEPLOYMENT})
+    assert repo.sync("--wait", "--timeout", "2s").returncode == 3
+    as_json = repo.cli("status", "--kubeconfig", repo.kubeconfig, "-o", "json")
+    (mine,) = [s for s in json.loads(as_json.stdout) if s["name"].endswith(repo.cluster)]
+    assert mine["health"] == {
+        "healthy": 0,
+        "problems": {
+            "web/ghost": "Progressing: Deployment ghost: Pending: "
+            "waiting for the controller to see the change"
+        },
+    }
+    text = repo.cli("status", "--kubeconfig", repo.kubeconfig).stdout
+    assert "health: 0 apps healthy, 1 not" in text
+    assert "web/ghost: Progressing: Deployment ghost" in text
