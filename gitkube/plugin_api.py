@@ -17,6 +17,7 @@ from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.health import HEALTHY, Health, HealthState, worst
 from gitkube.domain.hookspec import hookimpl
+from gitkube.domain.notify import Event, NotifyRule
 from gitkube.domain.ownership import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
     APPLYSET_ID_LABEL,
@@ -83,11 +84,13 @@ __all__ = [
     "Change",
     "ClusterConfig",
     "DesiredObject",
+    "Event",
     "GitkubeError",
     "Health",
     "HealthState",
     "KubeApi",
     "KubeApiError",
+    "NotifyRule",
     "ObjectId",
     "Problem",
     "RenderContext",

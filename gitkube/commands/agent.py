@@ -110,6 +110,7 @@ class Agent:
         self.heartbeat = time.monotonic()
         self.syncs = 0
         self._last_commit: str | None = None
+        self._degraded: frozenset[str] = frozenset()  # apps already reported Degraded
         self._next_full = 0.0
         self._server: ThreadingHTTPServer | None = None
 
@@ -199,6 +200,9 @@ class Agent:
                 should_continue=lambda: not self.stop.is_set() and self.lease.held(),
                 desired=desired,
                 assess_health=True,
+                # No new commit: whatever the run changes is drift it repairs.
+                drift=desired.commit == self._last_commit,
+                known_degraded=self._degraded,
             )
         except GitkubeError as exc:
             self.metrics.errors.inc()
@@ -208,6 +212,10 @@ class Agent:
             self.metrics.duration.observe(time.monotonic() - started)
         self.syncs += 1
         self.metrics.record_health(result.app_health)
+        if result.app_health is not None:
+            self._degraded = frozenset(
+                a["app"] for a in result.app_health["apps"] if a["state"] == "Degraded"
+            )
         for action in Action:
             self.metrics.objects.labels(action=action.value).inc(result.count(action))
         self.metrics.last_success.set_to_current_time()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gitkube.commands.source import open_source
 from gitkube.commands.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
 from gitkube.domain.desired import DesiredState, load_desired
+from gitkube.domain.notify import DEGRADED, DRIFT_REPAIRED, FAILED, REFUSED, SYNCED, Event
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.targets import (
     Action,
@@ -67,7 +68,11 @@ def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
 
 
 def prepare(
-    options: SyncOptions, desired: DesiredState | None = None, *, enforce_safety: bool = True
+    options: SyncOptions,
+    desired: DesiredState | None = None,
+    *,
+    enforce_safety: bool = True,
+    hooks: PluginHooks | None = None,
 ) -> PreparedRun:
     """Read the rendered commit, observe every target and plan. Writes nothing.
 
@@ -83,7 +88,7 @@ def prepare(
             "deletion of everything gitkube owns"
         )
     settings = _settings(options, desired)
-    hooks = build_plugin_manager()
+    hooks = hooks or build_plugin_manager()
     targets = hooks.sync_targets(settings)
     assigned: dict[str, list[DesiredObject]] = {t.name: [] for t in targets}
     for obj in desired.objects:
@@ -142,6 +147,8 @@ def sync(
     wait: float | None = None,
     report: Callable[[list[AppHealth]], None] | None = None,
     assess_health: bool = False,
+    drift: bool = False,
+    known_degraded: frozenset[str] = frozenset(),
 ) -> SyncResult:
     """Plan, then apply: creates and updates target by target, deletes last and reversed.
 
@@ -153,8 +160,36 @@ def sync(
     that went, and ``report`` hears every poll. ``assess_health`` (the agent)
     judges every app once instead, from what the plan listed. Either verdict
     is recorded with the run (the ApplySet parent, ``gitkube status``).
+
+    Every ``gitkube_notify`` hook hears how the run went: refused, failed,
+    synced (or ``drift``: the agent re-applied without a new commit), and
+    apps that became Degraded (those in ``known_degraded`` already were).
     """
-    run = prepare(options, desired)
+    if desired is None:
+        desired = load_desired(open_source(options.repo), options.ref)
+    hooks = build_plugin_manager()
+    events = _Events(hooks, _settings(options, desired), desired)
+    try:
+        run = prepare(options, desired, hooks=hooks)
+    except SafetyRefusal as refusal:
+        events.send(REFUSED, refusal.message)
+        raise
+    try:
+        result = _apply(run, should_continue, wait, report, assess_health)
+    except GitkubeError as exc:
+        events.send(FAILED, exc.message)
+        raise
+    events.after(result, drift=drift, known_degraded=known_degraded)
+    return result
+
+
+def _apply(
+    run: PreparedRun,
+    should_continue: Callable[[], bool],
+    wait: float | None,
+    report: Callable[[list[AppHealth]], None] | None,
+    assess_health: bool,
+) -> SyncResult:
     result = run.result
     blocked = [c for c in result.changes if c.blocked]
     if blocked:
@@ -192,6 +227,58 @@ def sync(
         raise
     _finish(run, result)
     return result
+
+
+class _Events:
+    """Turns a run's outcome into notifications (see :mod:`gitkube.domain.notify`)."""
+
+    def __init__(self, hooks: PluginHooks, settings: SyncSettings, desired: DesiredState) -> None:
+        self.hooks = hooks
+        self.settings = settings
+        self.desired = desired
+
+    def send(self, kind: str, message: str, apps: Sequence[str] = (), **counts: int) -> None:
+        self.hooks.notify(
+            Event(
+                kind=kind,
+                cluster=self.desired.config.cluster.name,
+                message=message,
+                commit=self.desired.commit,
+                source_commit=self.desired.source_commit,
+                apps=tuple(sorted(apps)),
+                counts=counts,
+            ),
+            self.settings,
+        )
+
+    def after(self, result: SyncResult, *, drift: bool, known_degraded: frozenset[str]) -> None:
+        changed = [c for c in result.changes if c.action is not Action.UNCHANGED]
+        if changed:
+            counts = {
+                "created": result.count(Action.CREATE),
+                "updated": result.count(Action.UPDATE) + result.count(Action.REPLACE),
+                "deleted": result.count(Action.DELETE),
+            }
+            summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+            self.send(
+                DRIFT_REPAIRED if drift else SYNCED,
+                f"{'repaired drift: ' if drift else ''}{summary}",
+                sorted({c.app for c in changed if c.app}),
+                **counts,
+            )
+        verdicts = (result.health or result.app_health or {}).get("apps", ())
+        degraded = [
+            a for a in verdicts if a["state"] == "Degraded" and a["app"] not in known_degraded
+        ]
+        if degraded:
+            self.send(
+                DEGRADED,
+                "; ".join(
+                    f"{a['app']}: {a['object']}: {a['reason']}: {a['message']}"[:300]
+                    for a in degraded[:5]
+                ),
+                [a["app"] for a in degraded],
+            )
 
 
 def _finish(run: PreparedRun, result: SyncResult) -> None:

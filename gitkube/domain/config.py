@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.yamlio import load_one
 
@@ -65,6 +66,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"endpoint": {"type": ["string", "null"]}},
         },
+        "notify": NOTIFY_SCHEMA,
     },
 }
 
@@ -95,6 +97,7 @@ class RepoConfig:
     create_namespaces: bool = True
     rendered_branch: str = "rendered"
     source_branch: str = "main"  # only its tip moves the rendered branch
+    notify: tuple[NotifyRule, ...] = ()
     gce_endpoint: str | None = None
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
@@ -152,6 +155,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         rendered_branch=raw.get("render", {}).get("branch", "rendered"),
         source_branch=raw.get("render", {}).get("sourceBranch", "main"),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
+        notify=parse_rules(raw.get("notify", ())),
     )
 
 
@@ -179,4 +183,6 @@ def sync_settings_document(config: RepoConfig) -> dict[str, Any]:
         "namespace": config.namespace,
         "sync": sync,
         "gce": {"endpoint": config.gce_endpoint},
+        # Only when set, so inventories without notifications stay as they were.
+        **({"notify": [rule.as_document() for rule in config.notify]} if config.notify else {}),
     }

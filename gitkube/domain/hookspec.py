@@ -20,8 +20,9 @@ image, volumes, disk, external, checks``, then third-party plugins sorted by
 entry-point name. ``tryfirst``/``trylast`` move an implementation ahead or
 behind, as in pluggy.
 
-Only :func:`gitkube_sync_targets` and :func:`gitkube_health` are called by
-``gitkube sync``; the sync side never calls render hooks (DESIGN §2).
+Only :func:`gitkube_sync_targets`, :func:`gitkube_health` and
+:func:`gitkube_notify` are called by ``gitkube sync`` and the agent; the sync
+side never calls render hooks (DESIGN §2).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pluggy
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem, RenderContext
     from gitkube.domain.health import Health
+    from gitkube.domain.notify import Event
     from gitkube.domain.resources import App, Resource
     from gitkube.domain.targets import SyncSettings, Target
 
@@ -148,4 +150,22 @@ def gitkube_health(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> He
         **The first non-None result wins**; third-party plugins are asked
         before the built-in ``health`` plugin, so a plugin can judge its own
         kinds.
+    """
+
+
+@hookspec
+def gitkube_notify(event: Event, settings: SyncSettings) -> None:
+    """Hear about something a sync run did.
+
+    Called by ``gitkube sync`` and the agent after a run that changed
+    something (``synced``), failed (``failed``), was refused by a safety rule
+    (``refused``), left an app Degraded (``degraded``) or repaired drift
+    (``drift-repaired``); never during render.
+
+    :param event: what happened (:class:`gitkube.plugin_api.Event`): kind,
+        cluster, message, commits, the apps concerned and change counts.
+    :param settings: the run's settings; ``settings.config.notify`` holds the
+        ``notify:`` rules of the rendered commit's gitkube.yaml.
+    :return: nothing; every implementation runs. An implementation must not
+        block the run: hand slow deliveries to a thread, bounded in time.
     """

@@ -10,6 +10,7 @@ ordered list (as pytest and tox do) and register through the same public
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,8 +28,11 @@ from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem, RenderContext
+    from gitkube.domain.notify import Event
     from gitkube.domain.resources import App, Resource
     from gitkube.domain.targets import SyncSettings, Target
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gitkube"
 DISABLE_ENV = "GITKUBE_DISABLE_PLUGINS"
@@ -45,6 +49,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "gce_target",
     "kubernetes_target",
     "health",
+    "notify",
 )
 BUILTIN_PACKAGE = "gitkube_plugins"
 
@@ -205,6 +210,14 @@ class PluginHooks:
         if result is not None:
             return result
         return HEALTHY if live is not None else Health(HealthState.MISSING, "NotFound")
+
+    def notify(self, event: Event, settings: SyncSettings) -> None:
+        """Tell every plugin; a plugin that fails to listen never fails the run."""
+        for impl in self._impls("gitkube_notify"):
+            try:
+                self._call_impl(impl, {"event": event, "settings": settings})
+            except GitkubeError as exc:
+                log.warning("notification not sent: %s", exc)
 
     # -- introspection -------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:

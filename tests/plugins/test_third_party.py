@@ -68,6 +68,7 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
         "gce_target",
         "kubernetes_target",
         "health",
+        "notify",
         "greeter",
     ]
     greeter = plugins[-1]
