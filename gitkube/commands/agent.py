@@ -9,6 +9,7 @@ writes, never inside one) and releases the lease.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import socket
@@ -29,6 +30,7 @@ from prometheus_client import (
 
 from gitkube.commands.lease import Lease
 from gitkube.commands.source import open_source
+from gitkube.commands.status_page import AgentStatus, render_page
 from gitkube.commands.sync import SyncOptions, sync
 from gitkube.domain.desired import load_desired
 from gitkube.domain.ownership import PARENT_NAMESPACE
@@ -113,6 +115,7 @@ class Agent:
         self._degraded: frozenset[str] = frozenset()  # apps already reported Degraded
         self._next_full = 0.0
         self._server: ThreadingHTTPServer | None = None
+        self.status = AgentStatus(self.identity)
 
     # -- http ----------------------------------------------------------------
     def serve(self) -> tuple[str, int]:
@@ -126,6 +129,12 @@ class Agent:
                 elif self.path == "/healthz":
                     ok = agent.healthy()
                     self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n", "text/plain")
+                elif self.path == "/api/status":
+                    body = json.dumps(agent.status.document(), indent=2).encode()
+                    self._send(200, body, "application/json")
+                elif self.path == "/":
+                    page = render_page(agent.status.document()).encode()
+                    self._send(200, page, "text/html; charset=utf-8")
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
@@ -184,6 +193,7 @@ class Agent:
             desired = load_desired(open_source(self.options.sync.repo), self.options.sync.ref)
         except GitkubeError as exc:
             self.metrics.errors.inc()
+            self.status.record_event("error", f"cannot read the rendered branch: {exc}")
             log.error("cannot read the rendered branch: %s", exc)
             return True
         due = desired.commit != self._last_commit or time.monotonic() >= self._next_full
@@ -206,11 +216,13 @@ class Agent:
             )
         except GitkubeError as exc:
             self.metrics.errors.inc()
+            self.status.record_event("failed", f"{desired.commit[:12]}: {exc}")
             log.error("sync of %s failed: %s", desired.commit[:12], exc)
             return False
         finally:
             self.metrics.duration.observe(time.monotonic() - started)
         self.syncs += 1
+        self.status.record_run(result)
         self.metrics.record_health(result.app_health)
         if result.app_health is not None:
             self._degraded = frozenset(
