@@ -26,6 +26,9 @@ class FileTree(Protocol):
         """The content of one file listed by :meth:`files`."""
         ...
 
+    # A tree may also offer ``size(path) -> int``: the renderer then refuses
+    # files over its limit without reading them.
+
 
 def is_hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/"))
@@ -47,26 +50,34 @@ class DirectoryTree:
         return found
 
     def _walk(self, real_dir: Path, rel_dir: str, found: list[str], seen: set[Path]) -> None:
-        with os.scandir(real_dir) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                rel = f"{rel_dir}{entry.name}"
-                if entry.is_symlink():
-                    target = self._inside(Path(entry.path), rel)
-                    if target.is_dir():
-                        if target not in seen:  # a link back up would loop forever
-                            seen.add(target)
-                            self._walk(target, rel + "/", found, seen)
-                    elif target.is_file():
-                        found.append(rel)
-                elif entry.is_dir():
-                    self._walk(Path(entry.path), rel + "/", found, seen)
-                elif entry.is_file():
+        try:
+            entries = list(os.scandir(real_dir))
+        except OSError as exc:
+            raise GitkubeError(
+                f"cannot read directory: {exc.strerror}", file=rel_dir.rstrip("/") or "."
+            ) from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}{entry.name}"
+            if entry.is_symlink():
+                target = self._inside(Path(entry.path), rel)
+                if target.is_dir():
+                    if target not in seen:  # a link back up would loop forever
+                        seen.add(target)
+                        self._walk(target, rel + "/", found, seen)
+                elif target.is_file():
                     found.append(rel)
+            elif entry.is_dir():
+                self._walk(Path(entry.path), rel + "/", found, seen)
+            elif entry.is_file():
+                found.append(rel)
 
     def _inside(self, link: Path, rel: str) -> Path:
-        target = link.resolve()
+        try:
+            target = link.resolve()
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+            raise GitkubeError("symlink loop: the link points back at itself", file=rel) from None
         if target != self.root and self.root not in target.parents:
             raise GitkubeError(
                 f"symlink leaves the repository (points to {target}); "
@@ -83,6 +94,14 @@ class DirectoryTree:
         except OSError as exc:
             raise GitkubeError(f"cannot read: {exc.strerror}", file=path) from None
 
+    def size(self, path: str) -> int:
+        full = self.root / path
+        self._inside(full, path)
+        try:
+            return full.stat().st_size
+        except OSError as exc:
+            raise GitkubeError(f"cannot read: {exc.strerror}", file=path) from None
+
 
 class MemoryTree:
     """Files held in memory: what a git tree or a test hands the renderer."""
@@ -95,6 +114,9 @@ class MemoryTree:
 
     def read(self, path: str) -> bytes:
         return self._blobs[path]
+
+    def size(self, path: str) -> int:
+        return len(self._blobs[path])
 
 
 def file_stamps(paths: Iterable[str]) -> list[list[Any]]:

@@ -222,6 +222,19 @@ class GitStore:
             pos = end + 1 + size + 1
         return blobs
 
+    def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        """The size of many blobs, without reading them (``git cat-file --batch-check``)."""
+        wanted = sorted(set(oids))
+        if not wanted:
+            return {}
+        out = self.run("cat-file", "--batch-check", input=("\n".join(wanted) + "\n").encode())
+        sizes: dict[str, int] = {}
+        for oid, line in zip(wanted, out.stdout.decode().splitlines(), strict=False):
+            header = line.split(" ")
+            if len(header) == 3:
+                sizes[oid] = int(header[2])
+        return sizes
+
     def resolve_symlinks(self, entries: list[Entry]) -> list[Entry]:
         """Entries with every symlink replaced by what it points to inside the tree.
 
