@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gitkube.domain.names import file_name
+from gitkube.domain.names import file_name, printable
 from gitkube.domain.scopes import BUILTIN_SCOPES, GCE_GROUP, Scopes, split_api_version
 from gitkube.primitives.errors import GitkubeError
 
@@ -185,7 +185,7 @@ class Resource:
 
     def describe(self) -> str:
         where = f" ({self.item})" if self.item else ""
-        return f"{self.kind} {self.name}{where}"
+        return f"{self.kind} {printable(self.name)}{where}"
 
     def pod_templates(self) -> Iterator[dict[str, Any]]:
         """Each pod template (``metadata`` + ``spec``) the object has.

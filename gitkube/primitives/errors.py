@@ -56,7 +56,7 @@ class GitkubeError(Exception):
             parts.append(self.obj)
         if self.plugin:
             parts.append(f"plugin {self.plugin}")
-        return ", ".join(parts)
+        return ", ".join(_printable(part) for part in parts)
 
     def __str__(self) -> str:
         where = self.where()
@@ -67,6 +67,19 @@ class SafetyRefusal(GitkubeError):
     """A safety rule refused the operation (exit code 2): nothing was changed."""
 
     exit_code = 2
+
+
+def _printable(text: str) -> str:
+    """File and object names may hold newlines or undecodable bytes; the message stays one line."""
+    if text.isprintable() and text.isascii():
+        return text
+    if text.isprintable():
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            pass
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def _rebuild(cls: type[GitkubeError], message: str, fields: dict[str, object]) -> GitkubeError:
