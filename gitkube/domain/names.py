@@ -28,6 +28,8 @@ DNS1123_SUBDOMAIN_MAX = 253
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_SEGMENT = re.compile(r"(^|/)\.{0,2}(/|$)")  # an empty, "." or ".." path segment
 LABEL_NAME_MAX = 63
 LABEL_VALUE_MAX = 63
 
@@ -92,7 +94,7 @@ def path_segment_problem(value: str) -> str | None:
             return f'may not contain "{bad}"'
     if len(value) > DNS1123_SUBDOMAIN_MAX:
         return f"must be at most {DNS1123_SUBDOMAIN_MAX} characters"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL.search(value):
         return "may not contain control characters"
     try:
         value.encode("utf-8")
@@ -259,15 +261,15 @@ def output_path_problem(path: str) -> str | None:
     """Why ``path`` may not be written under an output directory or a git tree."""
     if not path or path.startswith("/"):
         return "is not a relative path"
-    if posixpath.normpath(path) != path:
-        return "is not a normalised path"
-    for segment in path.split("/"):
-        if segment in ("", ".", ".."):
-            return f'has a "{segment}" segment'
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in segment):
-            return "holds a control character"
-        if len(segment.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES:
-            return "has a segment longer than a file system allows"
+    if _BAD_SEGMENT.search(path) or posixpath.normpath(path) != path:
+        return 'has an empty, "." or ".." segment'
+    if _CONTROL.search(path):
+        return "holds a control character"
+    if len(path) > MAX_FILE_NAME_BYTES // 4 and any(
+        len(segment.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES
+        for segment in path.split("/")
+    ):
+        return "has a segment longer than a file system allows"
     return None
 
 

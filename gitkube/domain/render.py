@@ -184,7 +184,8 @@ def render_tree(
                 obj=resource.describe(),
             )
         rendered[path] = data
-    resources.sort(key=lambda r: rendered_path(r, config.namespace))
+    where = {id(resource): path for path, resource in owner.items()}
+    resources.sort(key=lambda r: where[id(r)])
     return RenderResult(
         config=config,
         apps=apps,

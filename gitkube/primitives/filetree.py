@@ -41,6 +41,7 @@ class DirectoryTree:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise GitkubeError("not a directory", file=str(root))
+        self._checked: dict[str, Path] = {}  # path -> where it really is, inside the root
 
     def files(self) -> list[str]:
         found: list[str] = []
@@ -86,19 +87,22 @@ class DirectoryTree:
             )
         return target
 
+    def _real(self, path: str) -> Path:
+        """Where ``path`` is, checked once to be inside the root (size, then read, ask)."""
+        real = self._checked.get(path)
+        if real is None:
+            real = self._checked[path] = self._inside(self.root / path, path)
+        return real
+
     def read(self, path: str) -> bytes:
-        full = self.root / path
-        self._inside(full, path)
         try:
-            return full.read_bytes()
+            return self._real(path).read_bytes()
         except OSError as exc:
             raise GitkubeError(f"cannot read: {exc.strerror}", file=path) from None
 
     def size(self, path: str) -> int:
-        full = self.root / path
-        self._inside(full, path)
         try:
-            return full.stat().st_size
+            return self._real(path).stat().st_size
         except OSError as exc:
             raise GitkubeError(f"cannot read: {exc.strerror}", file=path) from None
 

@@ -296,10 +296,17 @@ class GitStore:
         for path, oid in files.items():
             node = root
             *dirs, name = path.split("/")
+            # The renderer checks paths; this is the last line before a tree
+            # with a ".." or empty entry could be written.
+            if any(part in ("", ".", "..") for part in (*dirs, name)):
+                raise GitkubeError(f"refusing to write a tree entry {path!r}")
             for part in dirs:
                 child = node.setdefault(part, {})
-                assert isinstance(child, dict), f"{path} is both a file and a directory"
+                if not isinstance(child, dict):
+                    raise GitkubeError(f"{path} would be both a file and a directory")
                 node = child
+            if isinstance(node.get(name), dict):
+                raise GitkubeError(f"{path} would be both a file and a directory")
             node[name] = oid
         return self._hash_tree(root)
 
