@@ -163,7 +163,10 @@ def _check_gce(resource: Resource, fail: Any) -> None:
     problem = gce_name_problem(resource.name if resource_id is None else resource_id)
     if problem is not None:
         raise fail(f"{where}: {problem}")
-    for where, value in gce_references(spec):
+    references = list(gce_references(spec))
+    if resource.kind == "ComputeDisk" and "type" in spec:
+        references.append(("spec.type", spec["type"]))  # becomes zones/<zone>/diskTypes/<type>
+    for where, value in references:
         problem = gce_name_problem(value)
         if problem is not None:
             raise fail(f"{where}: {problem}")

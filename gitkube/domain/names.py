@@ -57,6 +57,12 @@ _PATH_SEGMENT_NAMED = frozenset(
 )
 
 
+# Kinds whose names the API server limits further, because the name is put
+# into a label value (a Job's pods get job-name=<name>) or gets a suffix
+# (a CronJob's Jobs are <name>-<11 digits>).
+_NAME_MAX = {("batch", "Job"): 63, ("batch", "CronJob"): 52}
+
+
 def dns1123_label_problem(value: str) -> str | None:
     if len(value) > DNS1123_LABEL_MAX:
         return f"must be at most {DNS1123_LABEL_MAX} characters (a DNS-1123 label)"
@@ -115,6 +121,9 @@ def object_name_problem(group: str, kind: str, name: str, *, builtin: bool) -> s
         return problem
     if (group, kind) in _LABEL_NAMED:
         return dns1123_label_problem(name)
+    limit = _NAME_MAX.get((group, kind))
+    if limit is not None and len(name) > limit:
+        return f"must be at most {limit} characters for a {kind}"
     return dns1123_subdomain_problem(name)
 
 

@@ -122,10 +122,6 @@ BUILTIN_SCOPES: Mapping[tuple[str, str], bool] = {
     ("storagemigration.k8s.io", "StorageVersionMigration"): _CLUSTER,
 }
 
-# Groups Kubernetes itself serves: a kind in one of them that is not in the
-# table above is a mistake (a typo, a removed API), not a custom resource.
-BUILTIN_GROUPS = frozenset(group for group, _kind in BUILTIN_SCOPES)
-
 
 def split_api_version(api_version: str) -> tuple[str, str]:
     """(group, version) of an ``apiVersion``; the core group is ``""``."""

@@ -55,6 +55,8 @@ GCE = "compute.cnrm.cloud.google.com/v1beta1"
         ("Service", "v1", "a.b"),  # a DNS label: no dots
         ("Service", "v1", "a" * 64),
         ("Namespace", "v1", "a.b"),
+        ("CronJob", "batch/v1", "c" * 53),
+        ("Job", "batch/v1", "j" * 64),
         ("ClusterRole", RBAC, "a/b"),
         ("ClusterRole", RBAC, "50%"),
         ("Thing", "example.com/v1", "."),
@@ -111,6 +113,8 @@ def test_gce_names_follow_compute_rules():
         {"web/a/x.yaml": obj("ComputeForwardingRule", "r", GCE, extra=ref)},
         "spec.ipAddress.addressRef.name",
     )
+    disk = "spec: {location: us-central1-b, type: ../../x}\n"
+    fails({"web/a/x.yaml": obj("ComputeDisk", "d", GCE, extra=disk)}, "spec.type")
     # resourceID, when given, is the GCE name; metadata.name is then a Kubernetes name
     spec = "spec: {resourceID: real-name, location: us-central1}\n"
     render({"web/a/x.yaml": obj("ComputeAddress", "k8s.name", GCE, extra=spec)})
