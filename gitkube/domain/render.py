@@ -113,7 +113,7 @@ def render_tree(
         (apps taken from the render cache); the tree's own CRDs are added.
     """
     paths = tree.files()
-    config = parse_config(
+    config = read_config(
         _read(tree, CONFIG_FILE, DEFAULT_MAX_FILE_BYTES) if CONFIG_FILE in set(paths) else None
     )
     hooks = (plugins or _default_plugins)(config)
@@ -136,7 +136,7 @@ def render_tree(
             )
         )
     except GitkubeError as exc:
-        raise _one_line(exc) from None
+        raise exc.one_line() from None
 
     apps: list[App] = []
     resources: list[Resource] = []
@@ -251,20 +251,12 @@ def _read(tree: FileTree, path: str, limit: int) -> bytes:
     return data
 
 
-def _one_line(exc: GitkubeError) -> GitkubeError:
-    """The error with its message on one line (a parser's message may span several)."""
-    if "\n" not in exc.message:
-        return exc
-    error = GitkubeError(
-        " ".join(exc.message.split()),
-        file=exc.file,
-        line=exc.line,
-        plugin=exc.plugin,
-        app=exc.app,
-        obj=exc.obj,
-    )
-    error.exit_code = exc.exit_code
-    return error
+def read_config(text: bytes | None) -> RepoConfig:
+    """:func:`parse_config`, its errors on one line (YAML parser messages span lines)."""
+    try:
+        return parse_config(text)
+    except GitkubeError as exc:
+        raise exc.one_line() from None
 
 
 def _default_plugins(config: RepoConfig) -> PluginHooks:

@@ -43,7 +43,6 @@ from gitkube.domain.config import (
     CONFIG_FILE,
     DEFAULT_MAX_FILE_BYTES,
     RepoConfig,
-    parse_config,
 )
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.ownership import applyset_for
@@ -53,6 +52,7 @@ from gitkube.domain.render import (
     YAML_SUFFIXES,
     RenderResult,
     paths_of,
+    read_config,
     render_tree,
 )
 from gitkube.domain.resources import App, Resource, rendered_path
@@ -392,7 +392,7 @@ def render_listing(
     if config_oid and sizes is not None:
         _check_sizes({CONFIG_FILE: config_oid}, sizes, DEFAULT_MAX_FILE_BYTES)
     config_bytes = read([config_oid])[config_oid] if config_oid else None
-    config = parse_config(config_bytes)
+    config = read_config(config_bytes)
 
     def read_sources(paths: Iterable[str]) -> dict[str, bytes]:
         """The content of source files by path, any over the size limit refused unread."""

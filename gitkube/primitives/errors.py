@@ -46,6 +46,19 @@ class GitkubeError(Exception):
         error.exit_code = self.exit_code
         return error
 
+    def one_line(self) -> GitkubeError:
+        """The same error with its message folded onto one line.
+
+        For messages quoted from elsewhere (a YAML parser's problem text can
+        span lines); gitkube's own messages are written as one line.
+        """
+        if "\n" not in self.message:
+            return self
+        fields = {k: getattr(self, k) for k in ("file", "line", "plugin", "app", "obj")}
+        error = GitkubeError(" ".join(self.message.split()), **fields)
+        error.exit_code = self.exit_code
+        return error
+
     def where(self) -> str:
         parts = []
         if self.file:

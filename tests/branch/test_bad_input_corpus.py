@@ -217,3 +217,19 @@ def test_bom_file_renders(git_repo, cli, tmp_path):
     assert cli("render", repo, "--out", tmp_path / "out").returncode == 0
     assert (tmp_path / "out/web/frontend/configmap-ok.yaml").is_file()
     assert cli("render", repo).returncode == 0
+
+
+@pytest.mark.parametrize("mode", ["out", "branch", "check"])
+def test_non_utf8_config_gives_one_line(git_repo, cli, tmp_path, mode):
+    repo = git_repo(app_files("frontend"))
+    assert cli("render", repo).returncode == 0
+    before = git(repo, "rev-parse", "rendered")
+    _write_bytes(repo, "gitkube.yaml", b"namespace: \xff\n")
+    if mode == "branch":
+        commit_all(repo)
+    elif mode == "check":
+        git(repo, "add", "-A")
+    args = {"out": ("--out", tmp_path / "out"), "branch": (), "check": ("--check",)}[mode]
+    _one_line_error(cli("render", repo, *args), "gitkube.yaml")
+    assert not (tmp_path / "out").exists()
+    assert git(repo, "rev-parse", "rendered") == before
