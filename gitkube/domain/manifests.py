@@ -30,7 +30,7 @@ from gitkube.domain.names import (
     printable,
 )
 from gitkube.domain.ownership import GCE_OWNER_LABEL, PART_OF_LABEL
-from gitkube.domain.resources import Resource
+from gitkube.domain.resources import POD_TEMPLATE_PATHS, Resource
 from gitkube.domain.scopes import GCE_GROUP, Scopes, is_builtin, split_api_version
 from gitkube.primitives.errors import GitkubeError
 
@@ -121,6 +121,86 @@ def check_shape(doc: Any, source: str, where: str | None, app: str | None = None
                 f"{kind} {printable(meta['name'])}: label {label} is gitkube's own "
                 "(it marks what gitkube owns); remove it"
             )
+    problem = structure_problem(doc)
+    if problem is not None:
+        raise fail(f"{kind} {printable(meta['name'])}: {problem}")
+
+
+# The fields gitkube's plugins read and write, with the JSON type the API
+# server requires of them. A manifest with, say, ``spec: []`` is refused here
+# with the field named, not deep inside a plugin as an AttributeError.
+_SELECTOR_PATHS: dict[str, tuple[str, ...]] = {
+    "Service": ("spec", "selector"),
+    "ReplicationController": ("spec", "selector"),
+    "Deployment": ("spec", "selector"),
+    "ReplicaSet": ("spec", "selector"),
+    "StatefulSet": ("spec", "selector"),
+    "DaemonSet": ("spec", "selector"),
+    "PodDisruptionBudget": ("spec", "selector"),
+    "NetworkPolicy": ("spec", "podSelector"),
+}
+_POD_LISTS = ("containers", "initContainers", "ephemeralContainers", "volumes")
+
+
+def structure_problem(doc: dict[str, Any]) -> str | None:
+    """The first field of ``doc`` gitkube relies on that has the wrong JSON type, or None."""
+    kind = doc["kind"]
+    checks: list[tuple[tuple[str, ...], type]] = [(("spec",), dict)]
+    if kind in _SELECTOR_PATHS:
+        selector = _SELECTOR_PATHS[kind]
+        checks += [(selector, dict), ((*selector, "matchLabels"), dict)]
+        checks.append(((*selector, "matchExpressions"), list))
+    if kind == "Service":
+        checks.append((("spec", "ports"), list))
+    if kind == "CronJob":
+        checks += [(("spec", "jobTemplate"), dict), (("spec", "jobTemplate", "metadata"), dict)]
+        checks.append((("spec", "jobTemplate", "spec"), dict))
+    templates = [()] if kind == "Pod" else list(POD_TEMPLATE_PATHS.get(kind, ()))
+    for template in templates:
+        if template:
+            checks += [(template, dict), ((*template, "metadata"), dict)]
+            checks.append(((*template, "metadata", "labels"), dict))
+        checks += [((*template, "spec"), dict), ((*template, "spec", "nodeSelector"), dict)]
+        checks += [((*template, "spec", key), list) for key in _POD_LISTS]
+    for path, expected in checks:
+        problem = _typed(doc, path, expected)
+        if problem is not None:
+            return problem
+    if kind == "Service" and not all(
+        isinstance(p, dict) for p in _at(doc, ("spec", "ports")) or ()
+    ):
+        return "spec.ports must be a list of mappings"
+    for template in templates:
+        spec = _at(doc, (*template, "spec"))
+        for key in _POD_LISTS:
+            for index, item in enumerate(_at(spec, (key,)) or ()):
+                where = ".".join((*template, "spec", f"{key}[{index}]"))
+                if not isinstance(item, dict):
+                    return f"{where} must be a mapping"
+                mounts = item.get("volumeMounts")
+                if mounts is not None and not (
+                    isinstance(mounts, list) and all(isinstance(m, dict) for m in mounts)
+                ):
+                    return f"{where}.volumeMounts must be a list of mappings"
+    return None
+
+
+def _at(node: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _typed(doc: dict[str, Any], path: tuple[str, ...], expected: type) -> str | None:
+    """Whether the field at ``path``, when present (and its parents are), has the type."""
+    parent = _at(doc, path[:-1])
+    if not isinstance(parent, dict) or parent.get(path[-1]) is None:
+        return None
+    if isinstance(parent[path[-1]], expected):
+        return None
+    wanted = "a mapping" if expected is dict else "a list"
+    found = type(parent[path[-1]]).__name__
+    return f"{'.'.join(path)} must be {wanted}, not a {found}"
 
 
 def settle_identity(resource: Resource, scopes: Scopes, default_namespace: str) -> None:

@@ -21,7 +21,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
 )
 
 # Where each workload kind keeps its pod template(s).
-_POD_TEMPLATE_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
+POD_TEMPLATE_PATHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
     "Deployment": (("spec", "template"),),
     "ReplicaSet": (("spec", "template"),),
     "StatefulSet": (("spec", "template"),),
@@ -196,7 +196,7 @@ class Resource:
         if self.kind == "Pod":
             yield self.body
             return
-        for path in _POD_TEMPLATE_PATHS.get(self.kind, ()):
+        for path in POD_TEMPLATE_PATHS.get(self.kind, ()):
             node: Any = self.body
             for key in path:
                 node = node.get(key) if isinstance(node, dict) else None

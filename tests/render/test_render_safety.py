@@ -395,3 +395,45 @@ def test_validators_reading_annotations_leave_no_empty_mapping():
     }
     result = render(files)
     assert b"annotations" not in result.files["web/a/service-other.yaml"]
+
+
+# -- shapes the plugins rely on -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "manifest,field",
+    [
+        ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: []\n", "spec must be"),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {selector: []}\n",
+            "spec.selector must be a mapping",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+            "spec: {template: {metadata: {labels: []}}}\n",
+            "spec.template.metadata.labels",
+        ),
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [a]}\n", "spec.ports"),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [a]}\n",
+            "containers[0]",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+            "spec: {containers: [{name: c, volumeMounts: x}]}\n",
+            "volumeMounts",
+        ),
+        (
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec: {jobTemplate: []}\n",
+            "jobTemplate",
+        ),
+        (
+            f"apiVersion: {GCE}\nkind: ComputeAddress\nmetadata: {{name: a}}\nspec: []\n",
+            "spec must be",
+        ),
+    ],
+)
+def test_wrong_shapes_are_named_not_crashed_on(manifest, field):
+    app = "volumes: [{name: v, mount: /data, emptyDir: {}}]\nexternal: {address: ip, ports: [80]}\n"
+    message = fails({"web/a/app.yaml": app, "web/a/x.yaml": manifest}, "web/a/x.yaml", field)
+    assert "raised" not in message
