@@ -15,6 +15,7 @@ document or list item, app and object):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -145,23 +146,7 @@ _POD_LISTS = ("containers", "initContainers", "ephemeralContainers", "volumes")
 def structure_problem(doc: dict[str, Any]) -> str | None:
     """The first field of ``doc`` gitkube relies on that has the wrong JSON type, or None."""
     kind = doc["kind"]
-    checks: list[tuple[tuple[str, ...], type]] = [(("spec",), dict)]
-    if kind in _SELECTOR_PATHS:
-        selector = _SELECTOR_PATHS[kind]
-        checks += [(selector, dict), ((*selector, "matchLabels"), dict)]
-        checks.append(((*selector, "matchExpressions"), list))
-    if kind == "Service":
-        checks.append((("spec", "ports"), list))
-    if kind == "CronJob":
-        checks += [(("spec", "jobTemplate"), dict), (("spec", "jobTemplate", "metadata"), dict)]
-        checks.append((("spec", "jobTemplate", "spec"), dict))
-    templates = [()] if kind == "Pod" else list(POD_TEMPLATE_PATHS.get(kind, ()))
-    for template in templates:
-        if template:
-            checks += [(template, dict), ((*template, "metadata"), dict)]
-            checks.append(((*template, "metadata", "labels"), dict))
-        checks += [((*template, "spec"), dict), ((*template, "spec", "nodeSelector"), dict)]
-        checks += [((*template, "spec", key), list) for key in _POD_LISTS]
+    checks, templates = _structure_checks(kind)
     for path, expected in checks:
         problem = _typed(doc, path, expected)
         if problem is not None:
@@ -183,6 +168,33 @@ def structure_problem(doc: dict[str, Any]) -> str | None:
                 ):
                     return f"{where}.volumeMounts must be a list of mappings"
     return None
+
+
+@functools.cache
+def _structure_checks(
+    kind: str,
+) -> tuple[list[tuple[tuple[str, ...], type]], list[tuple[str, ...]]]:
+    """(field path, JSON type) pairs to check for ``kind``, and its pod template paths."""
+    checks: list[tuple[tuple[str, ...], type]] = [(("spec",), dict)]
+    if kind in _SELECTOR_PATHS:
+        selector = _SELECTOR_PATHS[kind]
+        checks += [(selector, dict), ((*selector, "matchLabels"), dict)]
+        checks.append(((*selector, "matchExpressions"), list))
+    if kind == "Service":
+        checks.append((("spec", "ports"), list))
+    if kind == "CronJob":
+        checks += [(("spec", "jobTemplate"), dict), (("spec", "jobTemplate", "metadata"), dict)]
+        checks.append((("spec", "jobTemplate", "spec"), dict))
+    templates: list[tuple[str, ...]] = (
+        [()] if kind == "Pod" else list(POD_TEMPLATE_PATHS.get(kind, ()))
+    )
+    for template in templates:
+        if template:
+            checks += [(template, dict), ((*template, "metadata"), dict)]
+            checks.append(((*template, "metadata", "labels"), dict))
+        checks += [((*template, "spec"), dict), ((*template, "spec", "nodeSelector"), dict)]
+        checks += [((*template, "spec", key), list) for key in _POD_LISTS]
+    return checks, templates
 
 
 def _at(node: Any, path: tuple[str, ...]) -> Any:

@@ -46,11 +46,13 @@ class DirectoryTree:
     def files(self) -> list[str]:
         found: list[str] = []
         seen_dirs = {self.root}
-        self._walk(self.root, "", found, seen_dirs)
+        self._walk(self.root, "", found, seen_dirs, linked=False)
         found.sort()
         return found
 
-    def _walk(self, real_dir: Path, rel_dir: str, found: list[str], seen: set[Path]) -> None:
+    def _walk(
+        self, real_dir: Path, rel_dir: str, found: list[str], seen: set[Path], *, linked: bool
+    ) -> None:
         try:
             entries = list(os.scandir(real_dir))
         except OSError as exc:
@@ -66,13 +68,17 @@ class DirectoryTree:
                 if target.is_dir():
                     if target not in seen:  # a link back up would loop forever
                         seen.add(target)
-                        self._walk(target, rel + "/", found, seen)
+                        self._walk(target, rel + "/", found, seen, linked=True)
                 elif target.is_file():
                     found.append(rel)
             elif entry.is_dir():
-                self._walk(Path(entry.path), rel + "/", found, seen)
+                self._walk(Path(entry.path), rel + "/", found, seen, linked=linked)
             elif entry.is_file():
                 found.append(rel)
+                if not linked:
+                    # reached without any symlink: inside the root by construction,
+                    # so reading it needs no resolve() (a third of a cold render)
+                    self._checked[rel] = Path(entry.path)
 
     def _inside(self, link: Path, rel: str) -> Path:
         try:
