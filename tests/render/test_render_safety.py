@@ -184,7 +184,7 @@ def test_secret_in_a_list_is_refused():
 
 def test_list_item_duplicate_of_a_document():
     files = {"web/a/list.yaml": LIST, "web/a/cm.yaml": obj("ConfigMap", "one")}
-    fails(files, "defined twice", "web/a/list.yaml")
+    fails(files, "defined twice", "web/a/list.yaml, item 1 of the List in document 1")
 
 
 # -- identity and scope ---------------------------------------------------------------
