@@ -64,3 +64,29 @@ def test_partly_cached_render_equals_a_full_render(git_repo, cli):
     assert cli("render", repo, "--no-cache", "--branch", "full").returncode == 0
     assert tree_of(repo, "rendered") == tree_of(repo, "full")
     assert "annotations" not in git(repo, "show", "full:web/frontend/service-other.yaml")
+
+
+def test_file_over_the_limit_is_never_read(git_repo, cli, monkeypatch):
+    from gitkube.primitives.gitstore import GitStore
+
+    repo = git_repo(app_files("frontend"))
+    edit(
+        repo,
+        {"gitkube.yaml": (repo / "gitkube.yaml").read_text() + "render: {maxFileBytes: 4096}\n"},
+    )
+    (repo / "web/frontend/huge.yaml").write_bytes(b"# " + b"x" * 100_000 + b"\n")
+    commit_all(repo)
+    huge = git(repo, "rev-parse", "HEAD:web/frontend/huge.yaml")
+    asked: list[str] = []
+    real_read = GitStore.read_blobs
+
+    def read_blobs(self, oids, **kwargs):
+        oids = list(oids)
+        asked.extend(oids)
+        return real_read(self, oids, **kwargs)
+
+    monkeypatch.setattr(GitStore, "read_blobs", read_blobs)
+    result = cli("render", repo)
+    assert result.returncode == 1
+    assert "web/frontend/huge.yaml" in result.stderr and "over the limit of 4,096" in result.stderr
+    assert huge not in asked

@@ -437,3 +437,20 @@ def test_wrong_shapes_are_named_not_crashed_on(manifest, field):
     app = "volumes: [{name: v, mount: /data, emptyDir: {}}]\nexternal: {address: ip, ports: [80]}\n"
     message = fails({"web/a/app.yaml": app, "web/a/x.yaml": manifest}, "web/a/x.yaml", field)
     assert "raised" not in message
+
+
+def test_directory_file_over_the_limit_is_never_read(tmp_path, monkeypatch):
+    from gitkube.primitives.filetree import DirectoryTree
+
+    (tmp_path / "web/a").mkdir(parents=True)
+    (tmp_path / "gitkube.yaml").write_text(MINIMAL_CONFIG + "render: {maxFileBytes: 1000}\n")
+    (tmp_path / "web/a/huge.yaml").write_bytes(b"#" * 5000)
+    real_read = DirectoryTree.read
+
+    def read(self, path):
+        assert path != "web/a/huge.yaml", "read before its size was checked"
+        return real_read(self, path)
+
+    monkeypatch.setattr(DirectoryTree, "read", read)
+    with pytest.raises(GitkubeError, match="over the limit"):
+        render_tree(DirectoryTree(tmp_path))
