@@ -156,6 +156,11 @@ def structure_problem(doc: dict[str, Any]) -> str | None:
     ):
         return "spec.ports must be a list of mappings"
     for template in templates:
+        labels = _at(doc, (*template, "metadata", "labels")) if template else None
+        if labels is not None:
+            problem = labels_problem(labels)
+            if problem is not None:
+                return f"{'.'.join(template)}.metadata.{problem}"
         spec = _at(doc, (*template, "spec"))
         for key in _POD_LISTS:
             for index, item in enumerate(_at(spec, (key,)) or ()):

@@ -415,6 +415,11 @@ def test_validators_reading_annotations_leave_no_empty_mapping():
         ),
         ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [a]}\n", "spec.ports"),
         (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+            "spec: {template: {metadata: {labels: {tier: Bad Value}}}}\n",
+            "spec.template.metadata.label",
+        ),
+        (
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [a]}\n",
             "containers[0]",
         ),
