@@ -5,8 +5,9 @@ namespaced kinds and (group, kind, name) for cluster-scoped ones, so scope
 decides both when the repo's namespace is filled in and when two objects are
 the same. Scope comes from, in order:
 
-1. Kubernetes' own kinds (:data:`BUILTIN_SCOPES`, ``kubectl api-resources``
-   of Kubernetes 1.34 and the alpha/beta kinds up to 1.35);
+1. Kubernetes' own kinds (:data:`BUILTIN_SCOPES`: every kind kube-apiserver
+   v1.37 serves with all alpha and beta APIs on, which
+   tests/controlplane/test_builtin_scopes.py checks against its discovery);
 2. CustomResourceDefinitions in the repo (``spec.group``,
    ``spec.names.kind``, ``spec.scope``);
 3. anything else (a CRD installed out of band, an aggregated API): namespaced
@@ -87,6 +88,9 @@ BUILTIN_SCOPES: Mapping[tuple[str, str], bool] = {
     # flowcontrol.apiserver.k8s.io
     ("flowcontrol.apiserver.k8s.io", "FlowSchema"): _CLUSTER,
     ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"): _CLUSTER,
+    # lifecycle.k8s.io (alpha)
+    ("lifecycle.k8s.io", "Eviction"): _NAMESPACED,
+    ("lifecycle.k8s.io", "EvictionRequest"): _NAMESPACED,
     # internal.apiserver.k8s.io
     ("internal.apiserver.k8s.io", "StorageVersion"): _CLUSTER,
     # networking.k8s.io
@@ -108,8 +112,11 @@ BUILTIN_SCOPES: Mapping[tuple[str, str], bool] = {
     ("resource.k8s.io", "DeviceTaintRule"): _CLUSTER,
     ("resource.k8s.io", "ResourceClaim"): _NAMESPACED,
     ("resource.k8s.io", "ResourceClaimTemplate"): _NAMESPACED,
+    ("resource.k8s.io", "ResourcePoolStatusRequest"): _CLUSTER,
     ("resource.k8s.io", "ResourceSlice"): _CLUSTER,
     # scheduling.k8s.io
+    ("scheduling.k8s.io", "CompositePodGroup"): _NAMESPACED,
+    ("scheduling.k8s.io", "PodGroup"): _NAMESPACED,
     ("scheduling.k8s.io", "PriorityClass"): _CLUSTER,
     ("scheduling.k8s.io", "Workload"): _NAMESPACED,
     # storage.k8s.io, storagemigration.k8s.io
