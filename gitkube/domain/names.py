@@ -35,14 +35,14 @@ LABEL_VALUE_MAX = 63
 
 # Kinds whose name the API server checks as a DNS-1123 label (at most 63
 # characters, no dots): the name becomes a DNS label (a Service's cluster DNS
-# name, a namespace's part of every name below it).
-_LABEL_NAMED = frozenset({("", "Namespace"), ("", "Service")})
+# name, a namespace's part of every name below it, a StatefulSet's pods'
+# host names). tests/controlplane/test_name_rules.py checks these against
+# a real API server.
+_LABEL_NAMED = frozenset({("", "Namespace"), ("", "Service"), ("apps", "StatefulSet")})
 
 # Built-in kinds the API server checks with path-segment rules only: RBAC
 # names such as "system:metrics-server", ClusterTrustBundles named
-# "<signer>:<suffix>", IPAddress objects named by an IPv6 address, and the
-# flow-control objects (named like "system-leader-election" but validated
-# as path segments).
+# "<signer>:<suffix>", IPAddress objects named by an IPv6 address.
 _PATH_SEGMENT_NAMED = frozenset(
     {
         ("rbac.authorization.k8s.io", "Role"),
@@ -51,8 +51,6 @@ _PATH_SEGMENT_NAMED = frozenset(
         ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
         ("certificates.k8s.io", "ClusterTrustBundle"),
         ("networking.k8s.io", "IPAddress"),
-        ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
     }
 )
 
