@@ -40,6 +40,11 @@ from gitkube.primitives.errors import GitkubeError
 # object for another ApplySet, so it is refused.
 RESERVED_LABELS = (PART_OF_LABEL, GCE_OWNER_LABEL)
 
+# Deepest nesting of mappings and lists taken in an object. Real objects
+# (CRD schemas included) stay far below; gitkube's walks over an object
+# (plugins, the emitter) recurse, and must not hit Python's recursion limit.
+MAX_DEPTH = 200
+
 # A kind is a Go type name; it becomes part of a rendered file name.
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _VERSION = re.compile(r"[a-z0-9]+")
@@ -122,9 +127,27 @@ def check_shape(doc: Any, source: str, where: str | None, app: str | None = None
                 f"{kind} {printable(meta['name'])}: label {label} is gitkube's own "
                 "(it marks what gitkube owns); remove it"
             )
+    if too_deep(doc, MAX_DEPTH):
+        raise fail(f"{kind} {printable(meta['name'])}: nested more than {MAX_DEPTH} levels deep")
     problem = structure_problem(doc)
     if problem is not None:
         raise fail(f"{kind} {printable(meta['name'])}: {problem}")
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether mappings and lists nest more than ``limit`` levels (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend(
+                (child, depth + 1) for child in node.values() if isinstance(child, (dict, list))
+            )
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return False
 
 
 # The fields gitkube's plugins read and write, with the JSON type the API

@@ -26,7 +26,7 @@ from gitkube.domain.config import (
     sync_settings_document,
 )
 from gitkube.domain.context import Problem, RenderContext
-from gitkube.domain.manifests import check_shape, expand_documents, settle_identity
+from gitkube.domain.manifests import MAX_DEPTH, check_shape, expand_documents, settle_identity
 from gitkube.domain.names import app_path_problem, layout_conflicts, output_path_problem, printable
 from gitkube.domain.ownership import applyset_for, stamp_ownership
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
@@ -127,16 +127,7 @@ def render_tree(
         if problem is not None:
             raise GitkubeError(problem, file=printable(directory_files[0]))
     app_files = [f for directory, files in by_directory if directory for f in files]
-    try:
-        parsed = dict(
-            zip(
-                app_files,
-                load_many([(f, _read(tree, f, config.max_file_bytes)) for f in app_files]),
-                strict=True,
-            )
-        )
-    except GitkubeError as exc:
-        raise exc.one_line() from None
+    parsed = {f: _parse(f, _read(tree, f, config.max_file_bytes)) for f in app_files}
 
     apps: list[App] = []
     resources: list[Resource] = []
@@ -249,6 +240,19 @@ def _read(tree: FileTree, path: str, limit: int) -> bytes:
             file=printable(path),
         )
     return data
+
+
+def _parse(path: str, data: bytes) -> list[Any]:
+    """One file's documents; any parser complaint is one line naming the file."""
+    try:
+        (docs,) = load_many([(path, data)])
+    except GitkubeError as exc:
+        raise exc.one_line() from None
+    except RecursionError:  # a walk over a document nested deeper than Python's stack
+        raise GitkubeError(
+            f"nested more than {MAX_DEPTH} levels deep; no Kubernetes object is", file=path
+        ) from None
+    return docs
 
 
 def read_config(text: bytes | None) -> RepoConfig:

@@ -137,6 +137,19 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
         ),
         "web/frontend/cm.yaml, document 1: ConfigMap x: metadata.labels must be a mapping",
     ),
+    "nested-too-deep": (
+        lambda r: write_tree(
+            r,
+            {
+                "web/frontend/deep.yaml": CM.format(name="d")
+                + "data: "
+                + "{a: " * 990
+                + "1"
+                + "}" * 990
+            },
+        ),
+        "web/frontend/deep.yaml",
+    ),
     "file-over-limit": (
         lambda r: write_tree(
             r,

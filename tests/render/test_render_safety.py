@@ -459,3 +459,9 @@ def test_directory_file_over_the_limit_is_never_read(tmp_path, monkeypatch):
     monkeypatch.setattr(DirectoryTree, "read", read)
     with pytest.raises(GitkubeError, match="over the limit"):
         render_tree(DirectoryTree(tmp_path))
+
+
+@pytest.mark.parametrize("depth", [250, 990])
+def test_deep_nesting_is_refused_not_a_recursion_error(depth):
+    manifest = obj("ConfigMap", "d", extra="data: " + "{a: " * depth + "1" + "}" * depth + "\n")
+    fails({"web/a/deep.yaml": manifest}, "web/a/deep.yaml", "levels deep")
