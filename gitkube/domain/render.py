@@ -261,6 +261,8 @@ def read_config(text: bytes | None) -> RepoConfig:
         return parse_config(text)
     except GitkubeError as exc:
         raise exc.one_line() from None
+    except RecursionError:
+        raise GitkubeError(f"nested more than {MAX_DEPTH} levels deep", file=CONFIG_FILE) from None
 
 
 def _default_plugins(config: RepoConfig) -> PluginHooks:
