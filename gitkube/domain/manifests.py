@@ -190,10 +190,8 @@ def structure_problem(doc: dict[str, Any]) -> str | None:
                 where = ".".join((*template, "spec", f"{key}[{index}]"))
                 if not isinstance(item, dict):
                     return f"{where} must be a mapping"
-                mounts = item.get("volumeMounts")
-                if mounts is not None and not (
-                    isinstance(mounts, list) and all(isinstance(m, dict) for m in mounts)
-                ):
+                mounts = item.get("volumeMounts", [])
+                if not (isinstance(mounts, list) and all(isinstance(m, dict) for m in mounts)):
                     return f"{where}.volumeMounts must be a list of mappings"
     return None
 
@@ -232,15 +230,22 @@ def _at(node: Any, path: tuple[str, ...]) -> Any:
 
 
 def _typed(doc: dict[str, Any], path: tuple[str, ...], expected: type) -> str | None:
-    """Whether the field at ``path``, when present (and its parents are), has the type."""
+    """Whether the field at ``path``, when present (and its parents are), has the type.
+
+    An explicit null (a key written with nothing after it) is refused too:
+    the plugins would fill in a field that says "no value".
+    """
     parent = _at(doc, path[:-1])
-    if not isinstance(parent, dict) or parent.get(path[-1]) is None:
+    if not isinstance(parent, dict) or path[-1] not in parent:
         return None
-    if isinstance(parent[path[-1]], expected):
+    value = parent[path[-1]]
+    if isinstance(value, expected):
         return None
+    where = ".".join(path)
+    if value is None:
+        return f"{where} is empty (null); remove the key or give it a value"
     wanted = "a mapping" if expected is dict else "a list"
-    found = type(parent[path[-1]]).__name__
-    return f"{'.'.join(path)} must be {wanted}, not a {found}"
+    return f"{where} must be {wanted}, not a {type(value).__name__}"
 
 
 def settle_identity(resource: Resource, scopes: Scopes, default_namespace: str) -> None:

@@ -436,6 +436,16 @@ def test_validators_reading_annotations_leave_no_empty_mapping():
             f"apiVersion: {GCE}\nkind: ComputeAddress\nmetadata: {{name: a}}\nspec: []\n",
             "spec must be",
         ),
+        (
+            f"apiVersion: {GCE}\nkind: ComputeAddress\nmetadata: {{name: a}}\nspec:\n",
+            "spec is empty",
+        ),
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n", "spec is empty"),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+            "spec: {selector: {matchLabels: null}}\n",
+            "spec.selector.matchLabels is empty",
+        ),
     ],
 )
 def test_wrong_shapes_are_named_not_crashed_on(manifest, field):
