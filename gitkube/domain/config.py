@@ -10,12 +10,22 @@ from typing import Any
 import jsonschema
 
 from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
+from gitkube.domain.schema import strict_validator
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.yamlio import load_one
 
 CONFIG_FILE = "gitkube.yaml"
+# Input files larger than this are refused before they are parsed
+# (render.maxFileBytes); gitkube.yaml itself is always read with this limit.
+DEFAULT_MAX_FILE_BYTES = 8 * 1024 * 1024
 
 _NAME = {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"}
+# These end up in Compute API URLs (projects/P/zones/Z/...): no '/' or '..'.
+_PROJECT = {
+    "type": "string",
+    "pattern": "^(([a-z][-a-z0-9.]*[a-z0-9]:)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?)?$",
+}
+_LOCATION = {"type": "string", "pattern": "^([a-z][-a-z0-9]{0,62})?$"}
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -27,11 +37,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "required": ["name"],
             "properties": {
                 "name": _NAME,
-                "project": {"type": "string"},
-                "region": {"type": "string"},
-                "zone": {"type": "string"},
-                "network": {"type": "string"},
-                "nodeTag": {"type": "string"},
+                "project": _PROJECT,
+                "region": _LOCATION,
+                "zone": _LOCATION,
+                "network": _NAME,
+                "nodeTag": _NAME,
             },
         },
         "registry": {"type": "string"},
@@ -59,6 +69,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "properties": {
                 "branch": {"type": "string", "minLength": 1},
                 "sourceBranch": {"type": "string", "minLength": 1},
+                "maxFileBytes": {"type": "integer", "minimum": 1},
             },
         },
         "gce": {
@@ -99,6 +110,7 @@ class RepoConfig:
     source_branch: str = "main"  # only its tip moves the rendered branch
     notify: tuple[NotifyRule, ...] = ()
     gce_endpoint: str | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
         return self.plugin_options.get(plugin, {})
@@ -117,7 +129,9 @@ def schema_error_message(error: jsonschema.ValidationError) -> str:
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - allowed)
         return "; ".join(f'unknown key "{key}" at {where}{closest(key, allowed)}' for key in extra)
-    return f"{where}: {error.message}"
+    # A format check says why in its cause ("must be at most 63 characters").
+    why = f" ({error.cause})" if error.validator == "format" and error.cause else ""
+    return f"{where}: {error.message}{why}"
 
 
 def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
@@ -126,9 +140,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise GitkubeError("expected a mapping of settings", file=path)
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(raw)
-    )
+    error = jsonschema.exceptions.best_match(strict_validator(CONFIG_SCHEMA).iter_errors(raw))
     if error is not None:
         raise GitkubeError(schema_error_message(error), file=path)
     cluster_raw = raw.get("cluster", {})
@@ -154,6 +166,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         create_namespaces=sync.get("createNamespaces", True),
         rendered_branch=raw.get("render", {}).get("branch", "rendered"),
         source_branch=raw.get("render", {}).get("sourceBranch", "main"),
+        max_file_bytes=raw.get("render", {}).get("maxFileBytes", DEFAULT_MAX_FILE_BYTES),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
         notify=parse_rules(raw.get("notify", ())),
     )
