@@ -20,7 +20,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from gitkube.primitives.kubeyaml import MAX_DEPTH as KUBERNETES_MAX_DEPTH
 from gitkube.domain.names import (
     annotations_problem,
     dns1123_label_problem,
@@ -35,6 +34,7 @@ from gitkube.domain.ownership import GCE_OWNER_LABEL, PART_OF_LABEL
 from gitkube.domain.resources import POD_TEMPLATE_PATHS, Resource
 from gitkube.domain.scopes import GCE_GROUP, Scopes, is_builtin, split_api_version
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.kubeyaml import MAX_DEPTH as KUBERNETES_MAX_DEPTH
 
 # Labels gitkube writes to mark what it owns (ApplySet membership, the GCE
 # owner label). A user's own value would be overwritten, or would claim an

@@ -58,8 +58,8 @@ from gitkube.domain.render import (
 from gitkube.domain.resources import App, Resource, rendered_path
 from gitkube.domain.scopes import crd_scopes, scopes_digest
 from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
+from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document
 
 CACHE_FORMAT = "gitkube-render-cache/2"
