@@ -8,8 +8,9 @@ this renders, in Config Connector's schema:
   the nodes' network tag (``cluster.nodeTag``);
 * ``ComputeTargetPool`` ``<app>-pool``, whose instances are the cluster's
   nodes, bound by sync on every run (DESIGN §4);
-* ``ComputeForwardingRule`` ``<app>-<protocol>`` from the address to the pool
-  over the ports' range.
+* ``ComputeForwardingRule`` ``<app>-<protocol>`` from the address to the pool,
+  one per run of consecutive ports (``<app>-<protocol>-<first port>`` for the
+  second and later runs), so exactly the listed ports are forwarded.
 
 The app's Service that serves those ports gets the
 ``gitkube.dev/external-address`` annotation; sync sets its ``externalIPs`` to
@@ -77,18 +78,25 @@ def gitkube_generate(app: App, ctx: RenderContext) -> list[dict[str, Any]]:
     ports = sorted(external["ports"])
     protocol = external.get("protocol", "TCP")
     pool = f"{app.name}-pool"
-    rule = _gce(
-        "ComputeForwardingRule",
-        f"{app.name}-{protocol.lower()}",
-        {
-            "location": cluster.region,
-            "ipAddress": {"addressRef": {"name": external["address"]}},
-            "ipProtocol": protocol,
-            "portRange": f"{ports[0]}-{ports[-1]}",
-            "loadBalancingScheme": "EXTERNAL",
-        },
-    )
-    rule["metadata"]["annotations"] = {TARGET_POOL_ANNOTATION: pool}
+    rules = []
+    for index, (low, high) in enumerate(contiguous_runs(ports)):
+        # A target-pool forwarding rule forwards one port range: one rule per
+        # run of listed ports, so no port between them is ever forwarded. The
+        # first keeps the plain name (a single range renders as it always did).
+        suffix = "" if index == 0 else f"-{low}"
+        rule = _gce(
+            "ComputeForwardingRule",
+            f"{app.name}-{protocol.lower()}{suffix}",
+            {
+                "location": cluster.region,
+                "ipAddress": {"addressRef": {"name": external["address"]}},
+                "ipProtocol": protocol,
+                "portRange": f"{low}-{high}",
+                "loadBalancingScheme": "EXTERNAL",
+            },
+        )
+        rule["metadata"]["annotations"] = {TARGET_POOL_ANNOTATION: pool}
+        rules.append(rule)
     return [
         _gce(
             "ComputeAddress",
@@ -108,8 +116,19 @@ def gitkube_generate(app: App, ctx: RenderContext) -> list[dict[str, Any]]:
             },
         ),
         _gce("ComputeTargetPool", pool, {"region": cluster.region}),
-        rule,
+        *rules,
     ]
+
+
+def contiguous_runs(ports: list[int]) -> list[tuple[int, int]]:
+    """Sorted ports as (first, last) runs: [80, 443, 444] -> [(80, 80), (443, 444)]."""
+    runs: list[tuple[int, int]] = []
+    for port in ports:
+        if runs and port == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], port)
+        else:
+            runs.append((port, port))
+    return runs
 
 
 @hookimpl

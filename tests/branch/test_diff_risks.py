@@ -70,7 +70,7 @@ def test_a_prune_beyond_max_prune_fraction_is_what_sync_would_refuse(git_repo, c
     assert "4 of 10 objects" in risk["message"] and "0.3" in risk["message"]
 
 
-def test_forwarding_ports_nobody_listed_widens_exposure(git_repo, cli):
+def test_new_firewall_ports_widen_exposure_and_only_listed_ports_are_forwarded(git_repo, cli):
     repo = git_repo({**app_files("frontend"), **MINECRAFT})
     base = git(repo, "rev-parse", "HEAD")
     edit(
@@ -83,11 +83,49 @@ def test_forwarding_ports_nobody_listed_widens_exposure(git_repo, cli):
     )
     head = commit_all(repo)
     exposure = [r for r in _risks(cli, repo, base, head) if r["reason"] == "exposure"]
-    firewall = [r for r in exposure if r["object"] == "ComputeFirewall minecraft-external"]
-    assert firewall and "tcp/25575 from 0.0.0.0/0" in firewall[0]["message"]
-    assert firewall[0]["severity"] == "high"
-    (forwarded,) = [r for r in exposure if r["object"].startswith("ComputeForwardingRule")]
-    assert "9 ports the app does not list (25566-25574)" in forwarded["message"]
+    (firewall,) = exposure  # one rule per listed port run: nothing forwarded in between
+    assert firewall["object"] == "ComputeFirewall minecraft-external"
+    assert "tcp/25575 from 0.0.0.0/0" in firewall["message"]
+    assert firewall["severity"] == "high"
+
+
+EDGE_RULE = """\
+apiVersion: compute.cnrm.cloud.google.com/v1beta1
+kind: ComputeForwardingRule
+metadata: {{name: edge-tcp}}
+spec:
+  location: us-central1
+  ipProtocol: TCP
+  portRange: "{ports}"
+  loadBalancingScheme: EXTERNAL
+"""
+EDGE_FIREWALL = """\
+apiVersion: compute.cnrm.cloud.google.com/v1beta1
+kind: ComputeFirewall
+metadata: {name: edge-external}
+spec:
+  networkRef: {external: projects/my-proj/global/networks/default}
+  allow: [{protocol: tcp, ports: ["25565"]}]
+  sourceRanges: [0.0.0.0/0]
+"""
+
+
+def test_a_rule_forwarding_ports_nobody_listed_widens_exposure(git_repo, cli):
+    repo = git_repo(
+        {
+            **app_files("frontend"),
+            "edge/rule.yaml": EDGE_RULE.format(ports="25565-25565"),
+            "edge/firewall.yaml": EDGE_FIREWALL,
+        }
+    )
+    base = git(repo, "rev-parse", "HEAD")
+    edit(repo, {"edge/rule.yaml": EDGE_RULE.format(ports="25565-25575")})
+    head = commit_all(repo)
+    risks = _risks(cli, repo, base, head)
+    (forwarded,) = [r for r in risks if r["reason"] == "exposure"]
+    assert forwarded["object"] == "ComputeForwardingRule edge-tcp"
+    assert "10 ports the app does not list (25566-25575)" in forwarded["message"]
+    assert any(r["reason"] == "replacement" for r in risks)  # portRange is immutable
 
 
 def test_render_warnings_of_the_head_are_risks_and_fail_on_risk_exits_3(git_repo, cli):

@@ -154,9 +154,9 @@ def test_immutable_forwarding_rule_fields_need_permission_to_replace(gce_repo, n
     repo.sync_json()
     repo.write(
         {
-            "apps/web/app.yaml": "external: {address: web-ip, ports: [80, 443]}\n",
+            "apps/web/app.yaml": "external: {address: web-ip, ports: [80, 81]}\n",
             "apps/web/deploy.yaml": DEPLOYMENT.format(name="web").replace(
-                "ports: [{port: 80}]", "ports: [{port: 80, name: http}, {port: 443, name: https}]"
+                "ports: [{port: 80}]", "ports: [{port: 80, name: http}, {port: 81, name: alt}]"
             ),
         }
     )
@@ -176,9 +176,9 @@ def test_immutable_forwarding_rule_fields_need_permission_to_replace(gce_repo, n
         ("Service", "update"),
     ]
     live = gce(fake_compute, f"regions/{REGION}/forwardingRules/web-tcp")
-    assert live["portRange"] == "80-443"
+    assert live["portRange"] == "80-81"
     firewall = gce(fake_compute, "global/firewalls/web-external")
-    assert firewall["allowed"] == [{"IPProtocol": "tcp", "ports": ["80", "443"]}]
+    assert firewall["allowed"] == [{"IPProtocol": "tcp", "ports": ["80", "81"]}]
     assert repo.sync_json()["changes"] == []
 
 
@@ -241,11 +241,12 @@ def test_a_persistent_500_stops_the_run_and_the_next_run_converges(gce_repo, nod
     repo = gce_repo({**external_app(), **external_app("api", "api-ip")})
     repo.sync_json()
     repo.remove("apps/api")
-    repo.write({"apps/web/app.yaml": "external: {address: web-ip, ports: [80, 8080]}\n"})
+    # 80-81 replaces web-tcp's range (80-80): a planned re-creation.
+    repo.write({"apps/web/app.yaml": "external: {address: web-ip, ports: [80, 81]}\n"})
     repo.write(
         {
             "apps/web/deploy.yaml": DEPLOYMENT.format(name="web").replace(
-                "ports: [{port: 80}]", "ports: [{port: 80, name: a}, {port: 8080, name: b}]"
+                "ports: [{port: 80}]", "ports: [{port: 80, name: a}, {port: 81, name: b}]"
             )
         }
     )

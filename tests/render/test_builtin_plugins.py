@@ -101,7 +101,7 @@ def test_external_makes_address_firewall_pool_and_rule(template_result):
     (address,) = by_kind(result, "ComputeAddress", "web/frontend")
     (firewall,) = by_kind(result, "ComputeFirewall", "web/frontend")
     (pool,) = by_kind(result, "ComputeTargetPool", "web/frontend")
-    (rule,) = by_kind(result, "ComputeForwardingRule", "web/frontend")
+    https, rule = by_kind(result, "ComputeForwardingRule", "web/frontend")  # by path
     assert address["metadata"]["name"] == "frontend-ip"
     assert address["spec"]["location"] == "us-central1"
     assert firewall["spec"]["allow"] == [{"protocol": "tcp", "ports": ["80", "443"]}]
@@ -110,7 +110,13 @@ def test_external_makes_address_firewall_pool_and_rule(template_result):
     assert pool["spec"]["region"] == "us-central1"
     assert rule["spec"]["ipAddress"]["addressRef"]["name"] == "frontend-ip"
     assert rule["metadata"]["annotations"]["gitkube.dev/target-pool"] == pool["metadata"]["name"]
-    assert rule["spec"]["portRange"] == "80-443"
+    # One rule per run of listed ports: 81..442 are never forwarded.
+    assert (rule["metadata"]["name"], rule["spec"]["portRange"]) == ("frontend-tcp", "80-80")
+    assert (https["metadata"]["name"], https["spec"]["portRange"]) == (
+        "frontend-tcp-443",
+        "443-443",
+    )
+    assert https["spec"]["ipAddress"] == rule["spec"]["ipAddress"]
     (service,) = by_kind(result, "Service", "web/frontend")
     assert service["metadata"]["annotations"]["gitkube.dev/external-address"] == "frontend-ip"
     # Internal apps get nothing public.

@@ -332,8 +332,10 @@ def test_a_whole_float_is_the_integer_kubectl_reads():
             "web/a/app.yaml": "external: {address: ip, ports: [80.0, 443]}\n",
         }
     )
-    rule = next(r for r in result.resources if r.kind == "ComputeForwardingRule")
-    assert rule.body["spec"]["portRange"] == "80-443"
+    ranges = sorted(
+        r.body["spec"]["portRange"] for r in result.resources if r.kind == "ComputeForwardingRule"
+    )
+    assert ranges == ["443-443", "80-80"]
 
 
 @pytest.mark.parametrize(
