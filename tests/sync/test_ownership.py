@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import quote
 
 from gitkube.commands.source import open_source
 from gitkube.domain.desired import load_desired
@@ -60,12 +61,14 @@ def writes(calls: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
 
 
 def odd_names_app(namespace: str, tag: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Objects of several kinds and groups whose names use every character class
-    their kind allows, one of the longest length (253). Returns files and paths."""
+    """Objects of several kinds and groups (core, RBAC, a custom resource whose CRD
+    comes in the same commit) whose names use every character class their kind
+    allows, one of the longest length (253). Returns files and paths."""
     long_name = ("n" * 61 + ".") * 3 + "x" * (253 - 62 * 3)
     assert len(long_name) == 253
     role = f"system:gitkube-{tag}:reader"
     odd = f"gitkube-{tag} odd:name?#~@é"  # path-segment names: anything but '/', '%', '.', '..'
+    widget = f"w.{tag}.with-dots.{'d' * 60}"
     files = {
         "apps/odd/rbac.yaml": f"""\
 apiVersion: rbac.authorization.k8s.io/v1
@@ -84,16 +87,36 @@ metadata: {{name: "{role}"}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "{role}"}}
 subjects: [{{kind: User, name: "system:gitkube:{tag}"}}]
 """,
+        "apps/odd/widget.yaml": f"""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: widgets.{tag}.gitkube.test}}
+spec:
+  group: {tag}.gitkube.test
+  scope: Namespaced
+  names: {{plural: widgets, singular: widget, kind: Widget}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+---
+apiVersion: {tag}.gitkube.test/v1
+kind: Widget
+metadata: {{name: "{widget}"}}  # custom resources: DNS-1123 subdomains
+spec: {{size: 3}}
+""",
         "apps/odd/config.yaml": CONFIGMAP.format(name="conf.with.dots-and-1.2.3", value="a")
         + "---\n"
         + CONFIGMAP.format(name=long_name, value="b"),
     }
     paths = {
         "role": f"{RBAC}/clusterroles/{role}",
-        "odd": f"{RBAC}/clusterroles/{odd.replace(' ', '%20').replace('?', '%3F').replace('#', '%23').replace('é', '%C3%A9')}",
+        "odd": f"{RBAC}/clusterroles/{quote(odd)}",
         "binding": f"{RBAC}/namespaces/{namespace}/rolebindings/{role}",
         "dots": f"/api/v1/namespaces/{namespace}/configmaps/conf.with.dots-and-1.2.3",
         "long": f"/api/v1/namespaces/{namespace}/configmaps/{long_name}",
+        "widget": f"/apis/{tag}.gitkube.test/v1/namespaces/{namespace}/widgets/{widget}",
     }
     return files, paths
 
@@ -108,7 +131,7 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
     repo.commit_and_render("odd names")
 
     first = repo.sync_json()
-    assert (first["created"], first["updated"], first["deleted"]) == (6, 0, 0)
+    assert (first["created"], first["updated"], first["deleted"]) == (8, 0, 0)
     for what, path in paths.items():
         live = get(kube, path)
         assert live is not None, what
@@ -122,6 +145,8 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
         "ConfigMap",
         "ClusterRole.rbac.authorization.k8s.io",
         "RoleBinding.rbac.authorization.k8s.io",
+        "CustomResourceDefinition.apiextensions.k8s.io",
+        f"Widget.{tag}.gitkube.test",
     }
 
     calls = count_requests(monkeypatch)
@@ -130,7 +155,7 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
         0,
         0,
         0,
-        6,
+        8,
     )
     assert writes(calls) == []
     monkeypatch.undo()
@@ -138,7 +163,7 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
     repo.remove("apps/odd")
     repo.commit_and_render("drop odd names")
     pruned = repo.sync_json("--allow-mass-prune")
-    assert pruned["deleted"] == 5
+    assert pruned["deleted"] == 7
     for what, path in paths.items():
         assert get(kube, path) is None, what
     assert get(kube, f"/api/v1/namespaces/{repo.namespace}/configmaps/keep") is not None
