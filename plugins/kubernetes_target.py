@@ -615,7 +615,8 @@ class KubernetesTarget:
                 dry_run=True,
             )
         except KubeApiError as exc:
-            if exc.status in (404, 409):  # namespace gone, or created meanwhile: the apply will tell
+            # 404, 409: its namespace went, or it was created meanwhile: the apply will tell.
+            if exc.status in (404, 409):
                 return None
             # Invalid (422), forbidden (403), and a patch it cannot type (500).
             return f"the API server refuses it: {_reason(exc)}"
