@@ -21,6 +21,9 @@ what the server holds (server defaults and other managers' fields are
 ignored), and a suspected difference is confirmed with a server-side-apply
 dry-run before it is called drift.
 
+Creates are tried as server-side dry-runs while planning, so an object the
+API server refuses blocks the run before its first write.
+
 Before the first write, the namespaces the objects go in are checked: a
 missing one is created (owned, labelled, in the plan) unless
 ``sync.createNamespaces`` is false, which refuses the sync instead.
