@@ -21,6 +21,9 @@ what the server holds (server defaults and other managers' fields are
 ignored), and a suspected difference is confirmed with a server-side-apply
 dry-run before it is called drift.
 
+Creates are tried as server-side dry-runs while planning, so an object the
+API server refuses blocks the run before its first write.
+
 Before the first write, the namespaces the objects go in are checked: a
 missing one is created (owned, labelled, in the plan) unless
 ``sync.createNamespaces`` is false, which refuses the sync instead.
@@ -269,6 +272,7 @@ class KubernetesTarget:
         # What this run wrote and deleted: the members are owned | applied - deleted.
         self.applied: set[ObjectId] = set()
         self.deleted: set[ObjectId] = set()
+        self.live_namespaces: set[str] = set()
         self.state = SyncState()
 
     # -- wiring --------------------------------------------------------------
@@ -420,6 +424,9 @@ class KubernetesTarget:
                     live[_live_id(group, kind, item)] = item
 
         self.owned = {oid: obj for oid, obj in live.items() if self._is_member(obj)}
+        self.live_namespaces = {
+            oid.name for oid in live if oid.group == "" and oid.kind == "Namespace"
+        }
         self.desired = [*desired, *self._namespaces_to_keep(targeted, desired, live)]
         self.desired_by_id = {d.id: d for d in self.desired}
         changes = [self._plan_one(d, live.get(d.id), state) for d in self.desired]
@@ -551,6 +558,7 @@ class KubernetesTarget:
             change.action = Action.CREATE
             if not obj.path:
                 change.note = "objects go in this namespace and the repo does not define it"
+            change.blocked = self._refused_create(oid, body)
             return change
         if not self._is_member(live):
             change.action = Action.UPDATE
@@ -595,6 +603,29 @@ class KubernetesTarget:
             change.action = Action.UPDATE
             change.fields = fields
         return change
+
+    def _refused_create(self, oid: ObjectId, body: Mapping[str, Any]) -> str | None:
+        """Why the API server would refuse to create the object, from a
+        server-side dry-run, so a create it refuses stops the run before any
+        write (as Argo CD and Flux dry-run a whole sync first). Not asked when
+        no answer can be had yet: a kind whose CRD, or a namespace, this run creates."""
+        res = self.discovery.find(oid.group, oid.kind)
+        if res is None or (res.namespaced and oid.namespace not in self.live_namespaces):
+            return None
+        try:
+            self.api.apply(
+                res.object_path(oid.namespace, oid.name, _version(body)),
+                body,
+                manager=FIELD_MANAGER,
+                dry_run=True,
+            )
+        except KubeApiError as exc:
+            # 404, 409: its namespace went, or it was created meanwhile: the apply will tell.
+            if exc.status in (404, 409):
+                return None
+            # Invalid (422), forbidden (403), and a patch it cannot type (500).
+            return f"the API server refuses it: {_reason(exc)}"
+        return None
 
     def _classify_refusal(self, change: Change, exc: KubeApiError, body: Mapping[str, Any]) -> None:
         message = str(exc.body.get("message", exc.message))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import quote
 
 from gitkube.commands.source import open_source
 from gitkube.domain.desired import load_desired
@@ -60,12 +61,14 @@ def writes(calls: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
 
 
 def odd_names_app(namespace: str, tag: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Objects of several kinds and groups whose names use every character class
-    their kind allows, one of the longest length (253). Returns files and paths."""
+    """Objects of several kinds and groups (core, RBAC, a custom resource whose CRD
+    comes in the same commit) whose names use every character class their kind
+    allows, one of the longest length (253). Returns files and paths."""
     long_name = ("n" * 61 + ".") * 3 + "x" * (253 - 62 * 3)
     assert len(long_name) == 253
     role = f"system:gitkube-{tag}:reader"
     odd = f"gitkube-{tag} odd:name?#~@é"  # path-segment names: anything but '/', '%', '.', '..'
+    widget = f"w.{tag}.with-dots.{'d' * 60}"
     files = {
         "apps/odd/rbac.yaml": f"""\
 apiVersion: rbac.authorization.k8s.io/v1
@@ -84,16 +87,36 @@ metadata: {{name: "{role}"}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "{role}"}}
 subjects: [{{kind: User, name: "system:gitkube:{tag}"}}]
 """,
+        "apps/odd/widget.yaml": f"""\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: widgets.{tag}.gitkube.test}}
+spec:
+  group: {tag}.gitkube.test
+  scope: Namespaced
+  names: {{plural: widgets, singular: widget, kind: Widget}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+---
+apiVersion: {tag}.gitkube.test/v1
+kind: Widget
+metadata: {{name: "{widget}"}}  # custom resources: DNS-1123 subdomains
+spec: {{size: 3}}
+""",
         "apps/odd/config.yaml": CONFIGMAP.format(name="conf.with.dots-and-1.2.3", value="a")
         + "---\n"
         + CONFIGMAP.format(name=long_name, value="b"),
     }
     paths = {
         "role": f"{RBAC}/clusterroles/{role}",
-        "odd": f"{RBAC}/clusterroles/{odd.replace(' ', '%20').replace('?', '%3F').replace('#', '%23').replace('é', '%C3%A9')}",
+        "odd": f"{RBAC}/clusterroles/{quote(odd)}",
         "binding": f"{RBAC}/namespaces/{namespace}/rolebindings/{role}",
         "dots": f"/api/v1/namespaces/{namespace}/configmaps/conf.with.dots-and-1.2.3",
         "long": f"/api/v1/namespaces/{namespace}/configmaps/{long_name}",
+        "widget": f"/apis/{tag}.gitkube.test/v1/namespaces/{namespace}/widgets/{widget}",
     }
     return files, paths
 
@@ -108,7 +131,7 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
     repo.commit_and_render("odd names")
 
     first = repo.sync_json()
-    assert (first["created"], first["updated"], first["deleted"]) == (6, 0, 0)
+    assert (first["created"], first["updated"], first["deleted"]) == (8, 0, 0)
     for what, path in paths.items():
         live = get(kube, path)
         assert live is not None, what
@@ -122,6 +145,8 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
         "ConfigMap",
         "ClusterRole.rbac.authorization.k8s.io",
         "RoleBinding.rbac.authorization.k8s.io",
+        "CustomResourceDefinition.apiextensions.k8s.io",
+        f"Widget.{tag}.gitkube.test",
     }
 
     calls = count_requests(monkeypatch)
@@ -130,7 +155,7 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
         0,
         0,
         0,
-        6,
+        8,
     )
     assert writes(calls) == []
     monkeypatch.undo()
@@ -138,7 +163,7 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
     repo.remove("apps/odd")
     repo.commit_and_render("drop odd names")
     pruned = repo.sync_json("--allow-mass-prune")
-    assert pruned["deleted"] == 5
+    assert pruned["deleted"] == 7
     for what, path in paths.items():
         assert get(kube, path) is None, what
     assert get(kube, f"/api/v1/namespaces/{repo.namespace}/configmaps/keep") is not None
@@ -217,8 +242,25 @@ def grant_everything_but_writing_services(kube: KubeApi, user: str) -> None:
     )
 
 
+def fail_applying(monkeypatch, name: str, message: str) -> None:
+    """The real apply (not a dry-run) of the object called ``name`` fails, as a lost etcd would."""
+    original = KubeApi.apply
+
+    def apply(self, path, obj, **kwargs):
+        if not kwargs.get("dry_run") and obj["metadata"]["name"] == name:
+            raise KubeApiError(
+                f"PATCH {path}: {message}",
+                status=500,
+                reason="InternalError",
+                body={"message": message},
+            )
+        return original(self, path, obj, **kwargs)
+
+    monkeypatch.setattr(KubeApi, "apply", apply)
+
+
 def test_a_run_that_fails_midway_records_what_it_applied_and_prunes_nothing(
-    sync_repo, kube, controlplane
+    sync_repo, kube, controlplane, monkeypatch
 ):
     repo = sync_repo(
         {
@@ -229,7 +271,7 @@ def test_a_run_that_fails_midway_records_what_it_applied_and_prunes_nothing(
     )
     assert repo.sync_json()["created"] == 4
     # The next commit drops app old and adds app new (a Role: a group-kind the
-    # parent does not list yet), and is synced by a user who cannot write Services.
+    # parent does not list yet).
     repo.remove("apps/old")
     repo.write(
         {
@@ -239,18 +281,30 @@ def test_a_run_that_fails_midway_records_what_it_applied_and_prunes_nothing(
         }
     )
     repo.commit_and_render("drop old, add new")
+    ns = f"/api/v1/namespaces/{repo.namespace}"
+    role_path = f"{RBAC}/namespaces/{repo.namespace}/roles/new-reader"
+
+    # A user who may not write Services is refused before any write.
     user = f"limited-{uuid.uuid4().hex[:6]}"
     grant_everything_but_writing_services(kube, user)
     limited = controlplane.user_kubeconfig(user)
+    refused = repo.cli("sync", "--repo", repo.path, "--kubeconfig", limited, "-o", "json")
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert "nothing was changed" in line and f"Service {repo.namespace}/new" in line, line
+    assert "forbidden" in line, line
+    assert get(kube, role_path) is None
 
-    failed = repo.cli("sync", "--repo", repo.path, "--kubeconfig", limited, "-o", "json")
+    # A write that fails midway (injected after two applies): the run stops there.
+    fail_applying(monkeypatch, "new", "etcdserver: request timed out")
+    failed = repo.sync()
+    monkeypatch.undo()
     assert failed.returncode == 1
     (line,) = failed.stderr.strip().splitlines()
     assert line.startswith(f"error: could not apply Service {repo.namespace}/new:"), line
-    assert "forbidden" in line and "2 of 4 writes made, nothing pruned" in line, line
-    ns = f"/api/v1/namespaces/{repo.namespace}"
+    assert "request timed out" in line and "2 of 4 writes made, nothing pruned" in line, line
     assert get(kube, f"{ns}/configmaps/old-conf") is not None  # nothing pruned that run
-    role = kube.request("GET", f"{RBAC}/namespaces/{repo.namespace}/roles/new-reader")
+    role = kube.request("GET", role_path)
     assert role["metadata"]["labels"][PART_OF_LABEL]
     assert RECORD_HASH_ANNOTATION in role["metadata"]["annotations"]  # recorded with the apply
     parent = parent_of(kube, repo.cluster)["metadata"]["annotations"]
@@ -276,6 +330,32 @@ def test_a_run_that_fails_midway_records_what_it_applied_and_prunes_nothing(
     status = repo.cli("status", "--kubeconfig", repo.kubeconfig, "-o", "json")
     (mine,) = [s for s in json.loads(status.stdout) if s["name"] == f"gitkube-{repo.cluster}"]
     assert mine["result"] == "synced" and mine["objects"] == 7
+
+
+def test_an_object_the_api_server_refuses_stops_the_sync_before_any_write(sync_repo, kube):
+    tag = uuid.uuid4().hex[:6]
+    role = f"gitkube-{tag}:first"
+    repo = sync_repo(
+        {
+            "apps/a/rbac.yaml": f"""\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: "{role}"}}
+rules: []
+""",
+            "apps/a/config.yaml": CONFIGMAP.format(name="fine", value="v"),
+            "apps/b/config.yaml": CONFIGMAP.format(name="bad", value="[not, a, string]"),
+        }
+    )
+    result = repo.sync()
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "nothing was changed" in line and "the API server refuses it" in line, line
+    assert f"ConfigMap {repo.namespace}/bad" in line, line
+    assert get(kube, f"{RBAC}/clusterroles/{role}") is None
+    assert get(kube, f"/api/v1/namespaces/{repo.namespace}/configmaps/fine") is None
+    (blocked,) = [c for c in repo.plan_json()["changes"] if c["blocked"]]
+    assert blocked["name"] == "bad"
 
 
 # -- 4. namespaces -------------------------------------------------------------
