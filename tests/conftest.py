@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from gitkube.cli import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+TEST_DATA = REPO_ROOT / "tests" / "data"  # vendored third-party data: tests/data/README.md
 
 MINIMAL_CONFIG = """\
 cluster: {name: home, project: my-proj, region: us-central1, zone: us-central1-b}
