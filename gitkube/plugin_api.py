@@ -36,6 +36,7 @@ from gitkube.domain.resources import (
     containers,
     mount_in_pods,
 )
+from gitkube.domain.schema_docs import documented
 from gitkube.domain.targets import (
     Action,
     Change,
@@ -84,6 +85,7 @@ __all__ = [
     "__version__",
     "containers",
     "content_hash",
+    "documented",
     "hookimpl",
     "mount_in_pods",
     "object_id",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gitkube.plugin_api import GitkubeError, RenderContext, Resource, hookimpl
+from gitkube.plugin_api import GitkubeError, RenderContext, Resource, documented, hookimpl
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "gitkube")
 _GCE_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -39,14 +39,25 @@ _EXISTING_LABEL_SELECTOR_KINDS = {
 }
 
 
+LABELS_DOC = (
+    "Labels added, with `app: <app name>` and `app.kubernetes.io/managed-by: gitkube`, "
+    "to every object of the app and to its selectors and pod templates."
+)
+
+
 @hookimpl
 def gitkube_app_keys() -> dict[str, Any]:
     return {
-        "labels": {
-            "type": "object",
-            "additionalProperties": {"type": "string"},
-            "propertyNames": {"maxLength": 316},
-        }
+        "labels": documented(
+            {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "propertyNames": {"maxLength": 316},
+            },
+            LABELS_DOC,
+            default={},
+            examples=[{"tier": "web"}],
+        )
     }
 
 

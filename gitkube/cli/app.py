@@ -131,6 +131,7 @@ def plugins(
                     "builtin": i.builtin,
                     "hooks": list(i.hooks),
                     "appKeys": list(i.app_keys),
+                    "schemas": dict(i.schemas),
                 }
                 for i in infos
             ]

@@ -16,51 +16,141 @@ CONFIG_FILE = "gitkube.yaml"
 
 _NAME = {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"}
 
+
+def _doc(schema: dict[str, Any], description: str, **more: Any) -> dict[str, Any]:
+    return {**schema, "description": description, **more}
+
+
+# The annotations (description, default, examples) are the source of
+# docs/reference.md and `gitkube explain`; they do not change what validates.
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
+    "description": "Repo-wide settings, in gitkube.yaml at the repo's top. Every key is optional.",
     "properties": {
-        "cluster": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["name"],
-            "properties": {
-                "name": _NAME,
-                "project": {"type": "string"},
-                "region": {"type": "string"},
-                "zone": {"type": "string"},
-                "network": {"type": "string"},
-                "nodeTag": {"type": "string"},
+        "cluster": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": _doc(
+                        _NAME, "The cluster's name (part of the ApplySet id).", default="default"
+                    ),
+                    "project": _doc(
+                        {"type": "string"},
+                        "The Google Cloud project of the GCE resources (needed by `disks` and `external`).",
+                        default="",
+                        examples=["my-proj"],
+                    ),
+                    "region": _doc(
+                        {"type": "string"},
+                        "The region of addresses and forwarding rules.",
+                        default="",
+                        examples=["us-central1"],
+                    ),
+                    "zone": _doc(
+                        {"type": "string"},
+                        "The zone of persistent disks and nodes.",
+                        default="",
+                        examples=["us-central1-b"],
+                    ),
+                    "network": _doc(
+                        {"type": "string"}, "The VPC network of firewall rules.", default="default"
+                    ),
+                    "nodeTag": _doc(
+                        {"type": "string"},
+                        "The network tag of the cluster's nodes (firewall target).",
+                        default="k8s-<cluster.name>-node",
+                    ),
+                },
             },
-        },
-        "registry": {"type": "string"},
-        "namespace": _NAME,
-        "plugins": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "disable": {"type": "array", "items": {"type": "string"}},
-                "options": {"type": "object"},
+            "The cluster and its Google Cloud location.",
+        ),
+        "registry": _doc(
+            {"type": "string"},
+            "The default image registry.",
+            default="",
+            examples=["gcr.io/my-proj"],
+        ),
+        "namespace": _doc(_NAME, "The namespace of objects that name none.", default="default"),
+        "plugins": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "require": _doc(
+                        {"type": "array", "items": {"type": "string", "minLength": 1}},
+                        "Plugin distributions this repo needs, as pip requirements; render "
+                        "stops early when one is missing or has a version outside the range.",
+                        default=[],
+                        examples=[["gitkube-hpa>=1.0,<2"]],
+                    ),
+                    "disable": _doc(
+                        {"type": "array", "items": {"type": "string"}},
+                        "Plugins to turn off, by name (see `gitkube plugins`).",
+                        default=[],
+                        examples=[["image"]],
+                    ),
+                    "options": _doc(
+                        {"type": "object"},
+                        "Options per plugin: `options.<plugin>` is checked against the schema "
+                        "the plugin declares (`gitkube explain plugins.options.<plugin>`).",
+                        default={},
+                        examples=[{"hpa": {"maxReplicas": 5}}],
+                    ),
+                },
             },
-        },
-        "sync": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "prune": {"type": "boolean"},
-                "maxPruneFraction": {"type": "number", "minimum": 0, "maximum": 1},
+            "Which plugins run, which the repo needs, and their options.",
+        ),
+        "sync": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "prune": _doc(
+                        {"type": "boolean"},
+                        "Delete objects gitkube owns that the rendered commit no longer has.",
+                        default=True,
+                    ),
+                    "maxPruneFraction": _doc(
+                        {"type": "number", "minimum": 0, "maximum": 1},
+                        "Refuse (exit 2) to prune more than this fraction of the owned "
+                        "objects without `--allow-mass-prune`.",
+                        default=0.3,
+                    ),
+                },
             },
-        },
-        "render": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"branch": {"type": "string", "minLength": 1}},
-        },
-        "gce": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"endpoint": {"type": ["string", "null"]}},
-        },
+            "How `gitkube sync` and the agent apply.",
+        ),
+        "render": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "branch": _doc(
+                        {"type": "string", "minLength": 1},
+                        "The branch the rendered output is committed to.",
+                        default="rendered",
+                    )
+                },
+            },
+            "Where `gitkube render` commits.",
+        ),
+        "gce": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "endpoint": _doc(
+                        {"type": ["string", "null"]},
+                        "A Compute Engine API endpoint other than Google's (tests, proxies).",
+                        default=None,
+                    )
+                },
+            },
+            "How sync reaches Compute Engine.",
+        ),
     },
 }
 
@@ -83,6 +173,7 @@ class RepoConfig:
     registry: str = ""
     namespace: str = "default"
     disabled_plugins: tuple[str, ...] = ()
+    required_plugins: tuple[str, ...] = ()
     plugin_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     prune: bool = True
     max_prune_fraction: float = 0.3
@@ -137,6 +228,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         registry=raw.get("registry", ""),
         namespace=raw.get("namespace", "default"),
         disabled_plugins=tuple(plugins.get("disable", ())),
+        required_plugins=tuple(plugins.get("require", ())),
         plugin_options=plugins.get("options", {}),
         prune=sync.get("prune", True),
         max_prune_fraction=float(sync.get("maxPruneFraction", 0.3)),

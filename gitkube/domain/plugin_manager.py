@@ -14,7 +14,7 @@ import os
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -71,6 +71,7 @@ class PluginInfo:
     builtin: bool
     hooks: tuple[str, ...]
     app_keys: tuple[str, ...]
+    schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def disabled_from_env() -> set[str]:
@@ -196,9 +197,9 @@ class PluginHooks:
     # -- introspection -------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
         """The registered plugins in call order, with versions, hooks and keys."""
-        keys_by_plugin: dict[str, list[str]] = {}
-        for key, (owner, _schema) in self.app_keys().items():
-            keys_by_plugin.setdefault(owner, []).append(key)
+        keys_by_plugin: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for key, (owner, schema) in self.app_keys().items():
+            keys_by_plugin.setdefault(owner, {})[key] = schema
         infos = []
         dists = {ep.name: ep.dist for ep in _third_party_entry_points()}
         for name in self.plugin_names():
@@ -207,9 +208,15 @@ class PluginHooks:
             dist = dists.get(name)
             builtin = name in BUILTIN_PLUGINS
             version = _gitkube_version() if builtin or dist is None else dist.version
+            schemas = keys_by_plugin.get(name, {})
             infos.append(
                 PluginInfo(
-                    name, version, builtin, hooks, tuple(sorted(keys_by_plugin.get(name, ())))
+                    name,
+                    version,
+                    builtin,
+                    hooks,
+                    tuple(sorted(schemas)),
+                    {key: schemas[key] for key in sorted(schemas)},
                 )
             )
         return infos

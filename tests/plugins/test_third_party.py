@@ -76,6 +76,7 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
         "builtin": False,
         "hooks": ["gitkube_app_keys", "gitkube_transform"],
         "appKeys": ["greeting"],
+        "schemas": {"greeting": {"type": "string"}},
     }
 
 

@@ -1,0 +1,41 @@
+"""The user documentation stays true: generated parts are fresh, examples run, links resolve."""
+
+from __future__ import annotations
+
+import re
+
+from gitkube.commands.reference import app_entries, config_entries, reference_markdown
+from tests.conftest import REPO_ROOT
+
+DOCS = REPO_ROOT / "docs"
+
+
+def test_reference_is_generated_from_the_schemas():
+    written = (DOCS / "reference.md").read_text()
+    assert written == reference_markdown(), (
+        "docs/reference.md is stale: run scripts/gen-docs and commit the result"
+    )
+
+
+def test_every_key_is_described():
+    undocumented = [
+        f"{e.file} {e.path} ({e.owner})"
+        for e in [*config_entries(), *app_entries()]
+        if not e.schema.get("description")
+    ]
+    assert not undocumented, "add a description to the schema of: " + ", ".join(undocumented)
+
+
+def test_every_top_level_app_key_has_an_example():
+    missing = [e.path for e in app_entries() if "." not in e.path and not e.schema.get("examples")]
+    assert not missing
+
+
+def test_relative_links_in_readme_and_docs_resolve():
+    broken = []
+    for page in [REPO_ROOT / "README.md", *DOCS.glob("*.md")]:
+        text = re.sub(r"`[^`\n]*`", "", page.read_text())  # code spans are not links
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO_ROOT)} -> {target}")
+    assert not broken, broken
