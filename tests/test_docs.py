@@ -39,3 +39,22 @@ def test_relative_links_in_readme_and_docs_resolve():
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(REPO_ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_agent_doc_lists_every_metric_the_agent_serves():
+    from gitkube.commands.agent import Metrics
+
+    served = {family.name for family in Metrics().registry.collect()}
+    doc = (DOCS / "agent.md").read_text()
+    missing = [name for name in served if not re.search(rf"`{name}(_total)?[{{`]", doc)]
+    assert served and not missing, f"docs/agent.md lacks metrics: {missing}"
+
+
+def test_user_docs_exist_and_readme_links_them():
+    readme = (REPO_ROOT / "README.md").read_text()
+    for page in ("tutorial", "concepts", "reference", "plugins", "agent", "yaml"):
+        assert (DOCS / f"{page}.md").is_file(), page
+        assert f"docs/{page}.md" in readme, page
+    sections = re.findall(r"^## (.+)$", readme, flags=re.MULTILINE)
+    assert sections[:3] == ["Install", "Five minutes", "Working on gitkube"], sections
+    assert "scripts/demo" in readme and "scripts/test" in readme

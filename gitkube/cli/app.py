@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from gitkube import __version__
-from gitkube.cli.output import Format, emit_json, reported_errors, warn
+from gitkube.cli.output import Format, emit_json, reported_errors, settings, warn
 
 app = typer.Typer(
     name="gitkube",
@@ -35,8 +35,16 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="On an error, print the traceback too (plugin authors). Also GITKUBE_DEBUG=1.",
+        ),
+    ] = False,
 ) -> None:
     """gitkube: GitOps for Kubernetes and Google Compute Engine."""
+    settings.debug = debug
 
 
 @app.command()
@@ -142,6 +150,36 @@ def plugins(
         keys = f"  keys: {', '.join(info.app_keys)}" if info.app_keys else ""
         typer.echo(f"{info.name} {info.version} ({origin}){keys}")
         typer.echo(f"  hooks: {', '.join(info.hooks)}")
+
+
+@app.command()
+def explain(
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="A key of gitkube.yaml or app.yaml: disks, disks.sizeGb, cluster.zone, "
+            "plugins.options.NAME."
+        ),
+    ],
+    output: OutputOption = Format.text,
+) -> None:
+    """Explain a gitkube.yaml or app.yaml key: type, default, owner, description, examples."""
+    from gitkube.commands.reference import explain_text, find_entry
+
+    with reported_errors():
+        entry = find_entry(key)
+    if output is Format.json:
+        emit_json(
+            {
+                "file": entry.file,
+                "key": entry.path,
+                "owner": entry.owner,
+                "required": entry.required,
+                "schema": entry.schema,
+            }
+        )
+        return
+    typer.echo(explain_text(key), nl=False)
 
 
 @app.command()

@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
-from gitkube.domain.config import CONFIG_FILE, CONFIG_SCHEMA
+from gitkube.domain.config import CONFIG_FILE, CONFIG_SCHEMA, closest
 from gitkube.domain.plugin_manager import build_plugin_manager
 from gitkube.domain.render import APP_FILE, CORE_APP_KEYS
 from gitkube.domain.schema_docs import constraints, documented, type_name
+from gitkube.primitives.errors import GitkubeError
 
 _CORE_DOCS = {
     "name": documented(
@@ -57,6 +58,65 @@ def app_entries(builtins_only: bool = True) -> list[Entry]:
         entries.append(Entry(APP_FILE, key, owner, schema))
         entries.extend(_walk(APP_FILE, key, owner, schema, set(), top=False))
     return entries
+
+
+def option_entries(builtins_only: bool = True) -> list[Entry]:
+    entries: list[Entry] = []
+    schemas = build_plugin_manager(builtins_only=builtins_only).option_schemas()
+    for plugin, schema in schemas.items():
+        path = f"plugins.options.{plugin}"
+        entries.append(Entry(CONFIG_FILE, path, plugin, schema))
+        entries.extend(_walk(CONFIG_FILE, path, plugin, schema, set(), top=False))
+    return entries
+
+
+def all_entries(builtins_only: bool = True) -> list[Entry]:
+    return [*config_entries(), *option_entries(builtins_only), *app_entries(builtins_only)]
+
+
+def explain_text(key: str) -> str:
+    """``gitkube explain KEY``: the entry, then its fields one per line."""
+    entry = find_entry(key)
+    entries = all_entries(builtins_only=False)
+    prefix = entry.path
+    children = [
+        e
+        for e in entries
+        if e.file == entry.file
+        and e.path.replace("[]", "").rsplit(".", 1)[0] == prefix.replace("[]", "")
+        and e.path != prefix
+    ]
+    lines = [f"{entry.file}: {describe(entry).removeprefix('### ')}".rstrip()]
+    if children:
+        lines += ["", "Fields:"]
+        for child in children:
+            name = child.path.rsplit(".", 1)[-1]
+            needed = ", required" if child.required else ""
+            default = (
+                f", default {_inline(child.schema['default'])}" if "default" in child.schema else ""
+            )
+            lines.append(f"  {name:<12} {type_name(child.schema)}{needed}{default}")
+            if child.schema.get("description"):
+                lines.append(f"               {child.schema['description']}")
+    return "\n".join(lines) + "\n"
+
+
+def find_entry(key: str) -> Entry:
+    """The entry for ``key`` (``disks``, ``disks.sizeGb``, ``cluster.zone``, ``plugins.options.hpa``).
+
+    Looks at every installed plugin. Raises :class:`GitkubeError` naming the
+    closest key when there is none.
+    """
+    entries = all_entries(builtins_only=False)
+    by_path = {e.path: e for e in entries}
+    wanted = key.strip().replace("[]", "")
+    for entry in entries:
+        if entry.path.replace("[]", "") == wanted:
+            return entry
+    raise GitkubeError(
+        f'no key "{key}" in gitkube.yaml or app.yaml{closest(wanted, set(by_path))}; '
+        "see docs/reference.md or `gitkube plugins`"
+    )
 
 
 def _walk(
@@ -133,7 +193,7 @@ def reference_markdown() -> str:
         CONFIG_SCHEMA["description"],
         "",
     ]
-    parts += [describe(e) for e in config_entries()]
+    parts += [describe(e) for e in [*config_entries(), *option_entries()]]
     parts += [
         f"## {APP_FILE}",
         "",

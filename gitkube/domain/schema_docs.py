@@ -70,8 +70,12 @@ def constraints(schema: Mapping[str, Any]) -> list[str]:
     notes = []
     if "pattern" in schema:
         notes.append(f"matches `{schema['pattern']}`")
-    if "minimum" in schema or "maximum" in schema:
-        notes.append(f"{schema.get('minimum', '')}..{schema.get('maximum', '')}")
+    if "minimum" in schema and "maximum" in schema:
+        notes.append(f"{schema['minimum']}..{schema['maximum']}")
+    elif "minimum" in schema:
+        notes.append(f">= {schema['minimum']}")
+    elif "maximum" in schema:
+        notes.append(f"<= {schema['maximum']}")
     if "minLength" in schema:
         notes.append(f"at least {schema['minLength']} characters")
     if "maxLength" in schema:
