@@ -69,3 +69,24 @@ def test_debug_prints_the_plugins_traceback(gitkube_plugin, make_repo, cli, tmp_
     assert "return app.resources" in result.stderr  # the plugin's own line
     assert result.stderr.strip().splitlines()[-1].startswith("error: app web/a, plugin broken")
     assert not (tmp_path / "out").exists()
+
+
+def test_plugins_required_prints_requirement_lines(make_repo, cli):
+    repo = make_repo(
+        {}, config="cluster: {name: home}\nplugins: {require: ['gitkube-hpa >= 1.0, < 2', b]}\n"
+    )
+    result = cli("plugins", repo, "--required")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "gitkube-hpa<2,>=1.0\nb\n"
+    assert cli("plugins", repo, "--required", "-o", "json").stdout.split() == [
+        "[",
+        '"gitkube-hpa<2,>=1.0",',
+        '"b"',
+        "]",
+    ]
+
+
+def test_plugins_of_a_missing_directory_fails(cli, tmp_path):
+    result = cli("plugins", tmp_path / "nope")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: no such directory"

@@ -123,11 +123,27 @@ def render(
 @app.command()
 def plugins(
     repo: Annotated[Path, typer.Argument(help="The config repo (default: here).")] = Path("."),
+    required: Annotated[
+        bool,
+        typer.Option(
+            "--required",
+            help="Print plugins.require of gitkube.yaml, one requirement a line "
+            "(for pip install -r).",
+        ),
+    ] = False,
     output: OutputOption = Format.text,
 ) -> None:
     """List plugins in call order with versions, hooks and the app.yaml keys they own."""
-    from gitkube.commands.plugins import list_plugins
+    from gitkube.commands.plugins import list_plugins, required_plugins
 
+    if required:
+        with reported_errors():
+            lines = required_plugins(repo)
+        if output is Format.json:
+            emit_json(lines)
+        else:
+            typer.echo("".join(f"{line}\n" for line in lines), nl=False)
+        return
     with reported_errors():
         infos = list_plugins(repo)
     if output is Format.json:

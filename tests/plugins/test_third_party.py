@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-SAMPLE = Path(__file__).parent / "sample-plugin"
 POD = """\
 apiVersion: v1
 kind: Pod
@@ -19,27 +16,11 @@ spec: {containers: [{name: c, image: "busybox:1.36"}]}
 """
 
 
-@pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory) -> Path:
-    """The sample distribution pip-installed into its own directory."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(SAMPLE),
-        ],
-        check=True,
-    )
-    assert list(target.glob("gitkube_sample_plugin-1.2.3.dist-info/entry_points.txt"))
-    return target
+@pytest.fixture
+def plugin_site(sample_plugin_site: Path) -> Path:
+    """The sample distribution pip-installed into its own directory (tests/conftest.py)."""
+    assert list(sample_plugin_site.glob("gitkube_sample_plugin-1.2.3.dist-info/entry_points.txt"))
+    return sample_plugin_site
 
 
 def test_entry_point_plugin_runs_in_real_render(plugin_site, make_repo, cli, tmp_path):
