@@ -90,3 +90,79 @@ def test_plugins_of_a_missing_directory_fails(cli, tmp_path):
     result = cli("plugins", tmp_path / "nope")
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'nope'}: no such directory"
+
+
+# -- CLI conventions -----------------------------------------------------------
+
+
+def test_dash_h_is_help_everywhere_and_help_ends_with_exit_codes(cli):
+    from gitkube.cli import app
+
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert {"render", "diff", "plan", "sync", "version", "explain"} <= set(names)
+    for args in ([], *([name] for name in names)):
+        result = cli(*args, "-h")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "Exit codes: 0 done; 1 an error" in " ".join(result.stdout.split()), args
+
+
+def test_shell_completion_is_offered(cli):
+    assert "--install-completion" in cli("--help").stdout
+
+
+def test_dash_c_and_the_positional_repo_both_work(make_repo, cli, tmp_path):
+    repo = make_repo({"web/a/pod.yaml": POD})
+    by_option = cli("render", "-C", repo, "--out", tmp_path / "one")
+    by_argument = cli("render", repo, "--out", tmp_path / "two")
+    assert by_option.returncode == 0 and by_argument.returncode == 0, by_option.stderr
+    assert (tmp_path / "one" / "web/a/pod-p.yaml").is_file()
+    assert cli("plugins", "--repo", repo, "--required").returncode == 0
+    clash = cli("render", repo, "-C", tmp_path, "--out", tmp_path / "three")
+    assert clash.returncode == 2 and "two repos given" in clash.stderr
+    assert not (tmp_path / "three").exists()
+
+
+def test_output_yaml_holds_what_json_holds(make_repo, cli, tmp_path):
+    import yaml
+
+    repo = make_repo({"web/a/pod.yaml": POD})
+    as_json = json.loads(cli("render", repo, "--out", tmp_path / "j", "-o", "json").stdout)
+    as_yaml = yaml.safe_load(cli("render", repo, "--out", tmp_path / "y", "-o", "yaml").stdout)
+    as_json["output"] = as_yaml["output"] = None
+    assert as_yaml == as_json
+    assert yaml.safe_load(cli("explain", "disks", "-o", "yaml").stdout)["owner"] == "disk"
+
+
+def test_version_json_lists_plugin_versions(cli, sample_plugin_site):
+    result = cli.subprocess("version", "-o", "json", env={"PYTHONPATH": str(sample_plugin_site)})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    from gitkube import __version__
+
+    assert data["gitkube"] == __version__
+    assert data["plugins"]["labels"] == __version__
+    assert data["plugins"]["greeter"] == "1.2.3"
+
+
+def _colored(env: dict[str, str]) -> str:
+    from typer.testing import CliRunner
+
+    from gitkube.cli import app
+
+    result = CliRunner().invoke(app, ["plugins", "/nonexistent-dir"], color=True, env=env)
+    assert result.exit_code == 1
+    return result.stderr
+
+
+def test_errors_are_red_unless_no_color_or_a_dumb_terminal():
+    assert "\x1b[" in _colored({"TERM": "xterm"})
+    assert "\x1b[" not in _colored({"TERM": "xterm", "NO_COLOR": "1"})
+    assert "\x1b[" not in _colored({"TERM": "dumb"})
+
+
+def test_only_takes_comma_lists():
+    from gitkube.cli.sync_cli import _options
+
+    options = _options(".", "rendered", None, None, None, ["kubernetes,gce"])
+    assert options.only == frozenset({"kubernetes", "gce"})
+    assert _options(".", "r", None, None, None, ["gce", "kubernetes"]).only == options.only

@@ -19,10 +19,34 @@ from gitkube.primitives.errors import GitkubeError
 class Format(StrEnum):
     text = "text"
     json = "json"
+    yaml = "yaml"
+
+    @property
+    def structured(self) -> bool:
+        """JSON or YAML: for machines, same data either way."""
+        return self is not Format.text
 
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def emit(output: Format | str, data: Any) -> None:
+    """``data`` as JSON or YAML (the YAML holds exactly what the JSON would)."""
+    if Format(output) is Format.yaml:
+        import yaml
+
+        plain = json.loads(json.dumps(data, default=str))
+        sys.stdout.write(
+            yaml.safe_dump(plain, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        )
+    else:
+        emit_json(data)
+
+
+def color_disabled() -> bool:
+    """NO_COLOR (any value, https://no-color.org) or TERM=dumb turn colour off."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
 
 
 class _Settings:

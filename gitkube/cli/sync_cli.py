@@ -6,14 +6,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gitkube.cli.output import Format, emit_json, reported_errors
+from gitkube.cli.output import Format, emit, reported_errors
 
 if TYPE_CHECKING:
     from gitkube.commands.sync import SyncOptions
     from gitkube.domain.targets import SyncResult
 
 Repo = Annotated[
-    str, typer.Option("--repo", help="Repository holding the rendered branch: a path or a git URL.")
+    str,
+    typer.Option(
+        "--repo", "-C", help="Repository holding the rendered branch: a path or a git URL."
+    ),
 ]
 Ref = Annotated[str, typer.Option("--ref", help="The rendered commit to apply.")]
 Kubeconfig = Annotated[
@@ -26,9 +29,12 @@ GceEndpoint = Annotated[
     typer.Option("--gce-endpoint", help="Compute Engine API endpoint (a local one for tests)."),
 ]
 Only = Annotated[
-    list[str] | None, typer.Option("--only", help="Limit the run to a target: kubernetes or gce.")
+    list[str] | None,
+    typer.Option(
+        "--only", help="Limit the run to targets: kubernetes, gce (repeat or comma-separate)."
+    ),
 ]
-Output = Annotated[Format, typer.Option("--output", "-o", help="text or json")]
+Output = Annotated[Format, typer.Option("--output", "-o", help="text, json or yaml")]
 
 
 def _options(
@@ -48,14 +54,16 @@ def _options(
         kubeconfig=kubeconfig,
         context=context,
         gce_endpoint=gce_endpoint,
-        only=frozenset(only) if only else None,
+        only=frozenset(t.strip() for o in only for t in o.split(",") if t.strip())
+        if only
+        else None,
         **flags,
     )
 
 
 def _report(result: SyncResult, output: Format) -> None:
-    if output is Format.json:
-        emit_json(result.as_dict())
+    if output.structured:
+        emit(output, result.as_dict())
         return
     from gitkube.cli.plan_text import print_plan
 
@@ -142,8 +150,8 @@ def status(
 
     with reported_errors():
         statuses = read_status(kubeconfig, context)
-    if output is Format.json:
-        emit_json([s.as_dict() for s in statuses])
+    if output.structured:
+        emit(output, [s.as_dict() for s in statuses])
         return
     if not statuses:
         typer.echo("no gitkube ApplySet in this cluster yet: run gitkube sync")

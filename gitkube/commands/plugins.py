@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
+from typing import Any
 
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
 from gitkube.domain.plugin_manager import PluginInfo, build_plugin_manager
@@ -30,3 +32,14 @@ def required_plugins(repo: Path | None = None) -> list[str]:
     from gitkube.domain.requirements import parse_requirements
 
     return [str(r) for r in parse_requirements(read_config(repo).required_plugins)]
+
+
+def versions() -> dict[str, Any]:
+    """gitkube's, Python's and every installed plugin's version (none disabled)."""
+    from gitkube import __version__
+
+    return {
+        "gitkube": __version__,
+        "python": platform.python_version(),
+        "plugins": build_plugin_manager().versions(),
+    }

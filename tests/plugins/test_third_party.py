@@ -168,3 +168,17 @@ def test_options_for_a_plugin_without_an_options_schema(plugin_site, make_repo, 
     )
     assert result.returncode == 1
     assert "plugins.options.greeter: plugin greeter takes no options" in result.stderr
+
+
+def test_fixture_registers_a_plugin_that_is_also_installed(
+    plugin_site, monkeypatch, gitkube_plugin, gitkube_render
+):
+    """The plugin author's recipe while the plugin is pip-installed (entry point
+    ``greeter``): one registration, not "Plugin already registered"."""
+    monkeypatch.syspath_prepend(str(plugin_site))
+    import gitkube_sample_plugin
+
+    gitkube_plugin(gitkube_sample_plugin)
+    rendered = gitkube_render({"web/a/app.yaml": "greeting: hello\n", "web/a/pod.yaml": POD})
+    pod = rendered.object("Pod", "p")
+    assert pod["metadata"]["annotations"]["example.com/greeting"] == "hello"
