@@ -166,3 +166,22 @@ def test_only_takes_comma_lists():
     options = _options(".", "rendered", None, None, None, ["kubernetes,gce"])
     assert options.only == frozenset({"kubernetes", "gce"})
     assert _options(".", "r", None, None, None, ["gce", "kubernetes"]).only == options.only
+
+
+def test_errors_under_json_and_yaml_output_are_documents_too(make_repo, cli, tmp_path):
+    import yaml
+
+    repo = make_repo({"web/a/app.yaml": "extrnal: {}\n", "web/a/pod.yaml": POD})
+    for fmt, load in (("json", json.loads), ("yaml", yaml.safe_load)):
+        result = cli("render", "-C", repo, "--out", tmp_path / fmt, "-o", fmt)
+        assert result.returncode == 1
+        error = load(result.stdout)["error"]
+        assert error["file"] == "web/a/app.yaml" and error["exitCode"] == 1
+        assert 'unknown key "extrnal"' in error["message"]
+        assert result.stderr.startswith("error: web/a/app.yaml: ")  # the line for people stays
+        assert not (tmp_path / fmt).exists()
+
+
+def test_help_shows_flags_without_type_placeholders(cli):
+    assert "<bool>" not in cli("render", "-h").stdout
+    assert "--check" in cli("render", "-h").stdout

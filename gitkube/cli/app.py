@@ -25,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -109,7 +110,7 @@ def render(
     from gitkube.commands.render import check_index, render_to_branch, render_to_directory
 
     repo = _repo(repo_argument, repo_option)
-    with reported_errors():
+    with reported_errors(output):
         if sum((out is not None, check)) > 1:
             raise typer.BadParameter("--out and --check do not go together", param_hint="--check")
         if (out is not None or check) and (ref != "HEAD" or branch or push):
@@ -172,14 +173,14 @@ def plugins(
 
     repo = _repo(repo_argument, repo_option)
     if required:
-        with reported_errors():
+        with reported_errors(output):
             lines = required_plugins(repo)
         if output.structured:
             emit(output, lines)
         else:
             typer.echo("".join(f"{line}\n" for line in lines), nl=False)
         return
-    with reported_errors():
+    with reported_errors(output):
         infos = list_plugins(repo)
     if output.structured:
         emit(
@@ -209,7 +210,7 @@ def version(output: OutputOption = Format.text) -> None:
     """Show gitkube's version, Python's, and every installed plugin's."""
     from gitkube.commands.plugins import versions
 
-    with reported_errors():
+    with reported_errors(output):
         info = versions()
     if output.structured:
         emit(output, info)
@@ -233,7 +234,7 @@ def explain(
     """Explain a gitkube.yaml or app.yaml key: type, default, owner, description, examples."""
     from gitkube.commands.reference import explain_text, find_entry
 
-    with reported_errors():
+    with reported_errors(output):
         entry = find_entry(key)
     if output.structured:
         emit(
@@ -258,7 +259,7 @@ def init(
     """Create a new config repo from the bundled example."""
     from gitkube.commands.init import init_repo
 
-    with reported_errors():
+    with reported_errors(output):
         files = init_repo(directory)
     if output.structured:
         emit(output, {"directory": str(directory), "files": files})
@@ -303,7 +304,7 @@ def diff(
     """Show what changes in the rendered objects between two refs, per app."""
     from gitkube.commands.diff import describe, diff_refs, to_markdown
 
-    with reported_errors():
+    with reported_errors(output):
         report = diff_refs(
             repo, base, head, branch=branch, use_cache=not no_cache, progress=_progress()
         )

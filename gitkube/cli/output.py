@@ -67,16 +67,36 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn a :class:`GitkubeError` into one message on stderr and its exit code."""
+def reported_errors(output: str | None = None) -> Iterator[None]:
+    """Turn a :class:`GitkubeError` into one message on stderr and its exit code.
+
+    Under ``-o json``/``-o yaml`` the error is also written to stdout in that
+    format (``{"error": {"message", "file", "line", "plugin", "app", "object",
+    "exitCode"}}``), so a program reading stdout sees it.
+    """
     try:
         yield
     except GitkubeError as exc:
         if debug_enabled():
             # The whole chain: a plugin's own exception comes first.
             traceback.print_exception(exc, file=sys.stderr)
+        if output in (Format.json, Format.yaml):
+            emit(output, {"error": error_document(exc)})
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(exc.exit_code) from None
+
+
+def error_document(exc: GitkubeError) -> dict[str, Any]:
+    return {
+        "message": exc.message,
+        "file": exc.file,
+        "line": exc.line,
+        "plugin": exc.plugin,
+        "app": exc.app,
+        "object": exc.obj,
+        "exitCode": exc.exit_code,
+        "text": str(exc),
+    }
 
 
 def run(action: Callable[[], Any]) -> Any:

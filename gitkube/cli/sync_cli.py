@@ -85,7 +85,7 @@ def plan(
     """Show what sync would change, per object and field. Writes nothing."""
     from gitkube.commands.sync import plan as compute_plan
 
-    with reported_errors():
+    with reported_errors(output):
         result = compute_plan(
             _options(repo, ref, kubeconfig, context, gce_endpoint, only, adopt=adopt)
         )
@@ -135,7 +135,7 @@ def sync(
         allow_replace=allow_replace,
         allow_mass_prune=allow_mass_prune,
     )
-    with reported_errors():
+    with reported_errors(output):
         result = sync_command.plan(options) if dry_run else sync_command.sync(options)
     _report(result, output)
 
@@ -148,7 +148,7 @@ def status(
     """Show what each gitkube ApplySet in the cluster last synced, and how it went."""
     from gitkube.commands.status import read_status
 
-    with reported_errors():
+    with reported_errors(output):
         statuses = read_status(kubeconfig, context)
     if output.structured:
         emit(output, [s.as_dict() for s in statuses])
