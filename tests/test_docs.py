@@ -58,3 +58,36 @@ def test_user_docs_exist_and_readme_links_them():
     sections = re.findall(r"^## (.+)$", readme, flags=re.MULTILINE)
     assert sections[:3] == ["Install", "Five minutes", "Working on gitkube"], sections
     assert "scripts/demo" in readme and "scripts/test" in readme
+
+
+def test_plugin_guide_documents_everything_a_hook_receives():
+    """Every public member of App, Resource, RenderContext, Problem and every
+    keyword of GitkubeError is named in docs/plugins.md (a new one must be too)."""
+    import dataclasses
+    import inspect
+
+    from gitkube.plugin_api import App, GitkubeError, Problem, RenderContext, Resource
+
+    guide = (DOCS / "plugins.md").read_text()
+    names = {
+        "App": [f.name for f in dataclasses.fields(App)],
+        "Problem": [f.name for f in dataclasses.fields(Problem)],
+        "RenderContext": [n for n in vars(RenderContext) if not n.startswith("_")]
+        + [f.name for f in dataclasses.fields(RenderContext) if f.name != "hooks"],
+        "Resource": [n for n in vars(Resource) if not n.startswith("_")]
+        + [f.name for f in dataclasses.fields(Resource)],
+        "GitkubeError": [
+            p for p in inspect.signature(GitkubeError.__init__).parameters if p != "self"
+        ],
+    }
+    missing = [
+        f"{owner}.{name}"
+        for owner, members in names.items()
+        for name in members
+        if name not in {"exit_code", "noting", "where"}
+        and f"`{name}" not in guide
+        and f"{name}`" not in guide
+        and f", {name}" not in guide
+        and f"{name}=" not in guide
+    ]
+    assert not missing, f"docs/plugins.md does not mention: {missing}"
