@@ -1,6 +1,6 @@
 """Sync time and request counts: `gitkube sync` beside `kubectl apply --server-side`, one run.
 
-    .venv/bin/python bench/bench_sync.py [--apps 1000]
+    .venv/bin/python bench/bench_sync.py [--apps 1000] [--no-kubectl]
 
 Starts the local control plane (gitkube.testing.controlplane), renders a
 generated repo of N apps (a Deployment and a Service each) onto its rendered
@@ -9,12 +9,16 @@ branch, then measures on the same API server:
 * kubectl: `kubectl apply --server-side -R -f` of the rendered files of an
   identical repo in another namespace (what a user would run instead);
 * gitkube: first sync (everything created), then a no-op sync (nothing to do),
-  with the requests each made, counted by verb.
+  with the requests each made, counted by verb;
+* sizes: the ApplySet parent after the first sync, and the largest member
+  (the largest object gitkube writes: the record is on each member), as the
+  API server returns them in JSON, managedFields included.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -64,13 +68,27 @@ def counted_sync(options: SyncOptions) -> tuple[float, Counter[str], dict]:
         KubeApi.request = original  # type: ignore[method-assign]
 
 
+def largest_objects(kube: KubeApi, namespace: str, cluster: str) -> tuple[int, int]:
+    """Bytes of the ApplySet parent and of the largest member, as JSON."""
+    parent = kube.request("GET", f"/api/v1/namespaces/gitkube-system/configmaps/gitkube-{cluster}")
+    largest = 0
+    for path in (
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        f"/api/v1/namespaces/{namespace}/services",
+    ):
+        for item in kube.request("GET", path).get("items", ()):
+            largest = max(largest, len(json.dumps(item)))
+    return len(json.dumps(parent)), largest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--no-kubectl", action="store_true", help="skip the kubectl comparison")
     args = parser.parse_args()
-    kubectl = shutil.which("kubectl")
+    kubectl = None if args.no_kubectl else shutil.which("kubectl")
     with tempfile.TemporaryDirectory() as tmp, ControlPlane(default_bin_dir()) as cp:
         kube = KubeApi(cp.api_client())
         for ns in ("bench-gitkube", "bench-kubectl"):
@@ -80,9 +98,13 @@ def main() -> None:
                 body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
             )
         ours = rendered_repo(Path(tmp) / "ours", args.apps, "bench-gitkube", "bench")
-        theirs = rendered_repo(Path(tmp) / "theirs", args.apps, "bench-kubectl", "benchk")
+        theirs = (
+            rendered_repo(Path(tmp) / "theirs", args.apps, "bench-kubectl", "benchk")
+            if kubectl
+            else None
+        )
         print(f"{args.apps} apps, {2 * args.apps} objects, kube-apiserver {cp.server}")
-        if kubectl:
+        if kubectl and theirs:
             export = Path(tmp) / "kubectl-files"
             git(theirs, "worktree", "add", "-q", "--detach", str(export), "refs/heads/rendered")
             (export / "gitkube-inventory.yaml").unlink()
@@ -110,6 +132,11 @@ def main() -> None:
         seconds, calls, result = counted_sync(options)
         print(
             f"gitkube sync (first):                 {seconds:6.2f} s  created={result['created']}  requests={dict(calls)}"
+        )
+        parent_bytes, member_bytes = largest_objects(kube, "bench-gitkube", "bench")
+        print(
+            f"ApplySet parent: {parent_bytes} bytes; largest member: {member_bytes} bytes "
+            "(JSON, managedFields included; limits: 1 MiB per ConfigMap, ~1.5 MiB per request)"
         )
         seconds, calls, result = counted_sync(options)
         print(

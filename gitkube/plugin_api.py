@@ -15,17 +15,26 @@ The hooks themselves are documented in :mod:`gitkube.domain.hookspec`.
 from gitkube import __version__
 from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
+from gitkube.domain.health import HEALTHY, Health, HealthState, worst
 from gitkube.domain.hookspec import hookimpl
+from gitkube.domain.notify import Event, NotifyRule
 from gitkube.domain.ownership import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_OWNER_LABEL,
+    HEALTH_STATUS_ANNOTATION,
+    MANAGED_BY_LABEL,
+    OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
+    RECORD_APP_ANNOTATION,
+    RECORD_HASH_ANNOTATION,
+    RECORD_SOURCE_ANNOTATION,
     STATUS_PREFIX,
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
     ApplySet,
+    health_summary,
 )
 from gitkube.domain.resources import (
     GCE_API_VERSION,
@@ -59,7 +68,14 @@ __all__ = [
     "GCE_API_VERSION",
     "GCE_GROUP",
     "GCE_OWNER_LABEL",
+    "HEALTHY",
+    "HEALTH_STATUS_ANNOTATION",
+    "MANAGED_BY_LABEL",
+    "OBJECTS_STATUS_ANNOTATION",
     "PART_OF_LABEL",
+    "RECORD_APP_ANNOTATION",
+    "RECORD_HASH_ANNOTATION",
+    "RECORD_SOURCE_ANNOTATION",
     "STATUS_PREFIX",
     "TARGETS_ANNOTATION",
     "TOOLING_ANNOTATION",
@@ -69,9 +85,13 @@ __all__ = [
     "Change",
     "ClusterConfig",
     "DesiredObject",
+    "Event",
     "GitkubeError",
+    "Health",
+    "HealthState",
     "KubeApi",
     "KubeApiError",
+    "NotifyRule",
     "ObjectId",
     "Problem",
     "RenderContext",
@@ -86,7 +106,9 @@ __all__ = [
     "containers",
     "content_hash",
     "documented",
+    "health_summary",
     "hookimpl",
     "mount_in_pods",
     "object_id",
+    "worst",
 ]

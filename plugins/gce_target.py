@@ -730,6 +730,19 @@ class GceTarget:
     def finish(self, result: SyncResult) -> None:
         return None
 
+    def observe(self, objects: Sequence[DesiredObject]) -> dict[ObjectId, Mapping[str, Any] | None]:
+        """One GET per resource, in the Compute API's JSON (``sync --wait`` judges it)."""
+        live: dict[ObjectId, Mapping[str, Any] | None] = {}
+        for obj in objects:
+            kind = BY_KIND[obj.id.kind]
+            try:
+                live[obj.id] = self.client.call("GET", self._path(kind, obj.id.name))
+            except GceApiError as exc:
+                if exc.status != 404:
+                    raise
+                live[obj.id] = None
+        return live
+
 
 def _norm(key: str, value: Any) -> Any:
     """A value as compared: links without base URL and project, numbers as text."""

@@ -1,27 +1,42 @@
 """kubernetes_target: sync rendered Kubernetes objects into a cluster.
 
-Ownership follows ApplySet (KEP-3659): a parent ConfigMap
-``gitkube-<cluster>`` in ``gitkube-system`` lists the group-kinds gitkube
-manages, and every member carries ``applyset.kubernetes.io/part-of``. Objects
-without that label are never changed or deleted.
+Ownership follows ApplySet (KEP-3659), as kubectl's ``applyset.go`` does: a
+parent ConfigMap ``gitkube-<cluster>`` in ``gitkube-system`` lists the
+group-kinds and namespaces of the members, and every member carries
+``applyset.kubernetes.io/part-of``. Objects without that label are never
+changed or deleted. The parent is extended *before* the first member of a new
+group-kind or namespace is written, so whatever a run applies, even one that
+dies halfway, is found (and pruned when it leaves the repo) by the next.
+
+What gitkube applied is recorded on each member, in annotations sent in the
+same server-side apply as the object (content hash, rendered path, app): no
+record can name an object the API server refused, and none is missing for
+an object it accepted. The parent stays the same size at any member count.
 
 Observing is cheap: one aggregated-discovery request per API root, one GET
 of the parent, and one LIST per group-kind. Whether an owned object changed
-is decided without writes: the parent keeps each member's rendered content
-hash, live drift is found by comparing what gitkube sends with what the
-server holds (server defaults and other managers' fields are ignored), and a
-suspected difference is confirmed with a server-side-apply dry-run before it
-is called drift.
+is decided without writes: the member's record says which rendered content
+was last applied, live drift is found by comparing what gitkube sends with
+what the server holds (server defaults and other managers' fields are
+ignored), and a suspected difference is confirmed with a server-side-apply
+dry-run before it is called drift.
+
+Before the first write, the namespaces the objects go in are checked: a
+missing one is created (owned, labelled, in the plan) unless
+``sync.createNamespaces`` is false, which refuses the sync instead.
+Pruning passes the filters of :mod:`gitkube_plugins.kubernetes_filters`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from gitkube.plugin_api import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
@@ -29,7 +44,13 @@ from gitkube.plugin_api import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_GROUP,
+    HEALTH_STATUS_ANNOTATION,
+    MANAGED_BY_LABEL,
+    OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
+    RECORD_APP_ANNOTATION,
+    RECORD_HASH_ANNOTATION,
+    RECORD_SOURCE_ANNOTATION,
     STATUS_PREFIX,
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
@@ -44,7 +65,16 @@ from gitkube.plugin_api import (
     SyncSettings,
     SyncState,
     __version__,
+    health_summary,
     hookimpl,
+)
+
+from .kubernetes_filters import (
+    LocalNamespacesFilter,
+    NamespaceInUseFilter,
+    ParentNamespaceFilter,
+    PruneFilter,
+    first_refusal,
 )
 
 FIELD_MANAGER = "gitkube"
@@ -94,6 +124,7 @@ class ApiResource:
     kind: str
     plural: str
     namespaced: bool
+    listable: bool = True
 
     def collection_path(self, namespace: str | None = None, version: str | None = None) -> str:
         root = (
@@ -106,7 +137,12 @@ class ApiResource:
         return f"{root}/{self.plural}"
 
     def object_path(self, namespace: str | None, name: str, version: str | None = None) -> str:
-        return f"{self.collection_path(namespace, version)}/{name}"
+        # Path-segment names (RBAC, most custom resources) may hold ':', ' ', '?', '#'...
+        return f"{self.collection_path(namespace, version)}/{quote(name, safe=_PCHAR)}"
+
+
+# What a URL path segment may hold unescaped (RFC 3986 pchar, less '%').
+_PCHAR = "-._~!$&'()*+,;=:@"
 
 
 class Discovery:
@@ -134,15 +170,36 @@ class Discovery:
                                 kind,
                                 res["resource"],
                                 res.get("scope") == "Namespaced",
+                                "list" in (res.get("verbs") or ()),
                             )
 
     def find(self, group: str, kind: str) -> ApiResource | None:
         return self.resources.get((group, kind))
 
 
-def _key(oid: ObjectId) -> str:
-    """A ConfigMap data key for an object (``[-._a-zA-Z0-9]`` only)."""
+def _legacy_key(oid: ObjectId) -> str:
+    """The parent ConfigMap data key under which gitkube 0.x recorded an object's hash.
+
+    Read only, to migrate: the record now lives on each member.
+    """
     return f"{oid.kind}.{oid.group or 'core'}.{oid.namespace or '_'}.{oid.name}"
+
+
+def record_of(obj: DesiredObject) -> dict[str, str]:
+    """The annotations that record on a member what gitkube applied to it."""
+    record = {RECORD_HASH_ANNOTATION: obj.content_hash}
+    if obj.path:
+        record[RECORD_SOURCE_ANNOTATION] = obj.path
+    if obj.app:
+        record[RECORD_APP_ANNOTATION] = obj.app
+    return record
+
+
+def with_record(body: Mapping[str, Any], record: Mapping[str, str]) -> dict[str, Any]:
+    """``body`` with ``record`` added to its annotations (``body`` is not changed)."""
+    meta = dict(body.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), **record}
+    return {**body, "metadata": meta}
 
 
 def _group_kind(group: str, kind: str) -> str:
@@ -204,10 +261,14 @@ class KubernetesTarget:
         self._api = api
         self._discovery: Discovery | None = None
         self.parent: dict[str, Any] | None = None
+        # gitkube 0.x kept each member's content hash in the parent's data; read to migrate.
+        self.legacy_record: dict[str, str] = {}
         self.owned: dict[ObjectId, dict[str, Any]] = {}
         self.desired: list[DesiredObject] = []
         self.desired_by_id: dict[ObjectId, DesiredObject] = {}
-        self._hashes_dirty = False
+        # What this run wrote and deleted: the members are owned | applied - deleted.
+        self.applied: set[ObjectId] = set()
+        self.deleted: set[ObjectId] = set()
         self.state = SyncState()
 
     # -- wiring --------------------------------------------------------------
@@ -229,7 +290,7 @@ class KubernetesTarget:
     def owned_count(self) -> int:
         return len(self.owned)
 
-    # -- observe and plan ----------------------------------------------------
+    # -- the parent ----------------------------------------------------------
     def _parent_path(self) -> str:
         return f"/api/v1/namespaces/{self.applyset.namespace}/configmaps/{self.applyset.name}"
 
@@ -245,6 +306,52 @@ class KubernetesTarget:
             )
         return parent
 
+    def _parent_annotations(self) -> dict[str, str]:
+        return dict((self.parent or {}).get("metadata", {}).get("annotations") or {})
+
+    def _listed(self, annotation: str) -> set[str]:
+        return {v for v in self._parent_annotations().get(annotation, "").split(",") if v}
+
+    def _write_parent(
+        self,
+        group_kinds: Iterable[str],
+        namespaces: Iterable[str],
+        status: Mapping[str, str],
+        legacy_record: Mapping[str, str] | None = None,
+    ) -> None:
+        """Server-side apply the whole parent: what it does not name is dropped."""
+        if self.parent is None:
+            self.api.ensure_namespace(self.applyset.namespace)
+        parent: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": self.applyset.name,
+                "namespace": self.applyset.namespace,
+                "labels": {APPLYSET_ID_LABEL: self.applyset.id},
+                "annotations": {
+                    TOOLING_ANNOTATION: f"gitkube/{__version__}",
+                    CONTAINS_GROUP_KINDS_ANNOTATION: ",".join(sorted(set(group_kinds))),
+                    ADDITIONAL_NAMESPACES_ANNOTATION: ",".join(
+                        sorted(set(namespaces) - {self.applyset.namespace})
+                    ),
+                    **status,
+                },
+            },
+        }
+        if legacy_record:
+            parent["data"] = dict(legacy_record)
+        self.parent = self.api.apply(self._parent_path(), parent, manager=FIELD_MANAGER, force=True)
+
+    def _previous_status(self) -> dict[str, str]:
+        keep = (TARGETS_ANNOTATION,)
+        return {
+            k: v
+            for k, v in self._parent_annotations().items()
+            if k.startswith(STATUS_PREFIX) or k in keep
+        }
+
+    # -- observe and plan ----------------------------------------------------
     def _resource_for(self, oid: ObjectId) -> ApiResource:
         res = self.discovery.find(oid.group, oid.kind)
         if res is None:
@@ -255,14 +362,16 @@ class KubernetesTarget:
             )
         return res
 
-    def _list(self, res: ApiResource, selector: str | None) -> list[dict[str, Any]]:
+    def _list(
+        self, res: ApiResource, selector: str | None, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         token: str | None = None
         api_version = f"{res.group}/{res.version}" if res.group else res.version
         while True:
             page = self.api.request(
                 "GET",
-                res.collection_path(),
+                res.collection_path(namespace),
                 query={"labelSelector": selector, "continue": token},
             )
             # Items of a LIST carry no apiVersion/kind of their own.
@@ -274,19 +383,19 @@ class KubernetesTarget:
             if not token:
                 return items
 
+    def _is_member(self, obj: Mapping[str, Any]) -> bool:
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return bool(labels.get(PART_OF_LABEL) == self.applyset.id)
+
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
-        self.desired = list(desired)
-        self.desired_by_id = {d.id: d for d in self.desired}
         self.state = state  # read again in finish(): which other targets are in use
         self.parent = self._read_parent(state)
-        parent_annotations = (self.parent or {}).get("metadata", {}).get("annotations", {})
-        recorded_gks = {
-            gk
-            for gk in parent_annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "").split(",")
-            if gk
-        }
-        hashes: dict[str, str] = dict((self.parent or {}).get("data") or {})
+        self.legacy_record = dict((self.parent or {}).get("data") or {})
+        recorded_gks = self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
+        targeted = _targeted_namespaces(desired)
         desired_gks = {(d.id.group, d.id.kind) for d in desired}
+        if targeted:
+            desired_gks.add(("", "Namespace"))  # listed whole: which of them exist
         selector = f"{PART_OF_LABEL}={self.applyset.id}"
 
         live: dict[ObjectId, dict[str, Any]] = {}
@@ -310,22 +419,106 @@ class KubernetesTarget:
                 for item in self._list(res, selector):
                     live[_live_id(group, kind, item)] = item
 
-        self.owned = {
-            oid: obj
-            for oid, obj in live.items()
-            if (obj.get("metadata", {}).get("labels") or {}).get(PART_OF_LABEL) == self.applyset.id
-        }
-        changes = [self._plan_one(d, live.get(d.id), hashes, state) for d in desired]
-        desired_ids = {d.id for d in desired}
-        for oid, obj in sorted(self.owned.items(), key=lambda kv: (kind_rank(kv[0].kind), kv[0])):
-            if oid in desired_ids or (
-                oid.kind == "Namespace" and oid.name == self.applyset.namespace
-            ):
-                continue  # the namespace holding the ApplySet parent is never pruned
-            labels = obj.get("metadata", {}).get("labels") or {}
-            changes.append(Change(self.name, Action.DELETE, oid, app=labels.get("app"), live=obj))
-        self._hashes_dirty = any(hashes.get(_key(d.id)) != d.content_hash for d in desired)
+        self.owned = {oid: obj for oid, obj in live.items() if self._is_member(obj)}
+        self.desired = [*desired, *self._namespaces_to_keep(targeted, desired, live)]
+        self.desired_by_id = {d.id: d for d in self.desired}
+        changes = [self._plan_one(d, live.get(d.id), state) for d in self.desired]
+        changes.extend(self._plan_prunes(targeted))
         return changes
+
+    def _namespaces_to_keep(
+        self,
+        targeted: Mapping[str, Sequence[str]],
+        desired: Sequence[DesiredObject],
+        live: Mapping[ObjectId, Mapping[str, Any]],
+    ) -> list[DesiredObject]:
+        """The namespaces objects go in that the repo does not define, as desired objects.
+
+        One that is missing is created (unless ``sync.createNamespaces`` is
+        false: then the sync is refused here, before any write); one gitkube
+        created before stays desired, so it is not pruned while in use; one
+        that someone else created is left alone.
+        """
+        defined = {d.id.name for d in desired if d.id.group == "" and d.id.kind == "Namespace"}
+        missing: dict[str, Sequence[str]] = {}
+        implicit = []
+        for namespace, apps in sorted(targeted.items()):
+            if namespace in defined or namespace == self.applyset.namespace:
+                continue  # the parent's namespace is made with the parent
+            existing = live.get(ObjectId("", "Namespace", None, namespace))
+            if existing is None and not self.settings.config.create_namespaces:
+                missing[namespace] = apps
+            elif existing is None or self._is_member(existing):
+                implicit.append(self._implicit_namespace(namespace))
+        if missing:
+            listing = "; ".join(
+                f"{ns} (needed by {', '.join(apps)})" for ns, apps in missing.items()
+            )
+            raise GitkubeError(
+                f"{len(missing)} namespace(s) the rendered objects go in do not exist and "
+                f"sync.createNamespaces is false: {listing}; nothing was changed. Create "
+                "them, define them in the repo, or let gitkube create them"
+            )
+        return implicit
+
+    def _implicit_namespace(self, name: str) -> DesiredObject:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {PART_OF_LABEL: self.applyset.id, MANAGED_BY_LABEL: "gitkube"},
+            },
+        }
+        return DesiredObject(body=body, path="", app="")
+
+    def _prune_filters(self, targeted: Mapping[str, Sequence[str]]) -> list[PruneFilter]:
+        return [
+            ParentNamespaceFilter(self.applyset.namespace),
+            LocalNamespacesFilter(frozenset(targeted)),
+            NamespaceInUseFilter(self._unowned_in),
+        ]
+
+    def _plan_prunes(self, targeted: Mapping[str, Sequence[str]]) -> list[Change]:
+        filters = self._prune_filters(targeted)
+        changes = []
+        for oid, obj in sorted(self.owned.items(), key=lambda kv: (kind_rank(kv[0].kind), kv[0])):
+            if oid in self.desired_by_id:
+                continue
+            labels = obj.get("metadata", {}).get("labels") or {}
+            change = Change(self.name, Action.DELETE, oid, app=labels.get("app"), live=obj)
+            reason = first_refusal(filters, oid, obj)
+            if reason:
+                change.action = Action.UNCHANGED
+                change.note = f"kept, not pruned ({reason})"
+            changes.append(change)
+        return changes
+
+    def _unowned_in(self, namespace: str) -> str | None:
+        """One object in ``namespace`` that gitkube does not own and nothing owns, if any.
+
+        Events, the objects Kubernetes puts in every namespace, and objects
+        with an owner (Pods of a Deployment, a Service's endpoints) do not count.
+        A kind gitkube may not list there counts as in use: unseen is not empty.
+        """
+        not_ours = f"{PART_OF_LABEL}!={self.applyset.id}"
+        for res in sorted(self.discovery.resources.values(), key=lambda r: (r.group, r.kind)):
+            if not (res.namespaced and res.listable) or res.kind == "Event":
+                continue
+            try:
+                items = self._list(res, not_ours, namespace)
+            except KubeApiError as exc:
+                if exc.status == 403:  # what cannot be seen may be there: keep the namespace
+                    return f"{_group_kind(res.group, res.kind)} objects gitkube may not list"
+                if exc.status in (404, 405):
+                    continue
+                raise
+            for item in items:
+                meta = item.get("metadata", {})
+                if meta.get("ownerReferences") or (res.kind, meta.get("name")) in _PER_NAMESPACE:
+                    continue
+                return f"{_group_kind(res.group, res.kind)} {meta.get('name')}"
+        return None
 
     def _bound(
         self, obj: DesiredObject, state: SyncState
@@ -345,22 +538,21 @@ class KubernetesTarget:
         return body, {"spec.externalIPs": ip}, False
 
     def _plan_one(
-        self,
-        obj: DesiredObject,
-        live: dict[str, Any] | None,
-        hashes: Mapping[str, str],
-        state: SyncState,
+        self, obj: DesiredObject, live: dict[str, Any] | None, state: SyncState
     ) -> Change:
         oid = obj.id
-        body, bound, pending = self._bound(obj, state)
+        bound, late, pending = self._bound(obj, state)
+        record = record_of(obj)
+        body = with_record(bound, record)
         change = Change(
-            self.name, Action.UNCHANGED, oid, app=obj.app, desired=body, live=live, late_bound=bound
+            self.name, Action.UNCHANGED, oid, app=obj.app, desired=body, live=live, late_bound=late
         )
         if live is None:
             change.action = Action.CREATE
+            if not obj.path:
+                change.note = "objects go in this namespace and the repo does not define it"
             return change
-        labels = live.get("metadata", {}).get("labels") or {}
-        if labels.get(PART_OF_LABEL) != self.applyset.id:
+        if not self._is_member(live):
             change.action = Action.UPDATE
             change.adopt = True
             change.note = "adopt: take over an object gitkube did not create"
@@ -370,8 +562,20 @@ class KubernetesTarget:
                     "label); delete it, or take it over with --adopt"
                 )
             return change
-        same_intent = hashes.get(_key(oid)) == obj.content_hash
-        if same_intent and is_subset(body, live) and not pending:
+        # The record is part of the body: a match means gitkube's intent is unchanged too.
+        if is_subset(body, live) and not pending:
+            return change
+        live_annotations = live.get("metadata", {}).get("annotations") or {}
+        if (
+            RECORD_HASH_ANNOTATION not in live_annotations
+            and self.legacy_record.get(_legacy_key(oid)) == obj.content_hash
+            and is_subset(bound, live)
+            and not pending
+        ):
+            # Synced by gitkube 0.x, unchanged since: only the record moves onto the object.
+            change.action = Action.UPDATE
+            change.fields = [f"metadata.annotations.{key}" for key in record]
+            change.note = "record moved from the ApplySet parent onto the object"
             return change
         # Something differs, or gitkube's own intent changed: let the server say
         # what an apply would do, without doing it.
@@ -419,51 +623,45 @@ class KubernetesTarget:
             raise exc
 
     # -- apply ---------------------------------------------------------------
-    def _ensure_parent(
-        self, group_kinds: Iterable[str], extra: Mapping[str, Any] | None = None
-    ) -> None:
-        namespaces = sorted(
-            {
-                d.id.namespace
-                for d in self.desired
-                if d.id.namespace and d.id.namespace != self.applyset.namespace
-            }
+    def _members_scope(self, ids: Iterable[ObjectId]) -> tuple[set[str], set[str]]:
+        """The group-kinds and namespaces of the objects ``ids``."""
+        ids = list(ids)
+        return (
+            {_group_kind(oid.group, oid.kind) for oid in ids},
+            {oid.namespace for oid in ids if oid.namespace},
         )
-        if self.parent is None:
-            self.api.ensure_namespace(self.applyset.namespace)
-        parent: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": self.applyset.name,
-                "namespace": self.applyset.namespace,
-                "labels": {APPLYSET_ID_LABEL: self.applyset.id},
-                "annotations": {
-                    TOOLING_ANNOTATION: f"gitkube/{__version__}",
-                    CONTAINS_GROUP_KINDS_ANNOTATION: ",".join(sorted(set(group_kinds))),
-                    ADDITIONAL_NAMESPACES_ANNOTATION: ",".join(namespaces),
-                    **(extra or {}).get("annotations", {}),
-                },
-            },
-        }
-        if extra and "data" in extra:
-            parent["data"] = extra["data"]
-        self.parent = self.api.apply(self._parent_path(), parent, manager=FIELD_MANAGER, force=True)
 
-    def _current_group_kinds(self) -> set[str]:
-        annotations = (self.parent or {}).get("metadata", {}).get("annotations", {})
-        return {gk for gk in annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "").split(",") if gk}
+    def _record_intent(self) -> None:
+        """Before any member is written, make the parent list every group-kind and
+        namespace this run may write (KEP-3659; kubectl's applyset does the same),
+        so a run that stops anywhere leaves nothing the next run cannot find."""
+        group_kinds, namespaces = self._members_scope(self.desired_by_id)
+        current_gks = self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
+        current_ns = self._listed(ADDITIONAL_NAMESPACES_ANNOTATION)
+        namespaces -= {self.applyset.namespace}
+        if self.parent is not None and group_kinds <= current_gks and namespaces <= current_ns:
+            return
+        self._write_parent(
+            current_gks | group_kinds,
+            current_ns | namespaces,
+            self._previous_status(),
+            self.legacy_record,
+        )
 
     def apply(self, changes: Sequence[Change], state: SyncState) -> None:
         writes = [c for c in changes if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)]
         if not writes:
             return
-        # KEP-3659: the parent lists a superset of the members' group-kinds
-        # before any member is written, so a crash never leaves strays.
-        desired_gks = {_group_kind(d.id.group, d.id.kind) for d in self.desired}
-        self._ensure_parent(self._current_group_kinds() | desired_gks)
+        self._record_intent()
         for change in sorted(writes, key=lambda c: (kind_rank(c.id.kind), c.id)):
-            self._apply_one(change, state)
+            try:
+                self._apply_one(change, state)
+            except GitkubeError as exc:
+                raise GitkubeError(
+                    f"could not apply {change.id}: {_reason(exc)} ({len(self.applied)} of "
+                    f"{len(writes)} writes made, nothing pruned; the next sync carries on)"
+                ) from None
+            self.applied.add(change.id)
             if change.id.kind == "CustomResourceDefinition":
                 self._wait_established(change.id.name)
                 self.discovery.refresh()
@@ -480,7 +678,8 @@ class KubernetesTarget:
             self._delete_path(path, live)
             self._wait_gone(path)
         late = body.get("spec", {}).get("externalIPs") if bound else None
-        rendered = dict(desired.body)
+        # The record goes in the same apply as the object: never one without the other.
+        rendered = with_record(desired.body, record_of(desired))
         # Adopting means taking the object's fields from whoever set them.
         force = self.settings.force_conflicts or change.adopt
         self.api.apply(path, rendered, manager=FIELD_MANAGER, force=force)
@@ -548,9 +747,16 @@ class KubernetesTarget:
         deletes = [c for c in changes if c.action is Action.DELETE]
         for change in sorted(deletes, key=lambda c: (kind_rank(c.id.kind), c.id), reverse=True):
             res = self._resource_for(change.id)
-            self._delete_path(
-                res.object_path(change.id.namespace, change.id.name), change.live or {}
-            )
+            try:
+                self._delete_path(
+                    res.object_path(change.id.namespace, change.id.name), change.live or {}
+                )
+            except GitkubeError as exc:
+                raise GitkubeError(
+                    f"could not prune {change.id}: {_reason(exc)} ({len(self.deleted)} of "
+                    f"{len(deletes)} deletes made; the next sync carries on)"
+                ) from None
+            self.deleted.add(change.id)
             self._event(change, "Deleted")
 
     def _event(self, change: Change, reason: str) -> None:
@@ -561,7 +767,7 @@ class KubernetesTarget:
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{oid.name}.gitkube-", "namespace": namespace},
+            "metadata": {"generateName": _event_prefix(oid.name), "namespace": namespace},
             "involvedObject": {
                 "apiVersion": api_version,
                 "kind": oid.kind,
@@ -581,31 +787,84 @@ class KubernetesTarget:
             self.api.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event)
 
     def finish(self, result: SyncResult) -> None:
+        """Record the run's outcome and the members' scope on the parent.
+
+        A failed run keeps listing every group-kind and namespace it may have
+        written; a run that changed nothing writes nothing.
+        """
         if not result.applied:
             return
-        previous = (self.parent or {}).get("metadata", {}).get("annotations", {})
+        members = (set(self.owned) | self.applied) - self.deleted
+        group_kinds, namespaces = self._members_scope(members)
+        legacy: Mapping[str, str] | None = None
+        if result.error:
+            desired_gks, desired_ns = self._members_scope(self.desired_by_id)
+            group_kinds |= desired_gks | self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
+            namespaces |= desired_ns | self._listed(ADDITIONAL_NAMESPACES_ANNOTATION)
+            legacy = self.legacy_record  # still the record of what was not migrated yet
+        namespaces -= {self.applyset.namespace}
+        previous = self._parent_annotations()
         status = {
             TARGETS_ANNOTATION: ",".join(sorted(self.state.targets_in_use)),
             f"{STATUS_PREFIX}rendered-commit": result.commit or "",
             f"{STATUS_PREFIX}source-commit": result.source_commit or "",
             f"{STATUS_PREFIX}result": "error" if result.error else "synced",
             f"{STATUS_PREFIX}message": (result.error or "")[:1000],
+            OBJECTS_STATUS_ANNOTATION: str(len(members)),
         }
+        if result.app_health is not None:
+            status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
         changed = (
             not result.in_sync
-            or self._hashes_dirty
+            or self.parent is None
+            or bool(self.legacy_record) != bool(legacy)
             or any(previous.get(k) != v for k, v in status.items())
+            or self._listed(CONTAINS_GROUP_KINDS_ANNOTATION) != group_kinds
+            or self._listed(ADDITIONAL_NAMESPACES_ANNOTATION) != namespaces
         )
         if not changed:
             return  # a no-op sync writes nothing
         status[f"{STATUS_PREFIX}synced-at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        hashes = {_key(d.id): d.content_hash for d in self.desired}
-        group_kinds = {_group_kind(d.id.group, d.id.kind) for d in self.desired}
-        if result.error:
-            # Deletes may not have run: keep listing what may still exist.
-            group_kinds |= self._current_group_kinds()
-            hashes = {**dict((self.parent or {}).get("data") or {}), **hashes}
-        self._ensure_parent(group_kinds, {"annotations": status, "data": hashes})
+        self._write_parent(group_kinds, namespaces, status, legacy)
+
+    def observe(self, objects: Sequence[DesiredObject]) -> dict[ObjectId, Mapping[str, Any] | None]:
+        """One GET per object: ``sync --wait`` asks only about what the run changed."""
+        live: dict[ObjectId, Mapping[str, Any] | None] = {}
+        for obj in objects:
+            path = self._resource_for(obj.id).object_path(obj.id.namespace, obj.id.name)
+            try:
+                live[obj.id] = self.api.request("GET", path)
+            except KubeApiError as exc:
+                if exc.status != 404:
+                    raise
+                live[obj.id] = None
+        return live
+
+
+# Objects Kubernetes itself puts in every namespace: not a reason to keep one.
+_PER_NAMESPACE = {("ConfigMap", "kube-root-ca.crt"), ("ServiceAccount", "default")}
+
+
+def _reason(exc: GitkubeError) -> str:
+    """What the API server said, without the request line."""
+    if isinstance(exc, KubeApiError):
+        return str(exc.body.get("message") or exc.message)
+    return exc.message
+
+
+def _event_prefix(name: str) -> str:
+    """An Event ``generateName`` for an object of any valid name (Event names are DNS subdomains)."""
+    safe = re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip(".-")[:200]
+    return f"{safe or 'object'}.gitkube-"
+
+
+def _targeted_namespaces(desired: Sequence[DesiredObject]) -> dict[str, list[str]]:
+    """Each namespace the objects go in, with the apps that put objects there."""
+    apps: dict[str, set[str]] = {}
+    for d in desired:
+        if d.id.namespace:
+            apps.setdefault(d.id.namespace, set()).add(d.app or "(no app)")
+    return {ns: sorted(names) for ns, names in apps.items()}
 
 
 def _version(body: Mapping[str, Any]) -> str:

@@ -111,15 +111,18 @@ def test_shell_completion_is_offered(cli):
 
 
 def test_dash_c_and_the_positional_repo_both_work(make_repo, cli, tmp_path):
-    repo = make_repo({"web/a/pod.yaml": POD})
+    repo = make_repo({"web/a/pod.yaml": POD, "web/b/pod.yaml": POD.replace("name: p", "name: q")})
     by_option = cli("render", "-C", repo, "--out", tmp_path / "one")
     by_argument = cli("render", repo, "--out", tmp_path / "two")
     assert by_option.returncode == 0 and by_argument.returncode == 0, by_option.stderr
     assert (tmp_path / "one" / "web/a/pod-p.yaml").is_file()
+    assert (tmp_path / "two" / "web/b/pod-q.yaml").is_file()
     assert cli("plugins", "--repo", repo, "--required").returncode == 0
-    clash = cli("render", repo, "-C", tmp_path, "--out", tmp_path / "three")
-    assert clash.returncode == 2 and "two repos given" in clash.stderr
-    assert not (tmp_path / "three").exists()
+    # With -C every positional is an app (render --out DIR APP...).
+    only_a = cli("render", "-C", repo, "--out", tmp_path / "three", "web/a")
+    assert only_a.returncode == 0, only_a.stderr
+    assert (tmp_path / "three" / "web/a/pod-p.yaml").is_file()
+    assert not (tmp_path / "three" / "web/b").exists()
 
 
 def test_output_yaml_holds_what_json_holds(make_repo, cli, tmp_path):

@@ -15,7 +15,8 @@ from gitkube.cli.output import Format, color_disabled, emit, reported_errors, se
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 an error (one line on stderr naming the file, nothing written); "
-    "2 refused by a safety rule (nothing changed) or a usage error."
+    "2 refused by a safety rule (nothing changed) or a usage error; "
+    "3 diff --fail-on found a risk, or sync --wait saw an app not become healthy."
 )
 
 app = typer.Typer(
@@ -82,14 +83,27 @@ def _root(
 @app.command()
 def render(
     repo_argument: RepoArgument = None,
+    apps: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[APP]...",
+            help="With --out: write only these apps (all are still checked). "
+            "With -C, every argument is an app.",
+        ),
+    ] = None,
     repo_option: RepoOption = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Render the work tree into this directory instead."),
     ] = None,
     ref: Annotated[
-        str, typer.Option("--ref", help="The commit to render onto the branch.")
-    ] = "HEAD",
+        str | None,
+        typer.Option(
+            "--ref",
+            help="The commit to render onto the branch (default: HEAD, when it is the tip "
+            "of render.sourceBranch; elsewhere nothing is rendered).",
+        ),
+    ] = None,
     branch: Annotated[
         str | None,
         typer.Option("--branch", help="The rendered branch (default: gitkube.yaml render.branch)."),
@@ -107,25 +121,47 @@ def render(
     output: OutputOption = Format.text,
 ) -> None:
     """Render a commit onto the rendered branch (or --out DIR, or --check the index)."""
-    from gitkube.commands.render import check_index, render_to_branch, render_to_directory
+    from gitkube.commands.render import (
+        check_index,
+        render_to_branch,
+        render_to_directory,
+        source_branch_skip,
+        uncommitted_note,
+    )
 
+    if repo_option is not None and repo_argument is not None:
+        apps = [str(repo_argument), *(apps or [])]  # with -C, positionals are apps
+        repo_argument = None
     repo = _repo(repo_argument, repo_option)
     with reported_errors(output):
         if sum((out is not None, check)) > 1:
             raise typer.BadParameter("--out and --check do not go together", param_hint="--check")
-        if (out is not None or check) and (ref != "HEAD" or branch or push):
+        if (out is not None or check) and (ref is not None or branch or push):
             raise typer.BadParameter(
                 "--ref, --branch and --push are for rendering onto the branch",
                 param_hint="--out/--check",
             )
+        if apps and out is None:
+            raise typer.BadParameter("naming apps needs --out DIR", param_hint="APPS")
         if out is not None:
-            summary = render_to_directory(repo, out)
+            summary = render_to_directory(repo, out, apps)
         elif check:
             summary = check_index(repo, use_cache=not no_cache)
         else:
+            skipped = source_branch_skip(repo) if ref is None else None
+            if skipped is not None:
+                # Exit 0: the post-commit hook runs on every branch and must not fail.
+                if output.structured:
+                    emit(output, {"rendered": False, "reason": skipped})
+                else:
+                    typer.echo(skipped)
+                return
+            left_out = uncommitted_note(repo) if ref is None else None
+            if left_out is not None:
+                warn(left_out)
             summary = render_to_branch(
                 repo,
-                ref=ref,
+                ref=ref or "HEAD",
                 branch=branch,
                 push=push,
                 use_cache=not no_cache,
@@ -281,10 +317,26 @@ class DiffFormat(StrEnum):
     yaml = "yaml"
 
 
+class FailOn(StrEnum):
+    risk = "risk"
+    high = "high"
+
+
+RISK_EXIT_CODE = 3  # `diff --fail-on`: the change carries a risk
+
+
 @app.command()
 def diff(
-    base: Annotated[str, typer.Argument(help="The ref to compare from (e.g. origin/main).")],
-    head: Annotated[str, typer.Argument(help="The ref to compare to (e.g. HEAD).")],
+    base: Annotated[
+        str | None,
+        typer.Argument(help="The ref to compare from (default: render.sourceBranch, e.g. main)."),
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Argument(
+            help="The ref to compare to (default: the work tree, uncommitted edits included)."
+        ),
+    ] = None,
     repo: Annotated[Path, typer.Option("--repo", "-C", help="The config repo.")] = Path("."),
     branch: Annotated[
         str | None,
@@ -293,6 +345,14 @@ def diff(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with 1 when anything differs.")
     ] = False,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit with 3 when the change has a risk (`risk`) or a high risk (`high`), "
+            "after printing the report: for CI.",
+        ),
+    ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Ignore and skip the render cache.")
     ] = False,
@@ -313,7 +373,11 @@ def diff(
     elif output is DiffFormat.markdown:
         typer.echo(to_markdown(report), nl=False)
     else:
-        typer.secho(f"{base}..{head}: {report.summary()}", bold=True)
+        typer.secho(f"{report.base.ref}..{report.head.ref}: {report.summary()}", bold=True)
+        for risk in report.risks:
+            where = f" [{risk.app}]" if risk.app else ""
+            colour = "red" if risk.severity == "high" else "yellow"
+            typer.secho(f"! {risk.reason}{where}: {risk.message}", fg=colour)
         marks = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
         for app_path in report.apps:
             typer.secho(f"\napp {app_path}", bold=True)
@@ -332,6 +396,10 @@ def diff(
                         else None
                     )
                     typer.secho(f"    {line}", fg=style)
+    if fail_on is not None and any(
+        fail_on is FailOn.risk or risk.severity == "high" for risk in report.risks
+    ):
+        raise typer.Exit(RISK_EXIT_CODE)
     if exit_code and report.changes:
         raise typer.Exit(1)
 

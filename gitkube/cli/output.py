@@ -66,13 +66,41 @@ def warn(message: str) -> None:
     typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
 
 
+def error_document(exc: GitkubeError) -> dict[str, Any]:
+    """An error as machines read it (``-o json``): the message and where it happened."""
+    return {
+        "error": {
+            "message": exc.message,
+            "file": exc.file,
+            "line": exc.line,
+            "app": exc.app,
+            "object": exc.obj,
+            "plugin": exc.plugin,
+            "exitCode": exc.exit_code,
+        }
+    }
+
+
+def error_markdown(exc: GitkubeError) -> str:
+    """An error as a pull-request comment (``-o markdown``): what failed and where."""
+    fence = "```"
+    while fence in str(exc):
+        fence += "`"
+    return (
+        "### gitkube diff\n\n> [!CAUTION]\n> **The change does not render**, so there is no "
+        f"diff to review.\n\n{fence}\n{exc}\n{fence}\n"
+    )
+
+
 @contextmanager
-def reported_errors(output: str | None = None) -> Iterator[None]:
+def reported_errors(output: str | None = "text") -> Iterator[None]:
     """Turn a :class:`GitkubeError` into one message on stderr and its exit code.
 
-    Under ``-o json``/``-o yaml`` the error is also written to stdout in that
-    format (``{"error": {"message", "file", "line", "plugin", "app", "object",
-    "exitCode"}}``), so a program reading stdout sees it.
+    Under ``-o json``/``-o yaml`` the error is also a document on stdout in
+    that format (``{"error": {"message", "file", "line", "app", "object",
+    "plugin", "exitCode"}}``), and under ``-o markdown`` a comment saying what
+    failed, so a program or CI job reading stdout never reads nothing.
+    ``--debug`` (or GITKUBE_DEBUG=1) prints the traceback first.
     """
     try:
         yield
@@ -81,22 +109,11 @@ def reported_errors(output: str | None = None) -> Iterator[None]:
             # The whole chain: a plugin's own exception comes first.
             traceback.print_exception(exc, file=sys.stderr)
         if output in (Format.json, Format.yaml):
-            emit(output, {"error": error_document(exc)})
+            emit(output, error_document(exc))
+        elif output == "markdown":
+            sys.stdout.write(error_markdown(exc))
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(exc.exit_code) from None
-
-
-def error_document(exc: GitkubeError) -> dict[str, Any]:
-    return {
-        "message": exc.message,
-        "file": exc.file,
-        "line": exc.line,
-        "plugin": exc.plugin,
-        "app": exc.app,
-        "object": exc.obj,
-        "exitCode": exc.exit_code,
-        "text": str(exc),
-    }
 
 
 def run(action: Callable[[], Any]) -> Any:

@@ -16,9 +16,9 @@ _STYLE = {
 
 def print_plan(result: SyncResult) -> None:
     for change in result.changes:
-        if change.action is Action.UNCHANGED:
+        if change.action is Action.UNCHANGED and not change.note:
             continue
-        mark, colour = _STYLE[change.action]
+        mark, colour = _STYLE.get(change.action, ("=", typer.colors.WHITE))
         scope = f"{change.id.namespace}/" if change.id.namespace else ""
         line = f"{mark} {change.target}: {change.id.kind} {scope}{change.id.name}"
         if change.app:

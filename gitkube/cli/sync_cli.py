@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,6 +12,7 @@ from gitkube.cli.output import Format, emit, reported_errors
 
 if TYPE_CHECKING:
     from gitkube.commands.sync import SyncOptions
+    from gitkube.commands.wait import AppHealth
     from gitkube.domain.targets import SyncResult
 
 Repo = Annotated[
@@ -115,13 +118,25 @@ def sync(
         bool,
         typer.Option(help="Allow deleting more than sync.maxPruneFraction of what gitkube owns."),
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="After applying, wait until every changed app is healthy (exit 3 if not).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="How long --wait waits, e.g. 90s, 5m.")
+    ] = "5m",
     output: Output = Format.text,
 ) -> None:
     """Apply the rendered commit to the cluster and GCE; prune what gitkube owns and no longer wants.
 
-    Exit codes: 0 done, 1 error, 2 refused by a safety rule (nothing changed).
+    Exit codes: 0 done, 1 error, 2 refused by a safety rule (nothing changed),
+    3 applied but with --wait an app is Degraded or not healthy in time.
     """
     from gitkube.commands import sync as sync_command
+    from gitkube.commands.agent import parse_duration
 
     options = _options(
         repo,
@@ -136,8 +151,55 @@ def sync(
         allow_mass_prune=allow_mass_prune,
     )
     with reported_errors(output):
-        result = sync_command.plan(options) if dry_run else sync_command.sync(options)
+        seconds = parse_duration(timeout) if wait else None
+        if dry_run:
+            result = sync_command.plan(options)
+        else:
+            with _health_display(output) as report:
+                result = sync_command.sync(options, wait=seconds, report=report)
     _report(result, output)
+    if result.health is not None and not result.health["healthy"]:
+        if not output.structured:
+            for app in result.health["apps"]:
+                if app["state"] != "Healthy":
+                    what = ": ".join(p for p in (app["reason"], app["message"]) if p)
+                    typer.secho(
+                        f"{app['app']}: {app['object']}: {app['state']}"
+                        + (f": {what}" if what else ""),
+                        fg=typer.colors.RED,
+                        err=True,
+                    )
+            if result.health["timedOut"]:
+                typer.secho(f"not healthy after {timeout}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(UNHEALTHY_EXIT_CODE)
+
+
+UNHEALTHY_EXIT_CODE = 3
+
+
+@contextmanager
+def _health_display(output: Format) -> Iterator[Callable[[list[AppHealth]], None] | None]:
+    """One line per changed app while --wait polls, on a terminal; quiet otherwise."""
+    import sys
+
+    if output.structured or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    live = Live(console=Console(stderr=True), transient=True)
+
+    def show(apps: list[AppHealth]) -> None:
+        table = Table.grid(padding=(0, 2))
+        for app in apps:
+            colour = {"Healthy": "green", "Degraded": "red"}.get(app.health.state.value, "yellow")
+            table.add_row(app.app, f"[{colour}]{app.health.state.value}[/]", app.describe())
+        live.update(table)
+
+    with live:
+        yield show
 
 
 def status(
@@ -162,6 +224,11 @@ def status(
             f"  manages {s.objects} objects of {len(s.group_kinds)} kinds"
             + (f"\n  message: {s.message}" if s.message else "")
         )
+        if s.health is not None:
+            problems = s.health.get("problems") or {}
+            typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")
+            for app, text in problems.items():
+                typer.secho(f"    {app}: {text}", fg=typer.colors.YELLOW)
 
 
 def agent(

@@ -9,6 +9,7 @@ writes, never inside one) and releases the lease.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import socket
@@ -29,6 +30,7 @@ from prometheus_client import (
 
 from gitkube.commands.lease import Lease
 from gitkube.commands.source import open_source
+from gitkube.commands.status_page import AgentStatus, render_page
 from gitkube.commands.sync import SyncOptions, sync
 from gitkube.domain.desired import load_desired
 from gitkube.domain.ownership import PARENT_NAMESPACE
@@ -84,6 +86,19 @@ class Metrics:
         self.leader = Gauge(
             "gitkube_leader", "1 while this agent holds the lease.", registry=self.registry
         )
+        self.app_health = Gauge(
+            "gitkube_app_health",
+            "1 for each app's health state as the last run judged it.",
+            ["app", "state"],
+            registry=self.registry,
+        )
+
+    def record_health(self, health: dict[str, Any] | None) -> None:
+        if health is None:
+            return
+        self.app_health.clear()  # apps that left the repo leave the metric too
+        for app in health["apps"]:
+            self.app_health.labels(app=app["app"], state=app["state"]).set(1)
 
 
 class Agent:
@@ -97,8 +112,10 @@ class Agent:
         self.heartbeat = time.monotonic()
         self.syncs = 0
         self._last_commit: str | None = None
+        self._degraded: frozenset[str] = frozenset()  # apps already reported Degraded
         self._next_full = 0.0
         self._server: ThreadingHTTPServer | None = None
+        self.status = AgentStatus(self.identity)
 
     # -- http ----------------------------------------------------------------
     def serve(self) -> tuple[str, int]:
@@ -112,6 +129,12 @@ class Agent:
                 elif self.path == "/healthz":
                     ok = agent.healthy()
                     self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n", "text/plain")
+                elif self.path == "/api/status":
+                    body = json.dumps(agent.status.document(), indent=2).encode()
+                    self._send(200, body, "application/json")
+                elif self.path == "/":
+                    page = render_page(agent.status.document()).encode()
+                    self._send(200, page, "text/html; charset=utf-8")
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
@@ -170,6 +193,7 @@ class Agent:
             desired = load_desired(open_source(self.options.sync.repo), self.options.sync.ref)
         except GitkubeError as exc:
             self.metrics.errors.inc()
+            self.status.record_event("error", f"cannot read the rendered branch: {exc}")
             log.error("cannot read the rendered branch: %s", exc)
             return True
         due = desired.commit != self._last_commit or time.monotonic() >= self._next_full
@@ -185,14 +209,25 @@ class Agent:
                 self.options.sync,
                 should_continue=lambda: not self.stop.is_set() and self.lease.held(),
                 desired=desired,
+                assess_health=True,
+                # No new commit: whatever the run changes is drift it repairs.
+                drift=desired.commit == self._last_commit,
+                known_degraded=self._degraded,
             )
         except GitkubeError as exc:
             self.metrics.errors.inc()
+            self.status.record_event("failed", f"{desired.commit[:12]}: {exc}")
             log.error("sync of %s failed: %s", desired.commit[:12], exc)
             return False
         finally:
             self.metrics.duration.observe(time.monotonic() - started)
         self.syncs += 1
+        self.status.record_run(result)
+        self.metrics.record_health(result.app_health)
+        if result.app_health is not None:
+            self._degraded = frozenset(
+                a["app"] for a in result.app_health["apps"] if a["state"] == "Degraded"
+            )
         for action in Action:
             self.metrics.objects.labels(action=action.value).inc(result.count(action))
         self.metrics.last_success.set_to_current_time()

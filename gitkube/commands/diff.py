@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from gitkube.commands.render import SOURCE_TRAILER, render_commit
-from gitkube.domain.config import CONFIG_FILE, parse_config
+from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
+from gitkube.domain.context import Problem
 from gitkube.domain.render import INVENTORY_FILE
 from gitkube.domain.resources import GCE_GROUP
+from gitkube.domain.risks import HIGH, ObjectPair, Risk, risks_of
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
+
+# Rendered files of the kinds that risk checks of a whole app read.
+APP_WIDE_PREFIXES = ("computeforwardingrule-", "computefirewall-")
 
 ACTIONS = ("added", "removed", "changed")
 MARKDOWN_LIMIT = 60_000  # characters; GitHub's comment limit is 65,536
@@ -37,6 +42,8 @@ class Side:
     rendered_commit: str | None  # the rendered branch's commit, when read from there
     object_ids: dict[str, str]
     read: Callable[[Iterable[str]], dict[str, bytes]]
+    config: RepoConfig | None = None  # None: the commit's gitkube.yaml is unreadable
+    warnings: list[Problem] = field(default_factory=list)  # known for fresh renders only
 
     def as_dict(self) -> dict[str, Any]:
         return {"ref": self.ref, "commit": self.commit, "renderedCommit": self.rendered_commit}
@@ -73,6 +80,7 @@ class DiffReport:
     base: Side
     head: Side
     changes: list[ObjectChange] = field(default_factory=list)
+    risks: list[Risk] = field(default_factory=list)
 
     @property
     def apps(self) -> list[str]:
@@ -111,23 +119,34 @@ class DiffReport:
                 "gce": sum(1 for c in self.changes if c.gce),
                 **counts,
             },
+            "risks": [r.as_dict() for r in self.risks],
             "changes": [c.as_dict() for c in self.changes],
         }
 
 
+WORK_TREE = "work tree"
+
+
 def diff_refs(
     repo: Path,
-    base: str,
-    head: str,
+    base: str | None,
+    head: str | None,
     *,
     branch: str | None = None,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> DiffReport:
-    """Compare the rendered objects of two refs of the repository at ``repo``."""
+    """Compare the rendered objects of two refs of the repository at ``repo``.
+
+    ``head`` None is the work tree (uncommitted and untracked files included,
+    as ``render --out`` sees them); ``base`` None is the source branch
+    (``render.sourceBranch``), as ``git diff`` compares with what is committed.
+    """
     store = GitStore(repo)
+    head_side = _side(store, head, branch, use_cache, progress) if head else _work_tree(store, repo)
+    if base is None:
+        base = head_side.config.source_branch if head_side.config else "main"
     base_side = _side(store, base, branch, use_cache, progress)
-    head_side = _side(store, head, branch, use_cache, progress)
     a, b = base_side.object_ids, head_side.object_ids
     paths = sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
     before = base_side.read([p for p in paths if p in a])
@@ -138,7 +157,48 @@ def diff_refs(
         action = "added" if old is None else "removed" if new is None else "changed"
         report.changes.append(_change(path, action, old, new))
     report.changes.sort(key=lambda c: (c.app, ACTIONS.index(c.action), c.path))
+    report.risks = _risks(base_side, head_side, paths, before, after)
     return report
+
+
+def _risks(
+    base: Side,
+    head: Side,
+    paths: list[str],
+    before: dict[str, bytes],
+    after: dict[str, bytes],
+) -> list[Risk]:
+    """The risks of the change, from the parsed objects on both sides."""
+    pairs = [
+        ObjectPair(posixpath.dirname(p), _object(before.get(p), p), _object(after.get(p), p))
+        for p in paths
+    ]
+    apps = {posixpath.dirname(p) for p in paths}
+    app_wide = [
+        p
+        for p in head.object_ids
+        if posixpath.dirname(p) in apps and posixpath.basename(p).startswith(APP_WIDE_PREFIXES)
+    ]
+    head_objects = [
+        (posixpath.dirname(path), body)
+        for path, data in head.read(app_wide).items()
+        if (body := _object(data, path)) is not None
+    ]
+    config = head.config or base.config
+    return risks_of(
+        [p for p in pairs if p.old is not None or p.new is not None],
+        owned_before=len(base.object_ids),
+        max_prune_fraction=config.max_prune_fraction if config else 1.0,
+        head_objects=head_objects,
+        warnings=head.warnings,
+    )
+
+
+def _object(data: bytes | None, path: str) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    body = _identity(data, path)
+    return body or None
 
 
 def _side(
@@ -158,20 +218,55 @@ def _side(
             blobs = store.read_blobs(ids[p] for p in wanted)
             return {p: blobs[ids[p]] for p in wanted}
 
-        return Side(ref, commit, rendered, ids, read)
+        return Side(ref, commit, rendered, ids, read, config=_config_at(store, commit))
     _commit, _tree, source = render_commit(store, ref, use_cache=use_cache, progress=progress)
-    return Side(ref, commit, None, dict(source.object_ids), source.read)
+    return Side(
+        ref,
+        commit,
+        None,
+        dict(source.object_ids),
+        source.read,
+        config=source.config,
+        warnings=list(source.warnings),
+    )
+
+
+def _work_tree(store: GitStore, repo: Path) -> Side:
+    """The work tree as one side of a diff: rendered now, in memory."""
+    from gitkube.domain.render import render_tree
+    from gitkube.primitives.filetree import DirectoryTree
+
+    try:
+        result = render_tree(DirectoryTree(repo))
+    except GitkubeError as exc:
+        raise exc.noting("in the work tree") from None
+    files = result.files
+    return Side(
+        WORK_TREE,
+        "",
+        None,
+        {path: store.blob_id(data) for path, data in files.items()},
+        lambda paths: {p: files[p] for p in paths},
+        config=result.config,
+        warnings=list(result.warnings),
+    )
+
+
+def _config_at(store: GitStore, commit: str) -> RepoConfig | None:
+    name = f"{commit}:{CONFIG_FILE}"
+    try:
+        return parse_config(store.read_blobs([name], missing_ok=True).get(name))
+    except GitkubeError:
+        return None
 
 
 def _rendered_commit(store: GitStore, commit: str, branch: str | None) -> str | None:
     """The rendered branch's commit made from ``commit``, if there is one."""
     if branch is None:
-        name = f"{commit}:{CONFIG_FILE}"
-        text = store.read_blobs([name], missing_ok=True).get(name)
-        try:
-            branch = parse_config(text).rendered_branch
-        except GitkubeError:
+        config = _config_at(store, commit)
+        if config is None:
             return None  # the render will report it
+        branch = config.rendered_branch
     store.check_branch_name(branch)
     for rendered, source in store.commits_with_trailers(f"refs/heads/{branch}", SOURCE_TRAILER):
         if source == commit:
@@ -226,9 +321,39 @@ def describe(change: ObjectChange) -> str:
 
 
 def _label(side: Side) -> str:
+    if not side.commit:
+        return f"the {side.ref}"
     if side.commit.startswith(side.ref):
         return f"`{side.commit[:12]}`"
     return f"`{side.ref}` ({side.commit[:12]})"
+
+
+RISK_HEADINGS = {
+    "replacement": "forces replacement",
+    "data-loss": "destroys data",
+    "sync-would-refuse": "sync would refuse",
+    "exposure": "widens exposure",
+    "render-warning": "render warning",
+}
+
+
+def risk_block(risks: list[Risk]) -> list[str]:
+    """Markdown lines for the risks, most severe first, like a Terraform plan's summary."""
+    if not risks:
+        return []
+    high = [r for r in risks if r.severity == HIGH]
+    kind = "CAUTION" if high else "WARNING"
+    lines = [
+        "",
+        f"> [!{kind}]",
+        f"> **{len(risks)} risk{'s' if len(risks) != 1 else ''}** in this change:",
+    ]
+    for risk in risks[:30]:
+        where = f" in `{risk.app}`" if risk.app else ""
+        lines.append(f"> - **{RISK_HEADINGS[risk.reason]}**{where}: {risk.message}")
+    if len(risks) > 30:
+        lines.append(f"> - and {len(risks) - 30} more (`gitkube diff -o json` lists them all)")
+    return lines
 
 
 def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
@@ -245,6 +370,7 @@ def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         "",
         f"{_label(base)} → {_label(head)}: **{report.summary()}**",
     ]
+    head_lines += risk_block(report.risks)
     gce = [c for c in report.changes if c.gce]
     if gce:
         head_lines += [
@@ -309,6 +435,7 @@ def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         lines += [
             "",
             f"_{omitted} diff{'s' if omitted != 1 else ''} left out for size; "
-            f"run `gitkube diff {base.commit[:12]} {head.commit[:12]}` to see everything._",
+            f"run `gitkube diff {' '.join(s.commit[:12] for s in (base, head) if s.commit)}` "
+            "to see everything._",
         ]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -74,20 +75,63 @@ def summarize(result: RenderResult, output: str) -> RenderSummary:
     )
 
 
-def render_to_directory(repo: Path, out: Path) -> RenderSummary:
+def render_to_directory(repo: Path, out: Path, apps: list[str] | None = None) -> RenderSummary:
     """Render the work tree at ``repo`` into ``out``, all or nothing.
 
     Everything is rendered in memory first and written to a sibling temporary
     directory that replaces ``out`` in one rename, so an error leaves ``out``
     as it was. An existing ``out`` that is not a previous gitkube output is
     refused rather than replaced.
+
+    :param apps: app paths (``web/frontend``) to write; the whole repo is still
+        rendered, so repo-wide checks (duplicates, validation) see every app.
     """
+    from gitkube.domain.config import closest
     from gitkube.domain.render import render_tree
     from gitkube.primitives.filetree import DirectoryTree
 
     result = render_tree(DirectoryTree(repo))
-    write_directory(out, result.all_files())
+    files = result.all_files()
+    if apps:
+        known = {app.path for app in result.apps}
+        wanted = {app.strip("/") for app in apps}
+        for unknown in sorted(wanted - known):
+            raise GitkubeError(
+                f'no app "{unknown}" in the repo{closest(unknown, known)}', file=str(repo)
+            )
+        files = {
+            path: data
+            for path, data in files.items()
+            if path == INVENTORY_FILE or posixpath.dirname(path) in wanted
+        }
+        result.resources = [r for r in result.resources if r.app.path in wanted]
+        result.apps = [a for a in result.apps if a.path in wanted]
+        files[INVENTORY_FILE] = result.all_files()[INVENTORY_FILE]
+    write_directory(out, files)
     return summarize(result, str(out))
+
+
+def uncommitted_note(repo: Path) -> str | None:
+    """A note when the work tree has changes that a render of a commit leaves out."""
+    proc = subprocess.run(
+        ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    entries = proc.stdout.split("\0") if proc.returncode == 0 else []
+    changed = [
+        entry[3:]
+        for entry in entries
+        if len(entry) > 3 and not any(part.startswith(".") for part in entry[3:].split("/"))
+    ]
+    if not changed:
+        return None
+    return (
+        f"{len(changed)} uncommitted change{'s' if len(changed) != 1 else ''} left out "
+        f"(e.g. {changed[0]}): render renders commits; preview with `gitkube diff`"
+    )
 
 
 def write_directory(out: Path, files: dict[str, bytes]) -> None:
@@ -268,6 +312,31 @@ def render_to_branch(
     if push:
         store.push(push, branch)
     return summary
+
+
+def source_branch_skip(repo: Path) -> str | None:
+    """Why ``gitkube render`` without ``--ref`` renders nothing here, or None to go on.
+
+    Only the tip of ``render.sourceBranch`` (gitkube.yaml at that tip) moves
+    the rendered branch, which is what the agent deploys: commits on a feature
+    branch are previewed with ``gitkube diff``, never deployed.
+    """
+    from gitkube.domain.config import CONFIG_FILE, parse_config
+    from gitkube.primitives.gitstore import GitStore
+
+    store = GitStore(repo)
+    head, _tree = store.resolve_commit("HEAD")
+    name = f"{head}:{CONFIG_FILE}"
+    source = parse_config(store.read_blobs([name], missing_ok=True).get(name)).source_branch
+    tip = store.branch_tip(source)
+    if tip is not None and tip[0] == head:
+        return None
+    current = _git(repo, "symbolic-ref", "--short", "-q", "HEAD")
+    where = f"on branch {current[0]}" if current else f"at {head[:12]} (detached)"
+    return (
+        f"rendered nothing: HEAD is {where}, and only the tip of {source} "
+        "(render.sourceBranch) moves the rendered branch; preview with `gitkube diff`"
+    )
 
 
 def full_ref(branch: str) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from gitkube.domain.ownership import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
+    HEALTH_STATUS_ANNOTATION,
+    OBJECTS_STATUS_ANNOTATION,
     PARENT_NAMESPACE,
     STATUS_PREFIX,
     TOOLING_ANNOTATION,
@@ -25,6 +29,7 @@ class ApplySetStatus:
     message: str
     group_kinds: list[str]
     objects: int
+    health: dict[str, Any] | None = None  # {"healthy": N, "problems": {app: text}}
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -57,7 +62,27 @@ def read_status(
                 group_kinds=[
                     g for g in annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "").split(",") if g
                 ],
-                objects=len(parent.get("data") or {}),
+                objects=_member_count(parent),
+                health=_health(annotations.get(HEALTH_STATUS_ANNOTATION)),
             )
         )
     return statuses
+
+
+def _health(recorded: str | None) -> dict[str, Any] | None:
+    if not recorded:
+        return None
+    try:
+        health = json.loads(recorded)
+    except ValueError:
+        return None
+    return health if isinstance(health, dict) else None
+
+
+def _member_count(parent: dict[str, Any]) -> int:
+    """How many members the last run left, as it recorded (gitkube 0.x: its data keys)."""
+    annotations = parent.get("metadata", {}).get("annotations") or {}
+    recorded = annotations.get(OBJECTS_STATUS_ANNOTATION)
+    if recorded is not None and str(recorded).isdigit():
+        return int(recorded)
+    return len(parent.get("data") or {})

@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gitkube.commands.source import open_source
+from gitkube.commands.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
 from gitkube.domain.desired import DesiredState, load_desired
-from gitkube.domain.plugin_manager import build_plugin_manager
+from gitkube.domain.notify import DEGRADED, DRIFT_REPAIRED, FAILED, REFUSED, SYNCED, Event
+from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.targets import (
     Action,
     Change,
@@ -47,6 +49,7 @@ class PreparedRun:
     assigned: dict[str, list[DesiredObject]]
     state: SyncState
     result: SyncResult
+    hooks: PluginHooks
 
 
 def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
@@ -65,7 +68,11 @@ def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
 
 
 def prepare(
-    options: SyncOptions, desired: DesiredState | None = None, *, enforce_safety: bool = True
+    options: SyncOptions,
+    desired: DesiredState | None = None,
+    *,
+    enforce_safety: bool = True,
+    hooks: PluginHooks | None = None,
 ) -> PreparedRun:
     """Read the rendered commit, observe every target and plan. Writes nothing.
 
@@ -81,7 +88,8 @@ def prepare(
             "deletion of everything gitkube owns"
         )
     settings = _settings(options, desired)
-    targets = build_plugin_manager().sync_targets(settings)
+    hooks = hooks or build_plugin_manager()
+    targets = hooks.sync_targets(settings)
     assigned: dict[str, list[DesiredObject]] = {t.name: [] for t in targets}
     for obj in desired.objects:
         target = next((t for t in targets if t.handles(obj)), None)
@@ -110,7 +118,7 @@ def prepare(
         if enforce_safety:
             raise
         result.refused = refusal.message
-    return PreparedRun(desired, targets, assigned, state, result)
+    return PreparedRun(desired, targets, assigned, state, result, hooks)
 
 
 def _check_prune_fraction(
@@ -136,14 +144,52 @@ def sync(
     *,
     should_continue: Callable[[], bool] = lambda: True,
     desired: DesiredState | None = None,
+    wait: float | None = None,
+    report: Callable[[list[AppHealth]], None] | None = None,
+    assess_health: bool = False,
+    drift: bool = False,
+    known_degraded: frozenset[str] = frozenset(),
 ) -> SyncResult:
     """Plan, then apply: creates and updates target by target, deletes last and reversed.
 
     Nothing is written when any change is blocked. ``should_continue`` is
     asked between steps (the agent answers False once it lost its lease or got
-    SIGTERM), so a run stops between writes, never inside one.
+    SIGTERM), so a run stops between writes, never inside one. With ``wait``
+    (seconds), the objects the run changed are then polled until their apps
+    are healthy (see :mod:`gitkube.commands.wait`); ``result.health`` says how
+    that went, and ``report`` hears every poll. ``assess_health`` (the agent)
+    judges every app once instead, from what the plan listed. Either verdict
+    is recorded with the run (the ApplySet parent, ``gitkube status``).
+
+    Every ``gitkube_notify`` hook hears how the run went: refused, failed,
+    synced (or ``drift``: the agent re-applied without a new commit), and
+    apps that became Degraded (those in ``known_degraded`` already were).
     """
-    run = prepare(options, desired)
+    if desired is None:
+        desired = load_desired(open_source(options.repo), options.ref)
+    hooks = build_plugin_manager()
+    events = _Events(hooks, _settings(options, desired), desired)
+    try:
+        run = prepare(options, desired, hooks=hooks)
+    except SafetyRefusal as refusal:
+        events.send(REFUSED, refusal.message)
+        raise
+    try:
+        result = _apply(run, should_continue, wait, report, assess_health)
+    except GitkubeError as exc:
+        events.send(FAILED, exc.message)
+        raise
+    events.after(result, drift=drift, known_degraded=known_degraded)
+    return result
+
+
+def _apply(
+    run: PreparedRun,
+    should_continue: Callable[[], bool],
+    wait: float | None,
+    report: Callable[[list[AppHealth]], None] | None,
+    assess_health: bool,
+) -> SyncResult:
     result = run.result
     blocked = [c for c in result.changes if c.blocked]
     if blocked:
@@ -161,12 +207,78 @@ def sync(
             if not should_continue():
                 raise GitkubeError("stopped before pruning (lease lost or shutting down)")
             target.delete([c for c in result.changes if c.target == target.name], run.state)
+        if wait is not None:
+            outcome = wait_for_health(
+                run.targets,
+                changed_objects(result, run.assigned),
+                run.hooks,
+                timeout=wait,
+                report=report,
+            )
+            result.health = outcome.as_dict()
+        if wait is not None or assess_health:
+            # Every app, for the record: unchanged objects are judged from the
+            # plan's LISTs, so a run that changed nothing makes no request here.
+            snapshot = health_snapshot(run.targets, result, run.assigned, run.hooks)
+            result.app_health = snapshot.as_dict()
     except GitkubeError as exc:
         result.error = str(exc)
         _finish(run, result)
         raise
     _finish(run, result)
     return result
+
+
+class _Events:
+    """Turns a run's outcome into notifications (see :mod:`gitkube.domain.notify`)."""
+
+    def __init__(self, hooks: PluginHooks, settings: SyncSettings, desired: DesiredState) -> None:
+        self.hooks = hooks
+        self.settings = settings
+        self.desired = desired
+
+    def send(self, kind: str, message: str, apps: Sequence[str] = (), **counts: int) -> None:
+        self.hooks.notify(
+            Event(
+                kind=kind,
+                cluster=self.desired.config.cluster.name,
+                message=message,
+                commit=self.desired.commit,
+                source_commit=self.desired.source_commit,
+                apps=tuple(sorted(apps)),
+                counts=counts,
+            ),
+            self.settings,
+        )
+
+    def after(self, result: SyncResult, *, drift: bool, known_degraded: frozenset[str]) -> None:
+        changed = [c for c in result.changes if c.action is not Action.UNCHANGED]
+        if changed:
+            counts = {
+                "created": result.count(Action.CREATE),
+                "updated": result.count(Action.UPDATE) + result.count(Action.REPLACE),
+                "deleted": result.count(Action.DELETE),
+            }
+            summary = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+            self.send(
+                DRIFT_REPAIRED if drift else SYNCED,
+                f"{'repaired drift: ' if drift else ''}{summary}",
+                sorted({c.app for c in changed if c.app}),
+                **counts,
+            )
+        verdicts = (result.health or result.app_health or {}).get("apps", ())
+        degraded = [
+            a for a in verdicts if a["state"] == "Degraded" and a["app"] not in known_degraded
+        ]
+        if degraded:
+            self.send(
+                DEGRADED,
+                "; ".join(
+                    f"{a['app']}: {a['object']}: {a['reason']}: {a['message']}"[:300]
+                    for a in degraded[:5]
+                ),
+                [a["app"] for a in degraded],
+            )
 
 
 def _finish(run: PreparedRun, result: SyncResult) -> None:

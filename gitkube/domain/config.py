@@ -9,6 +9,8 @@ from typing import Any
 
 import jsonschema
 
+from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
+from gitkube.domain.schema_docs import documented
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.yamlio import load_one
 
@@ -119,6 +121,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "objects without `--allow-mass-prune`.",
                         default=0.3,
                     ),
+                    "createNamespaces": _doc(
+                        {"type": "boolean"},
+                        "Create the namespaces objects are put in that neither the cluster nor "
+                        "the repo has; false: refuse the sync before any write, naming them.",
+                        default=True,
+                    ),
                 },
             },
             "How `gitkube sync` and the agent apply.",
@@ -132,7 +140,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         {"type": "string", "minLength": 1},
                         "The branch the rendered output is committed to.",
                         default="rendered",
-                    )
+                    ),
+                    "sourceBranch": _doc(
+                        {"type": "string", "minLength": 1},
+                        "Only this branch's tip moves the rendered branch; other branches "
+                        "are previewed with `gitkube diff`, never deployed.",
+                        default="main",
+                    ),
                 },
             },
             "Where `gitkube render` commits.",
@@ -150,6 +164,32 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 },
             },
             "How sync reaches Compute Engine.",
+        ),
+        "notify": documented(
+            NOTIFY_SCHEMA,
+            "Where to post what sync runs do (docs/notifications.md): webhooks with an "
+            "HMAC-SHA256 signature, or Slack.",
+            default=[],
+            examples=[
+                [{"url": "https://hooks.example.com/gitkube", "events": ["failed", "refused"]}]
+            ],
+            fields={
+                "url": "The endpoint to POST to.",
+                "urlFrom": "Read the URL from an environment variable or a Secret instead.",
+                "secretFrom": "The HMAC key, from an environment variable or a Secret.",
+                "format": {"description": "`webhook` (JSON) or `slack`.", "default": "webhook"},
+                "events": "The event kinds to send (default: all).",
+                "apps": "Only events about these apps (globs; default: all).",
+                "timeout": {"description": "Seconds per delivery attempt.", "default": 5.0},
+                "urlFrom.env": "The environment variable holding it.",
+                "urlFrom.secret": "The Secret holding it (in gitkube-system).",
+                "urlFrom.secret.name": "The Secret's name.",
+                "urlFrom.secret.key": "The key in the Secret's data.",
+                "secretFrom.env": "The environment variable holding it.",
+                "secretFrom.secret": "The Secret holding it (in gitkube-system).",
+                "secretFrom.secret.name": "The Secret's name.",
+                "secretFrom.secret.key": "The key in the Secret's data.",
+            },
         ),
     },
 }
@@ -177,7 +217,12 @@ class RepoConfig:
     plugin_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     prune: bool = True
     max_prune_fraction: float = 0.3
+    # Create the namespaces objects are put in that neither the cluster nor the
+    # repo has; false: refuse the sync before any write, naming them.
+    create_namespaces: bool = True
     rendered_branch: str = "rendered"
+    source_branch: str = "main"  # only its tip moves the rendered branch
+    notify: tuple[NotifyRule, ...] = ()
     gce_endpoint: str | None = None
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
@@ -232,8 +277,11 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         plugin_options=plugins.get("options", {}),
         prune=sync.get("prune", True),
         max_prune_fraction=float(sync.get("maxPruneFraction", 0.3)),
+        create_namespaces=sync.get("createNamespaces", True),
         rendered_branch=raw.get("render", {}).get("branch", "rendered"),
+        source_branch=raw.get("render", {}).get("sourceBranch", "main"),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
+        notify=parse_rules(raw.get("notify", ())),
     )
 
 
@@ -244,6 +292,11 @@ def sync_settings_document(config: RepoConfig) -> dict[str, Any]:
     settings from what was reviewed and never from the source repo.
     """
     cluster = config.cluster
+    sync: dict[str, Any] = {"prune": config.prune, "maxPruneFraction": config.max_prune_fraction}
+    if (
+        not config.create_namespaces
+    ):  # written only when set, so older inventories stay as they were
+        sync["createNamespaces"] = False
     return {
         "cluster": {
             "name": cluster.name,
@@ -254,6 +307,8 @@ def sync_settings_document(config: RepoConfig) -> dict[str, Any]:
             "nodeTag": cluster.node_tag,
         },
         "namespace": config.namespace,
-        "sync": {"prune": config.prune, "maxPruneFraction": config.max_prune_fraction},
+        "sync": sync,
         "gce": {"endpoint": config.gce_endpoint},
+        # Only when set, so inventories without notifications stay as they were.
+        **({"notify": [rule.as_document() for rule in config.notify]} if config.notify else {}),
     }

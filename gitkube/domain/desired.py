@@ -61,7 +61,7 @@ def load_desired(store: GitStore, ref: str) -> DesiredState:
         if hashlib.sha256(data).hexdigest() != item.get("sha256"):
             problems.append(f"{path} does not match its inventory hash")
             continue
-        body: Any = load_one(data, path)
+        body: Any = load_one(data, f"{where}:{path}")
         if not isinstance(body, dict) or object_id(body).name != item.get("name"):
             problems.append(f"{path} does not hold the object the inventory names")
             continue

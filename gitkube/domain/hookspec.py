@@ -21,8 +21,9 @@ image, volumes, disk, external, checks``, then third-party plugins sorted by
 entry-point name. ``tryfirst``/``trylast`` move an implementation ahead or
 behind, as in pluggy.
 
-Only :func:`gitkube_sync_targets` is called by ``gitkube sync``; the sync side
-never calls render hooks.
+Only :func:`gitkube_sync_targets`, :func:`gitkube_health` and
+:func:`gitkube_notify` are called by ``gitkube sync`` and the agent; the sync
+side never calls render hooks.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem, RenderContext
+    from gitkube.domain.health import Health
+    from gitkube.domain.notify import Event
     from gitkube.domain.resources import App, Resource
     from gitkube.domain.targets import SyncSettings, Target
 
@@ -149,4 +152,43 @@ def gitkube_sync_targets(settings: SyncSettings) -> Iterable[Target] | None:
     :return: targets (see :class:`gitkube.domain.targets.Target`), or ``None``.
         All plugins' targets are used; each rendered object goes to the first
         target whose ``handles`` accepts it.
+    """
+
+
+@hookspec(firstresult=True)
+def gitkube_health(obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> Health | None:
+    """Judge whether one applied object works, from its live state.
+
+    Called by ``gitkube sync --wait`` for every object the run changed, on
+    every poll, and by the agent for its health report; never during render.
+
+    :param obj: the object as rendered (what sync applied): Kubernetes or
+        Config Connector, with ``apiVersion``, ``kind`` and ``metadata``.
+    :param live: the object as the API server (or Compute Engine, in the
+        Compute API's own JSON) returns it now, status included; ``None``
+        when it does not exist.
+    :return: a :class:`gitkube.plugin_api.Health` (Healthy, Progressing,
+        Degraded or Missing, with a reason and a message read from the
+        status), or ``None`` for kinds the plugin does not know.
+        **The first non-None result wins**; third-party plugins are asked
+        before the built-in ``health`` plugin, so a plugin can judge its own
+        kinds.
+    """
+
+
+@hookspec
+def gitkube_notify(event: Event, settings: SyncSettings) -> None:
+    """Hear about something a sync run did.
+
+    Called by ``gitkube sync`` and the agent after a run that changed
+    something (``synced``), failed (``failed``), was refused by a safety rule
+    (``refused``), left an app Degraded (``degraded``) or repaired drift
+    (``drift-repaired``); never during render.
+
+    :param event: what happened (:class:`gitkube.plugin_api.Event`): kind,
+        cluster, message, commits, the apps concerned and change counts.
+    :param settings: the run's settings; ``settings.config.notify`` holds the
+        ``notify:`` rules of the rendered commit's gitkube.yaml.
+    :return: nothing; every implementation runs. An implementation must not
+        block the run: hand slow deliveries to a thread, bounded in time.
     """

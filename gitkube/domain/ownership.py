@@ -4,13 +4,25 @@ The ApplySet id is derived from fixed names only (the parent's name,
 namespace, kind and group), so the renderer knows it offline and every
 rendered object already carries its ownership label: what is reviewed is
 what is applied.
+
+Membership is what ApplySet tooling reads: an object is gitkube's when it
+carries the ``part-of`` label and its group-kind is listed on the parent, so
+``kubectl apply --prune --applyset`` and gitkube agree. What gitkube applied
+to a member (its content hash, rendered path and app) is recorded on the
+member itself, in annotations written by the same server-side apply as the
+object: the record takes any name the API server takes, grows with nothing
+but the object, and can never lag behind what was applied. The parent holds
+only the group-kinds, the namespaces and the last run's status.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gitkube.domain.config import RepoConfig
 from gitkube.domain.resources import Resource
@@ -21,8 +33,39 @@ TOOLING_ANNOTATION = "applyset.kubernetes.io/tooling"
 CONTAINS_GROUP_KINDS_ANNOTATION = "applyset.kubernetes.io/contains-group-kinds"
 ADDITIONAL_NAMESPACES_ANNOTATION = "applyset.kubernetes.io/additional-namespaces"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+# On each member, written in the same apply as the object: the record of what
+# gitkube applied (the rendered object's content hash, its rendered path, its app).
+RECORD_HASH_ANNOTATION = "gitkube.dev/content-hash"
+RECORD_SOURCE_ANNOTATION = "gitkube.dev/source"
+RECORD_APP_ANNOTATION = "gitkube.dev/app"
 # On the parent: the last sync's outcome (rendered-commit, source-commit, result, ...).
 STATUS_PREFIX = "status.gitkube.dev/"
+# On the parent: how many members the last run left (gitkube status reads it).
+OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
+# The apps' health as the last run judged it: {"healthy": N, "problems": {app: text}}.
+HEALTH_STATUS_ANNOTATION = f"{STATUS_PREFIX}health"
+HEALTH_PROBLEMS_KEPT = 50  # apps listed by name; the parent stays small at any scale
+
+
+def health_summary(health: Mapping[str, Any]) -> str:
+    """The compact JSON recorded on the parent for a run's health verdict."""
+    problems = {
+        app["app"]: ": ".join(
+            part
+            for part in (app["state"], app.get("object"), app.get("reason"), app.get("message"))
+            if part
+        )[:300]
+        for app in health.get("apps", ())
+        if app["state"] != "Healthy"
+    }
+    healthy = sum(1 for app in health.get("apps", ()) if app["state"] == "Healthy")
+    kept = dict(sorted(problems.items())[:HEALTH_PROBLEMS_KEPT])
+    summary: dict[str, Any] = {"healthy": healthy, "problems": kept}
+    if len(problems) > len(kept):
+        summary["more"] = len(problems) - len(kept)
+    return json.dumps(summary, sort_keys=True, separators=(",", ":"))
+
+
 # On the parent: the other sync targets (e.g. "gce") that own objects of this ApplySet.
 TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
 

@@ -10,6 +10,7 @@ ordered list (as pytest and tox do) and register through the same public
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -23,12 +24,16 @@ import pluggy
 
 from gitkube.domain import hookspec
 from gitkube.domain.config import CONFIG_FILE, closest, schema_error_message
+from gitkube.domain.health import HEALTHY, Health, HealthState
 from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem, RenderContext
+    from gitkube.domain.notify import Event
     from gitkube.domain.resources import App, Resource
     from gitkube.domain.targets import SyncSettings, Target
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gitkube"
 DISABLE_ENV = "GITKUBE_DISABLE_PLUGINS"
@@ -44,6 +49,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "checks",
     "gce_target",
     "kubernetes_target",
+    "health",
+    "notify",
 )
 BUILTIN_PACKAGE = "gitkube_plugins"
 
@@ -231,6 +238,25 @@ class PluginHooks:
         for impl in self._impls("gitkube_sync_targets"):
             targets.extend(self._call_impl(impl, {"settings": settings}) or ())
         return targets
+
+    def health(self, obj: Mapping[str, Any], live: Mapping[str, Any] | None) -> Health:
+        """One object's health; Healthy when it exists and no plugin knows its kind."""
+        result = self._call(
+            lambda: self.pm.hook.gitkube_health(obj=obj, live=live),
+            "gitkube_health",
+            obj=f"{obj.get('kind')} {obj.get('metadata', {}).get('name')}",
+        )
+        if result is not None:
+            return result
+        return HEALTHY if live is not None else Health(HealthState.MISSING, "NotFound")
+
+    def notify(self, event: Event, settings: SyncSettings) -> None:
+        """Tell every plugin; a plugin that fails to listen never fails the run."""
+        for impl in self._impls("gitkube_notify"):
+            try:
+                self._call_impl(impl, {"event": event, "settings": settings})
+            except GitkubeError as exc:
+                log.warning("notification not sent: %s", exc)
 
     # -- introspection -------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:

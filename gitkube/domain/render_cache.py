@@ -67,6 +67,7 @@ RENDER_MODULES = (
     "domain/render.py",
     "domain/render_cache.py",
     "domain/resources.py",
+    "primitives/kubeyaml.py",
     "primitives/yamlio.py",
 )
 

@@ -30,7 +30,8 @@ def documented(
     :param examples: values as a user would write them in YAML.
     :param fields: for an object (or an array of objects), each property's
         description, or a mapping of annotations (``description``,
-        ``default``, ``examples``) for it.
+        ``default``, ``examples``) for it; dotted names reach nested
+        properties (``"urlFrom.env"``).
     """
     result = copy.deepcopy(dict(schema))
     result["description"] = description
@@ -38,12 +39,15 @@ def documented(
         result["default"] = default
     if examples is not None:
         result["examples"] = examples
-    target = result.get("items", result) if result.get("type") == "array" else result
-    properties = target.get("properties", {})
     for name, doc in (fields or {}).items():
-        if name not in properties:
-            raise KeyError(f"documented field {name!r} is not in the schema")
-        properties[name].update({"description": doc} if isinstance(doc, str) else doc)
+        target = result
+        for part in name.split("."):  # "urlFrom.secret.name" reaches nested fields
+            item = target.get("items", target) if target.get("type") == "array" else target
+            properties = item.get("properties", {})
+            if part not in properties:
+                raise KeyError(f"documented field {name!r} is not in the schema")
+            properties[part] = target = copy.deepcopy(properties[part])
+        target.update({"description": doc} if isinstance(doc, str) else doc)
     return result
 
 

@@ -183,6 +183,14 @@ class Target(Protocol):
         """Record the run's outcome (the Kubernetes target writes the ApplySet status)."""
         ...
 
+    def observe(self, objects: Sequence[DesiredObject]) -> dict[ObjectId, Mapping[str, Any] | None]:
+        """The live state of ``objects`` now (``None``: it does not exist), status included.
+
+        Called by ``sync --wait`` after the apply, on every poll, for the objects
+        the run changed only; the form is the API's own (Compute JSON for GCE).
+        """
+        ...
+
 
 @dataclass
 class SyncResult:
@@ -194,6 +202,8 @@ class SyncResult:
     applied: bool
     error: str | None = None
     refused: str | None = None  # a safety rule that would stop this plan from being applied
+    health: dict[str, Any] | None = None  # what `sync --wait` found (see gitkube.commands.wait)
+    app_health: dict[str, Any] | None = None  # every app judged after the run (recorded)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
@@ -213,5 +223,9 @@ class SyncResult:
             "unchanged": self.count(Action.UNCHANGED),
             "error": self.error,
             "refused": self.refused,
-            "changes": [c.as_dict() for c in self.changes if c.action is not Action.UNCHANGED],
+            **({"health": self.health} if self.health is not None else {}),
+            # Unchanged objects are left out, but not one kept with a reason (a prune refused).
+            "changes": [
+                c.as_dict() for c in self.changes if c.action is not Action.UNCHANGED or c.note
+            ],
         }

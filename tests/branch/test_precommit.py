@@ -158,16 +158,17 @@ def test_template_precommit_config_is_local_and_matches_the_shipped_hooks():
     }
     assert shipped["gitkube-check"]["stages"] == ["pre-commit"]
     assert shipped["gitkube-check"]["entry"] == "gitkube render --check"
-    assert shipped["gitkube-render"]["stages"] == ["post-commit"]
+    assert shipped["gitkube-render"]["stages"] == ["post-commit", "post-merge", "post-rewrite"]
     config = yaml.safe_load((REPO_ROOT / "repo-template" / ".pre-commit-config.yaml").read_text())
     assert [repo["repo"] for repo in config["repos"]] == ["local"]
     hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
     assert list(hooks) == ["gitkube-check", "gitkube-render"]
     for hook_id, hook in hooks.items():
         assert hook["language"] == "system"
-        for key in ("entry", "stages", "pass_filenames", "always_run", "require_serial"):
-            assert hook[key] == shipped[hook_id][key], (hook_id, key)
-    assert set(config["default_install_hook_types"]) == {"pre-commit", "post-commit"}
+        for key in ("entry", "stages", "pass_filenames", "always_run", "require_serial", "verbose"):
+            assert hook.get(key) == shipped[hook_id].get(key), (hook_id, key)
+    stages = {stage for hook in hooks.values() for stage in hook["stages"]}
+    assert set(config["default_install_hook_types"]) == stages
 
 
 def test_template_hooks_as_shipped_with_a_required_plugin(
@@ -214,6 +215,47 @@ def test_template_hooks_as_shipped_with_a_required_plugin(
     typo = run("git", "commit", "-q", "-m", "typo")
     assert typo.returncode != 0
     assert 'unknown key "greetng" (did you mean "greeting"?)' in typo.stdout + typo.stderr
+
+
+def test_real_hooks_move_rendered_only_for_the_source_branch(git_repo, tmp_path, precommit_env):
+    """Feature-branch commits (also --no-verify) leave `rendered`; a merge into main moves it."""
+    repo = git_repo()
+    hooks, rev = _hooks_repo(tmp_path)
+    (repo / ".pre-commit-config.yaml").write_text(
+        "default_install_hook_types: [pre-commit, post-commit, post-merge, post-rewrite]\n"
+        f"repos:\n  - repo: {hooks}\n    rev: {rev}\n    hooks:\n"
+        "      - {id: gitkube-check, language: system}\n"
+        "      - {id: gitkube-render, language: system}\n"
+    )
+    commit_all(repo, "add pre-commit config")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, cwd=repo, env=precommit_env, capture_output=True, text=True, timeout=300
+        )
+
+    assert run("pre-commit", "install").returncode == 0
+    assert (repo / ".git" / "hooks" / "post-merge").exists()
+    edit(repo, app_files("frontend", replicas=2))
+    git(repo, "add", "-A")
+    assert run("git", "commit", "-m", "on main").returncode == 0
+    on_main = git(repo, "rev-parse", "HEAD")
+    assert trailers(repo, "rendered")["Source-Commit"] == on_main
+
+    git(repo, "checkout", "-q", "-b", "feature")
+    for replicas, extra in ((3, ()), (4, ("--no-verify",))):
+        edit(repo, app_files("frontend", replicas=replicas))
+        git(repo, "add", "-A")
+        committed = run("git", "commit", "-m", f"{replicas} replicas", *extra)
+        assert committed.returncode == 0, committed.stdout + committed.stderr
+        assert "rendered nothing" in committed.stdout + committed.stderr
+        assert trailers(repo, "rendered")["Source-Commit"] == on_main
+
+    git(repo, "checkout", "-q", "main")
+    merged = run("git", "merge", "--no-ff", "-m", "merge feature", "feature")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert trailers(repo, "rendered")["Source-Commit"] == git(repo, "rev-parse", "HEAD")
+    assert "replicas: 4" in git(repo, "show", "rendered:web/frontend/deployment-frontend.yaml")
 
 
 @pytest.mark.slow  # pre-commit builds its own virtualenv from PyPI: about a minute

@@ -48,6 +48,8 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
         "checks",
         "gce_target",
         "kubernetes_target",
+        "health",
+        "notify",
         "greeter",
     ]
     greeter = plugins[-1]

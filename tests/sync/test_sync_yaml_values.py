@@ -64,4 +64,13 @@ def test_tricky_strings_sync_exactly_and_then_nothing_changes(
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode in (0, 1), result.stderr
+    # kubectl reads every value of the rendered file as the cluster holds it:
+    # the only lines that may differ are gitkube's record (added at apply time).
+    changed = [
+        line[1:].strip()
+        for line in result.stdout.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    record = ("gitkube.dev/app:", "gitkube.dev/content-hash:", "gitkube.dev/source:")
+    assert all(line.startswith((*record, "annotations:")) for line in changed), result.stdout
