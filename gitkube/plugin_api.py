@@ -7,7 +7,7 @@ third-party plugin can do whatever a built-in does::
 
     @hookimpl
     def gitkube_transform(resource, ctx):
-        resource.annotations()["example.com/owner"] = "me"
+        resource.ensure_annotations()["example.com/owner"] = "me"
 
 The hooks themselves are documented in :mod:`gitkube.domain.hookspec`.
 """
@@ -17,6 +17,7 @@ from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.health import HEALTHY, Health, HealthState, worst
 from gitkube.domain.hookspec import hookimpl
+from gitkube.domain.names import gce_name_problem
 from gitkube.domain.notify import Event, NotifyRule
 from gitkube.domain.ownership import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
@@ -106,6 +107,7 @@ __all__ = [
     "containers",
     "content_hash",
     "documented",
+    "gce_name_problem",
     "health_summary",
     "hookimpl",
     "mount_in_pods",

@@ -17,6 +17,11 @@ SECRET_ADVICE = (
 )
 
 
+def _origin(resource: Resource) -> str:
+    """The file, and the List item when the object is one."""
+    return f"{resource.source}, {resource.item}" if resource.item else resource.source
+
+
 def _image_floats(image: str) -> bool:
     if "@" in image:
         return False
@@ -33,8 +38,8 @@ def gitkube_validate(resources: list[Resource], ctx: RenderContext) -> list[Prob
         if other is not resource:
             problems.append(
                 Problem(
-                    f"{resource.id} is defined twice: in {other.source} (app {other.app.path}) "
-                    f"and in {resource.source} (app {resource.app.path})",
+                    f"{resource.id} is defined twice: in {_origin(other)} (app {other.app.path}) "
+                    f"and in {_origin(resource)} (app {resource.app.path})",
                     file=resource.source,
                     app=resource.app.path,
                 )

@@ -21,9 +21,11 @@ from gitkube.plugin_api import (
     GCE_API_VERSION,
     App,
     GitkubeError,
+    Problem,
     RenderContext,
     Resource,
     documented,
+    gce_name_problem,
     hookimpl,
     mount_in_pods,
 )
@@ -40,12 +42,15 @@ DISKS_SCHEMA = {
         "additionalProperties": False,
         "required": ["name", "sizeGb", "mount"],
         "properties": {
-            "name": {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"},
+            "name": {"type": "string", "format": "gce-name"},
+            # gitkube's schemas take only whole numbers as integers (10.0 is refused)
             "sizeGb": {"type": "integer", "minimum": 1},
             "type": {"type": "string", "enum": ["pd-standard", "pd-balanced", "pd-ssd"]},
-            "mount": {"type": "string", "pattern": "^/"},
+            "mount": {"type": "string", "format": "absolute-normalized-path"},
             "mode": {"type": "string", "enum": ["pv", "node"]},
-            "node": {"type": "string", "minLength": 1},
+            # an instance name: it goes into a Compute API URL (instances/<node>)
+            # and into the kubernetes.io/hostname node selector
+            "node": {"type": "string", "format": "gce-name"},
             "readOnly": {"type": "boolean"},
         },
         "if": {"properties": {"mode": {"const": "node"}}, "required": ["mode"]},
@@ -239,3 +244,28 @@ def _pin_to_node(resource: Resource, pod_spec: dict[str, Any], node: str) -> Non
             obj=resource.describe(),
         )
     selector[HOSTNAME_LABEL] = node
+
+
+@hookimpl
+def gitkube_validate(resources: list[Resource], ctx: RenderContext) -> list[Problem]:
+    """The attach annotation, wherever it was written, must name an instance.
+
+    The GCE target puts its value into a Compute API URL path, so a value such
+    as ``../../zones/x/instances/evil`` would reach another resource.
+    """
+    problems = []
+    for resource in resources:
+        value = resource.annotations().get(ATTACH_ANNOTATION)
+        if value is None or not resource.is_gce:
+            continue
+        problem = gce_name_problem(value)
+        if problem is not None:
+            problems.append(
+                Problem(
+                    f"{ATTACH_ANNOTATION}: {problem}",
+                    file=resource.source,
+                    app=resource.app.path,
+                    obj=resource.describe(),
+                )
+            )
+    return problems

@@ -30,6 +30,7 @@ from gitkube.plugin_api import (
     RenderContext,
     Resource,
     documented,
+    gce_name_problem,
     hookimpl,
 )
 
@@ -46,6 +47,7 @@ EXTERNAL_SCHEMA = {
             "type": "array",
             "minItems": 1,
             "uniqueItems": True,
+            # gitkube's schemas take only whole numbers as integers (80.0 is refused)
             "items": {"type": "integer", "minimum": 1, "maximum": 65535},
         },
         "protocol": {"type": "string", "enum": ["TCP", "UDP"]},
@@ -132,7 +134,7 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
     service_ports = {p.get("port") for p in resource.body.get("spec", {}).get("ports") or ()}
     if not service_ports & set(external["ports"]):
         return
-    annotations = resource.annotations()
+    annotations = resource.ensure_annotations()
     current = annotations.get(ADDRESS_ANNOTATION)
     if current not in (None, external["address"]):
         raise GitkubeError(
@@ -147,6 +149,7 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
 
 @hookimpl
 def gitkube_validate(resources: list[Resource], ctx: RenderContext) -> list[Problem]:
+    problems = _reference_problems(resources)
     exposed: dict[str, App] = {}
     served: set[str] = set()
     for resource in resources:
@@ -154,7 +157,7 @@ def gitkube_validate(resources: list[Resource], ctx: RenderContext) -> list[Prob
             exposed[resource.app.path] = resource.app
             if resource.kind == "Service" and ADDRESS_ANNOTATION in resource.annotations():
                 served.add(resource.app.path)
-    return [
+    return problems + [
         Problem(
             f"external.ports {app.settings['external']['ports']} match no port of any "
             "Service in the app; add a Service for them",
@@ -164,3 +167,24 @@ def gitkube_validate(resources: list[Resource], ctx: RenderContext) -> list[Prob
         for path, app in sorted(exposed.items())
         if path not in served
     ]
+
+
+def _reference_problems(resources: list[Resource]) -> list[Problem]:
+    """The annotations sync puts into Compute API URLs must hold Compute names."""
+    problems = []
+    for resource in resources:
+        annotations = resource.annotations()
+        for key in (TARGET_POOL_ANNOTATION, ADDRESS_ANNOTATION):
+            if key not in annotations:
+                continue
+            problem = gce_name_problem(annotations[key])
+            if problem is not None:
+                problems.append(
+                    Problem(
+                        f"{key}: {problem}",
+                        file=resource.source,
+                        app=resource.app.path,
+                        obj=resource.describe(),
+                    )
+                )
+    return problems

@@ -11,10 +11,18 @@ A value the user wrote that differs is an error, never overwritten.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from gitkube.plugin_api import GitkubeError, RenderContext, Resource, documented, hookimpl
+from gitkube.plugin_api import (
+    GCE_OWNER_LABEL,
+    PART_OF_LABEL,
+    GitkubeError,
+    RenderContext,
+    Resource,
+    documented,
+    hookimpl,
+)
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "gitkube")
 _GCE_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -51,8 +59,8 @@ def gitkube_app_keys() -> dict[str, Any]:
         "labels": documented(
             {
                 "type": "object",
-                "additionalProperties": {"type": "string"},
-                "propertyNames": {"maxLength": 316},
+                "additionalProperties": {"type": "string", "format": "kubernetes-label-value"},
+                "propertyNames": {"format": "kubernetes-label-key"},
             },
             LABELS_DOC,
             default={},
@@ -62,6 +70,13 @@ def gitkube_app_keys() -> dict[str, Any]:
 
 
 def app_labels(resource: Resource) -> dict[str, str]:
+    for reserved in (PART_OF_LABEL, GCE_OWNER_LABEL):
+        if reserved in resource.app.settings.get("labels", {}):
+            raise GitkubeError(
+                f"app.yaml labels: {reserved} is gitkube's own (it marks what gitkube owns); "
+                "remove it",
+                file=resource.app.settings_file,
+            )
     labels = {"app": resource.app.name, **resource.app.settings.get("labels", {})}
     if resource.app.settings.get("labels", {}).get("app", labels["app"]) != resource.app.name:
         raise GitkubeError(
@@ -79,21 +94,28 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
         # GCE label keys allow only lower-case letters, digits, '_' and '-'.
         labels = {k: v for k, v in labels.items() if _GCE_LABEL_KEY.match(k)}
         labels["managed-by"] = MANAGED_BY[1]
-        _merge(resource, resource.labels(), labels, "metadata.labels")
+        _merge(resource, resource.ensure_labels(), labels, "metadata.labels")
         return
-    _merge(resource, resource.labels(), {**labels, MANAGED_BY[0]: MANAGED_BY[1]}, "metadata.labels")
+    _merge(
+        resource,
+        resource.ensure_labels(),
+        {**labels, MANAGED_BY[0]: MANAGED_BY[1]},
+        "metadata.labels",
+    )
     body = resource.body
     if resource.kind in _MAP_SELECTOR_KINDS and not _is_external_name(body):
         selector = _dig(body, _MAP_SELECTOR_KINDS[resource.kind], create=True)
         _merge(resource, selector, labels, "spec.selector")
     if resource.kind in _LABEL_SELECTOR_KINDS:
         selector = _dig(body, _LABEL_SELECTOR_KINDS[resource.kind], create=True)
+        _check_expressions(resource, selector, labels, "spec.selector")
         _merge(
             resource, selector.setdefault("matchLabels", {}), labels, "spec.selector.matchLabels"
         )
     if resource.kind in _EXISTING_LABEL_SELECTOR_KINDS:
         selector = _dig(body, _EXISTING_LABEL_SELECTOR_KINDS[resource.kind], create=False)
         if selector is not None:
+            _check_expressions(resource, selector, labels, "selector")
             _merge(resource, selector.setdefault("matchLabels", {}), labels, "selector.matchLabels")
     if resource.kind == "CronJob":
         job_meta = _dig(body, ("spec", "jobTemplate", "metadata"), create=True)
@@ -123,8 +145,41 @@ def _dig(body: dict[str, Any], path: tuple[str, ...], *, create: bool) -> Any:
     return node
 
 
+def _check_expressions(
+    resource: Resource, selector: Any, labels: Mapping[str, str], where: str
+) -> None:
+    """A selector expression that no object with the app's labels can match is an error.
+
+    gitkube adds the app's labels to ``matchLabels``; an expression such as
+    ``app In [other]`` would then select nothing (and a Deployment with it
+    is refused by the API server), so it is reported as the matchLabels
+    conflict is.
+    """
+    if not isinstance(selector, dict):
+        return
+    for index, expression in enumerate(selector.get("matchExpressions") or ()):
+        if not isinstance(expression, dict) or expression.get("key") not in labels:
+            continue
+        key, operator = expression["key"], expression.get("operator")
+        values = [str(v) for v in expression.get("values") or ()]
+        value = labels[key]
+        if (
+            (operator == "In" and value not in values)
+            or (operator == "NotIn" and value in values)
+            or operator == "DoesNotExist"
+        ):
+            shown = f" {values}" if operator in ("In", "NotIn") else ""
+            raise GitkubeError(
+                f"{where}.matchExpressions[{index}] ({key} {operator}{shown}) contradicts "
+                f'{key}: "{value}" that gitkube sets; fix the manifest or app.yaml',
+                file=resource.source,
+                app=resource.app.path,
+                obj=resource.describe(),
+            )
+
+
 def _merge(
-    resource: Resource, target: dict[str, Any], labels: Mapping[str, str], where: str
+    resource: Resource, target: MutableMapping[str, Any], labels: Mapping[str, str], where: str
 ) -> None:
     for key, value in labels.items():
         current = target.get(key)

@@ -30,9 +30,10 @@ VOLUMES_SCHEMA = {
         "required": ["name", "mount"],
         "properties": {
             "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
-            "mount": {"type": "string", "pattern": "^/"},
+            "mount": {"type": "string", "format": "absolute-normalized-path"},
             "readOnly": {"type": "boolean"},
-            "subPath": {"type": "string"},
+            # relative and without "..", as the API server requires of volumeMounts[].subPath
+            "subPath": {"type": "string", "pattern": "^(?!/)(?!(.*/)?\\.\\.(/|$))"},
             **SOURCES,
         },
         "oneOf": [{"required": [key]} for key in SOURCES],

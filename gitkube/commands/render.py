@@ -135,7 +135,18 @@ def uncommitted_note(repo: Path) -> str | None:
 
 
 def write_directory(out: Path, files: dict[str, bytes]) -> None:
+    from gitkube.domain.names import output_path_problem
+
     out = out.absolute()
+    for path in files:  # built from checked names; checked again where it is written
+        problem = output_path_problem(path)
+        if problem is not None:
+            raise GitkubeError(f"refusing to write {path!r}: it {problem}", file=str(out))
+    if out.is_symlink():
+        # Replacing a link would write where it points (or fail half-way on a loop).
+        raise GitkubeError(
+            "output directory is a symbolic link; give the real directory", file=str(out)
+        )
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / INVENTORY_FILE).is_file())
     ):
@@ -144,8 +155,11 @@ def write_directory(out: Path, files: dict[str, bytes]) -> None:
             "choose an empty or new directory",
             file=str(out),
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.rendering-"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.rendering-"))
+    except OSError as exc:
+        raise GitkubeError(f"cannot create the output: {exc.strerror}", file=str(out)) from None
     try:
         for directory in sorted({os.path.dirname(path) for path in files}):
             os.makedirs(os.path.join(staging, directory), exist_ok=True)
@@ -160,6 +174,11 @@ def write_directory(out: Path, files: dict[str, bytes]) -> None:
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.replace(staging, out)
+    except OSError as exc:
+        raise GitkubeError(
+            f"cannot write the output: {exc.strerror} ({exc.filename})",
+            file=str(out),
+        ) from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -187,7 +206,13 @@ def render_entries(
     listing = {e.path: e.oid for e in store.resolve_symlinks(entries)}
     cache = RenderCache(cache_dir(store)) if use_cache else None
     return render_listing(
-        listing, store.read_blobs, store.blob_id, cache, tree_id=tree_id, progress=progress
+        listing,
+        store.read_blobs,
+        store.blob_id,
+        cache,
+        tree_id=tree_id,
+        progress=progress,
+        sizes=store.blob_sizes,
     )
 
 

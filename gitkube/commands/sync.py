@@ -24,6 +24,7 @@ from gitkube.domain.targets import (
     Target,
 )
 from gitkube.primitives.errors import GitkubeError, SafetyRefusal
+from gitkube.primitives.kubeyaml import room_for_nesting
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,12 @@ def _check_prune_fraction(
         )
 
 
+@room_for_nesting()
 def plan(options: SyncOptions) -> SyncResult:
     return prepare(options, enforce_safety=False).result
 
 
+@room_for_nesting()
 def sync(
     options: SyncOptions,
     *,

@@ -10,13 +10,23 @@ from typing import Any
 import jsonschema
 
 from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
+from gitkube.domain.schema import strict_validator
 from gitkube.domain.schema_docs import documented
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.yamlio import load_one
 
 CONFIG_FILE = "gitkube.yaml"
+# Input files larger than this are refused before they are parsed
+# (render.maxFileBytes); gitkube.yaml itself is always read with this limit.
+DEFAULT_MAX_FILE_BYTES = 8 * 1024 * 1024
 
 _NAME = {"type": "string", "pattern": "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"}
+# These end up in Compute API URLs (projects/P/zones/Z/...): no '/' or '..'.
+_PROJECT = {
+    "type": "string",
+    "pattern": "^(([a-z][-a-z0-9.]*[a-z0-9]:)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?)?$",
+}
+_LOCATION = {"type": "string", "pattern": "^([a-z][-a-z0-9]{0,62})?$"}
 
 
 def _doc(schema: dict[str, Any], description: str, **more: Any) -> dict[str, Any]:
@@ -40,28 +50,26 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         _NAME, "The cluster's name (part of the ApplySet id).", default="default"
                     ),
                     "project": _doc(
-                        {"type": "string"},
+                        _PROJECT,
                         "The Google Cloud project of the GCE resources (needed by `disks` and `external`).",
                         default="",
                         examples=["my-proj"],
                     ),
                     "region": _doc(
-                        {"type": "string"},
+                        _LOCATION,
                         "The region of addresses and forwarding rules.",
                         default="",
                         examples=["us-central1"],
                     ),
                     "zone": _doc(
-                        {"type": "string"},
+                        _LOCATION,
                         "The zone of persistent disks and nodes.",
                         default="",
                         examples=["us-central1-b"],
                     ),
-                    "network": _doc(
-                        {"type": "string"}, "The VPC network of firewall rules.", default="default"
-                    ),
+                    "network": _doc(_NAME, "The VPC network of firewall rules.", default="default"),
                     "nodeTag": _doc(
-                        {"type": "string"},
+                        _NAME,
                         "The network tag of the cluster's nodes (firewall target).",
                         default="k8s-<cluster.name>-node",
                     ),
@@ -147,6 +155,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "are previewed with `gitkube diff`, never deployed.",
                         default="main",
                     ),
+                    "maxFileBytes": _doc(
+                        {"type": "integer", "minimum": 1},
+                        "Refuse (naming it) any file of the repo larger than this many bytes, "
+                        "without reading it.",
+                        default=DEFAULT_MAX_FILE_BYTES,
+                    ),
                 },
             },
             "Where `gitkube render` commits.",
@@ -224,6 +238,7 @@ class RepoConfig:
     source_branch: str = "main"  # only its tip moves the rendered branch
     notify: tuple[NotifyRule, ...] = ()
     gce_endpoint: str | None = None
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
         return self.plugin_options.get(plugin, {})
@@ -242,7 +257,9 @@ def schema_error_message(error: jsonschema.ValidationError) -> str:
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - allowed)
         return "; ".join(f'unknown key "{key}" at {where}{closest(key, allowed)}' for key in extra)
-    return f"{where}: {error.message}"
+    # A format check says why in its cause ("must be at most 63 characters").
+    why = f" ({error.cause})" if error.validator == "format" and error.cause else ""
+    return f"{where}: {error.message}{why}"
 
 
 def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
@@ -251,9 +268,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise GitkubeError("expected a mapping of settings", file=path)
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(raw)
-    )
+    error = jsonschema.exceptions.best_match(strict_validator(CONFIG_SCHEMA).iter_errors(raw))
     if error is not None:
         raise GitkubeError(schema_error_message(error), file=path)
     cluster_raw = raw.get("cluster", {})
@@ -280,6 +295,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         create_namespaces=sync.get("createNamespaces", True),
         rendered_branch=raw.get("render", {}).get("branch", "rendered"),
         source_branch=raw.get("render", {}).get("sourceBranch", "main"),
+        max_file_bytes=raw.get("render", {}).get("maxFileBytes", DEFAULT_MAX_FILE_BYTES),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
         notify=parse_rules(raw.get("notify", ())),
     )

@@ -105,8 +105,11 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
     plugin order (see the module docstring), after all generation.
 
     :param resource: the object (``resource.body``), its app and source file.
-        Add and fill fields; a conflict with a value the user wrote must be
-        raised as :class:`gitkube.plugin_api.GitkubeError`, never overwritten.
+        Add and fill fields (labels and annotations through
+        ``resource.ensure_labels()`` / ``ensure_annotations()``; reading
+        ``labels()`` never adds an empty mapping); a conflict with a value
+        the user wrote must be raised as
+        :class:`gitkube.plugin_api.GitkubeError`, never overwritten.
     :param ctx: the render's repo-wide context.
     :return: nothing; every implementation runs.
     """

@@ -25,6 +25,7 @@ import pluggy
 from gitkube.domain import hookspec
 from gitkube.domain.config import CONFIG_FILE, closest, schema_error_message
 from gitkube.domain.health import HEALTHY, Health, HealthState
+from gitkube.domain.schema import strict_validator
 from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class PluginHooks:
             if plugin not in schemas:
                 raise GitkubeError(f"{where}: plugin {plugin} takes no options", file=CONFIG_FILE)
             error = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator(schemas[plugin]).iter_errors(value)
+                strict_validator(schemas[plugin]).iter_errors(value)
             )
             if error is not None:
                 raise GitkubeError(

@@ -39,7 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from gitkube import __version__
-from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
+from gitkube.domain.config import (
+    CONFIG_FILE,
+    DEFAULT_MAX_FILE_BYTES,
+    RepoConfig,
+)
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.ownership import applyset_for
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
@@ -47,14 +51,18 @@ from gitkube.domain.render import (
     INVENTORY_FILE,
     YAML_SUFFIXES,
     RenderResult,
+    paths_of,
+    read_config,
     render_tree,
 )
 from gitkube.domain.resources import App, Resource, rendered_path
+from gitkube.domain.scopes import crd_scopes, scopes_digest
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
+from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document
 
-CACHE_FORMAT = "gitkube-render-cache/1"
+CACHE_FORMAT = "gitkube-render-cache/2"
 KEEP_TREES = 8  # rendered trees whose entries are kept
 DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of objects
 
@@ -62,17 +70,23 @@ DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of obj
 RENDER_MODULES = (
     "domain/config.py",
     "domain/context.py",
+    "domain/manifests.py",
+    "domain/names.py",
     "domain/ownership.py",
     "domain/plugin_manager.py",
     "domain/render.py",
     "domain/render_cache.py",
     "domain/resources.py",
     "primitives/kubeyaml.py",
+    "domain/schema.py",
+    "domain/scopes.py",
     "primitives/yamlio.py",
 )
 
 # Fetches the content of blobs by id.
 BlobReader = Callable[[Iterable[str]], Mapping[str, bytes]]
+# Tells the size of blobs by id without reading them.
+BlobSizer = Callable[[Iterable[str]], Mapping[str, int]]
 
 
 @dataclass
@@ -85,12 +99,24 @@ class RenderedObject:
     data: bytes | None  # None: not loaded (cached apps load contents on demand)
     entry: bytes  # its item of the inventory's ``objects`` list, as emitted
     oid: str | None = None  # its blob id, when known without hashing
+    item: str | None = None  # where in ``source`` (a List's item), see Resource.item
 
 
 @dataclass
 class RenderedApp:
+    """One app's rendered objects, with the CRD facts its output depends on.
+
+    ``crds`` are the CustomResourceDefinitions the app itself defines;
+    ``scopes`` the digest of every CRD scope the render knew. An app's
+    output depends on CRDs anywhere in the repo (they decide whether a
+    namespace is filled in), so a cached app is used only while that
+    digest still holds.
+    """
+
     app: App
     objects: list[RenderedObject]
+    crds: dict[tuple[str, str], bool] = field(default_factory=dict)
+    scopes: str = ""
 
 
 @dataclass
@@ -345,6 +371,7 @@ class _NoValidate(PluginHooks):
         return []
 
 
+@room_for_nesting()
 def render_listing(
     listing: Mapping[str, str],
     read: BlobReader,
@@ -353,18 +380,31 @@ def render_listing(
     *,
     tree_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    sizes: BlobSizer | None = None,
 ) -> RenderedSource:
     """Render the source tree given as ``listing`` (path -> blob id).
 
     ``read`` fetches blob contents (only those of apps that miss the cache
-    are read); ``blob_id`` names rendered contents as the repository would.
+    are read); ``blob_id`` names rendered contents as the repository would;
+    ``sizes``, when given, lets files over the size limit be refused unread.
     ``progress`` hears about the work when there is some to do. Raises
     :class:`GitkubeError` exactly where a full render would.
     """
     visible = {p: oid for p, oid in listing.items() if not is_hidden(p)}
     config_oid = visible.get(CONFIG_FILE)
+    if config_oid and sizes is not None:
+        _check_sizes({CONFIG_FILE: config_oid}, sizes, DEFAULT_MAX_FILE_BYTES)
     config_bytes = read([config_oid])[config_oid] if config_oid else None
-    config = parse_config(config_bytes)
+    config = read_config(config_bytes)
+
+    def read_sources(paths: Iterable[str]) -> dict[str, bytes]:
+        """The content of source files by path, any over the size limit refused unread."""
+        oids = {p: visible[p] for p in paths}
+        if sizes is not None:
+            _check_sizes(oids, sizes, config.max_file_bytes)
+        blobs = read(set(oids.values()))
+        return {p: blobs[oid] for p, oid in oids.items()}
+
     hooks = build_plugin_manager(config.disabled_plugins)
     code_stamp = _code_stamp(hooks)
     fp = fingerprint(hooks, code_stamp)
@@ -415,10 +455,10 @@ def render_listing(
         progress(f"rendering {len(app_keys) - len(cached)} of {len(app_keys)} apps")
 
     if not cached:
-        rendered, apps = _render_all(visible, read, config, hooks, blob_id)
+        rendered, apps = _render_all(visible, read_sources, config, hooks, blob_id)
     else:
-        rendered, apps = _render_rest(visible, read, config, hooks, dirs, cached, blob_id)
-    rendered.cache_hits = len(cached)
+        rendered, apps = _render_rest(visible, read_sources, config, hooks, dirs, cached, blob_id)
+    rendered.cache_hits = sum(1 for a in apps if cached.get(a.app.path) is a)
     rendered.code_stamp = code_stamp
     rendered.loader = load_app_files  # contents of cached apps are read when asked for
 
@@ -428,7 +468,7 @@ def render_listing(
             app_key = app_keys.get(app.app.path)
             if app_key is None:
                 continue
-            if app.app.path in cached:
+            if cached.get(app.app.path) is app:  # (not when the CRDs made all render anew)
                 lines = entries.lines(app_key)
             else:
                 lines = _app_to_json(app, rendered.object_ids)
@@ -451,6 +491,19 @@ def render_listing(
     return rendered
 
 
+def _check_sizes(files: Mapping[str, str], sizes: BlobSizer, limit: int) -> None:
+    """Refuse, unread, a file over the limit (render_tree checks again what it reads)."""
+    known = sizes(files.values())
+    for path in sorted(files):
+        size = known.get(files[path], 0)
+        if size > limit:
+            raise GitkubeError(
+                f"file is {size:,} bytes, over the limit of {limit:,} (render.maxFileBytes in "
+                f"{CONFIG_FILE}); manifests this big are not hand-written config",
+                file=path,
+            )
+
+
 def _problem_dict(problem: Problem) -> dict[str, Any]:
     return {
         "message": problem.message,
@@ -463,15 +516,14 @@ def _problem_dict(problem: Problem) -> dict[str, Any]:
 
 def _render_all(
     visible: Mapping[str, str],
-    read: BlobReader,
+    read: Callable[[Iterable[str]], dict[str, bytes]],
     config: RepoConfig,
     hooks: PluginHooks,
     blob_id: Callable[[bytes], str],
 ) -> tuple[RenderedSource, list[RenderedApp]]:
-    blobs = read(set(visible.values()))
-    result = render_tree(
-        MemoryTree({p: blobs[oid] for p, oid in visible.items()}), plugins=lambda _c: hooks
-    )
+    # Only what the renderer reads: YAML files (other files may be large and are not read).
+    wanted = [p for p in visible if p.endswith(YAML_SUFFIXES)]
+    result = render_tree(MemoryTree(read(wanted)), plugins=lambda _c: hooks)
     apps = _split(result, result.all_files(None)[INVENTORY_FILE])
     rendered = _assemble(config, apps, list(result.warnings), hooks, blob_id)
     rendered.result = result
@@ -506,10 +558,17 @@ def _split(result: RenderResult, inventory: bytes | None) -> list[RenderedApp]:
     if entries is None:
         inv = result.inventory(None)["objects"]
         entries = [dump_document([item]).encode() for item in inv]
-    by_app: dict[str, RenderedApp] = {app.path: RenderedApp(app, []) for app in result.apps}
+    digest = scopes_digest(result.crds)
+    by_app: dict[str, RenderedApp] = {
+        app.path: RenderedApp(app, [], scopes=digest) for app in result.apps
+    }
     for resource, path, entry in zip(result.resources, paths, entries, strict=True):
-        obj = RenderedObject(path, resource.source, resource.body, result.files[path], entry)
+        obj = RenderedObject(
+            path, resource.source, resource.body, result.files[path], entry, item=resource.item
+        )
         by_app[resource.app.path].objects.append(obj)
+    for app in by_app.values():
+        app.crds = crd_scopes(o.body for o in app.objects)
     return list(by_app.values())
 
 
@@ -532,7 +591,7 @@ def _inventory_items(inventory: bytes, count: int) -> list[bytes] | None:
 
 def _render_rest(
     visible: Mapping[str, str],
-    read: BlobReader,
+    read: Callable[[Iterable[str]], dict[str, bytes]],
     config: RepoConfig,
     hooks: PluginHooks,
     dirs: Mapping[str, list[str]],
@@ -543,29 +602,27 @@ def _render_rest(
     wanted = [p for d, files in dirs.items() if d not in cached for p in files]
     if CONFIG_FILE in visible and CONFIG_FILE not in wanted:
         wanted.append(CONFIG_FILE)
-    blobs = read({visible[p] for p in wanted})
+    sources = read(wanted)
+    known_crds: dict[tuple[str, str], bool] = {}
+    for app in cached.values():
+        known_crds.update(app.crds)
     partial = render_tree(
-        MemoryTree({p: blobs[visible[p]] for p in wanted}),
+        MemoryTree(sources),
         plugins=lambda _c: _NoValidate(hooks.pm),
+        known_crds=known_crds,
     )
+    digest = scopes_digest(partial.crds)
+    if any(app.scopes != digest for app in cached.values()):
+        # A CRD changed scope (or came or went) since those apps were
+        # rendered: their namespaces may differ now, so render everything.
+        return _render_all(visible, read, config, hooks, blob_id)
     apps = {a.app.path: a for a in _split(partial, None)}
     apps.update(cached)
     ordered = [apps[d] for d in sorted(apps)]
-    resources: list[Resource] = []
-    owner: dict[str, Resource] = {}
-    for app in ordered:
-        for obj in app.objects:
-            resource = Resource(obj.body, app.app, obj.source)
-            if obj.path in owner:
-                other = owner[obj.path]
-                raise GitkubeError(
-                    f"{resource.describe()} and {other.describe()} "
-                    f"(from {other.source}) would both be written to {obj.path}",
-                    file=resource.source,
-                    app=resource.app.path,
-                )
-            owner[obj.path] = resource
-            resources.append(resource)
+    resources = [
+        Resource(obj.body, app.app, obj.source, obj.item) for app in ordered for obj in app.objects
+    ]
+    paths_of(resources, config.namespace)  # no two objects at one path, no unsafe path
     resources.sort(key=lambda r: rendered_path(r, config.namespace))
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
     problems = hooks.validate(resources, ctx)
@@ -600,6 +657,7 @@ def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes,
             {
                 "path": obj.path,
                 "source": obj.source,
+                "item": obj.item,
                 "body": obj.body,
                 "oid": oids[obj.path],
                 "entry": obj.entry.decode(),
@@ -619,6 +677,8 @@ def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes,
             "manifestFiles": app.manifest_files,
         },
         "objects": objects,
+        "crds": [[group, kind, namespaced] for (group, kind), namespaced in rendered.crds.items()],
+        "scopes": rendered.scopes,
     }
     # ensure_ascii: one line each, no raw newlines
     return json.dumps(entry, ensure_ascii=True).encode(), json.dumps(texts).encode()
@@ -636,9 +696,13 @@ def _app_from_json(raw: bytes) -> RenderedApp | None:
             manifest_files=list(a["manifestFiles"]),
         )
         objects = [
-            RenderedObject(o["path"], o["source"], o["body"], None, o["entry"].encode(), o["oid"])
+            RenderedObject(
+                o["path"], o["source"], o["body"], None, o["entry"].encode(), o["oid"], o["item"]
+            )
             for o in data["objects"]
         ]
+        crds = {(str(g), str(k)): bool(n) for g, k, n in data["crds"]}
+        scopes = str(data["scopes"])
     except (KeyError, TypeError, AttributeError, ValueError):
         return None
-    return RenderedApp(app, objects)
+    return RenderedApp(app, objects, crds, scopes)

@@ -46,6 +46,19 @@ class GitkubeError(Exception):
         error.exit_code = self.exit_code
         return error
 
+    def one_line(self) -> GitkubeError:
+        """The same error with its message folded onto one line.
+
+        For messages quoted from elsewhere (a YAML parser's problem text can
+        span lines); gitkube's own messages are written as one line.
+        """
+        if "\n" not in self.message:
+            return self
+        fields = {k: getattr(self, k) for k in ("file", "line", "plugin", "app", "obj")}
+        error = GitkubeError(" ".join(self.message.split()), **fields)
+        error.exit_code = self.exit_code
+        return error
+
     def where(self) -> str:
         parts = []
         if self.file:
@@ -56,7 +69,7 @@ class GitkubeError(Exception):
             parts.append(self.obj)
         if self.plugin:
             parts.append(f"plugin {self.plugin}")
-        return ", ".join(parts)
+        return ", ".join(_printable(part) for part in parts)
 
     def __str__(self) -> str:
         where = self.where()
@@ -67,6 +80,19 @@ class SafetyRefusal(GitkubeError):
     """A safety rule refused the operation (exit code 2): nothing was changed."""
 
     exit_code = 2
+
+
+def _printable(text: str) -> str:
+    """File and object names may hold newlines or undecodable bytes; the message stays one line."""
+    if text.isprintable() and text.isascii():
+        return text
+    if text.isprintable():
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            pass
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 def _rebuild(cls: type[GitkubeError], message: str, fields: dict[str, object]) -> GitkubeError:

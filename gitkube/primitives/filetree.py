@@ -26,6 +26,9 @@ class FileTree(Protocol):
         """The content of one file listed by :meth:`files`."""
         ...
 
+    # A tree may also offer ``size(path) -> int``: the renderer then refuses
+    # files over its limit without reading them.
+
 
 def is_hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/"))
@@ -38,35 +41,50 @@ class DirectoryTree:
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise GitkubeError("not a directory", file=str(root))
+        self._checked: dict[str, Path] = {}  # path -> where it really is, inside the root
 
     def files(self) -> list[str]:
         found: list[str] = []
         seen_dirs = {self.root}
-        self._walk(self.root, "", found, seen_dirs)
+        self._walk(self.root, "", found, seen_dirs, linked=False)
         found.sort()
         return found
 
-    def _walk(self, real_dir: Path, rel_dir: str, found: list[str], seen: set[Path]) -> None:
-        with os.scandir(real_dir) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                rel = f"{rel_dir}{entry.name}"
-                if entry.is_symlink():
-                    target = self._inside(Path(entry.path), rel)
-                    if target.is_dir():
-                        if target not in seen:  # a link back up would loop forever
-                            seen.add(target)
-                            self._walk(target, rel + "/", found, seen)
-                    elif target.is_file():
-                        found.append(rel)
-                elif entry.is_dir():
-                    self._walk(Path(entry.path), rel + "/", found, seen)
-                elif entry.is_file():
+    def _walk(
+        self, real_dir: Path, rel_dir: str, found: list[str], seen: set[Path], *, linked: bool
+    ) -> None:
+        try:
+            entries = list(os.scandir(real_dir))
+        except OSError as exc:
+            raise GitkubeError(
+                f"cannot read directory: {exc.strerror}", file=rel_dir.rstrip("/") or "."
+            ) from None
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}{entry.name}"
+            if entry.is_symlink():
+                target = self._inside(Path(entry.path), rel)
+                if target.is_dir():
+                    if target not in seen:  # a link back up would loop forever
+                        seen.add(target)
+                        self._walk(target, rel + "/", found, seen, linked=True)
+                elif target.is_file():
                     found.append(rel)
+            elif entry.is_dir():
+                self._walk(Path(entry.path), rel + "/", found, seen, linked=linked)
+            elif entry.is_file():
+                found.append(rel)
+                if not linked:
+                    # reached without any symlink: inside the root by construction,
+                    # so reading it needs no resolve() (a third of a cold render)
+                    self._checked[rel] = Path(entry.path)
 
     def _inside(self, link: Path, rel: str) -> Path:
-        target = link.resolve()
+        try:
+            target = link.resolve()
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+            raise GitkubeError("symlink loop: the link points back at itself", file=rel) from None
         if target != self.root and self.root not in target.parents:
             raise GitkubeError(
                 f"symlink leaves the repository (points to {target}); "
@@ -75,11 +93,22 @@ class DirectoryTree:
             )
         return target
 
+    def _real(self, path: str) -> Path:
+        """Where ``path`` is, checked once to be inside the root (size, then read, ask)."""
+        real = self._checked.get(path)
+        if real is None:
+            real = self._checked[path] = self._inside(self.root / path, path)
+        return real
+
     def read(self, path: str) -> bytes:
-        full = self.root / path
-        self._inside(full, path)
         try:
-            return full.read_bytes()
+            return self._real(path).read_bytes()
+        except OSError as exc:
+            raise GitkubeError(f"cannot read: {exc.strerror}", file=path) from None
+
+    def size(self, path: str) -> int:
+        try:
+            return self._real(path).stat().st_size
         except OSError as exc:
             raise GitkubeError(f"cannot read: {exc.strerror}", file=path) from None
 
@@ -95,6 +124,9 @@ class MemoryTree:
 
     def read(self, path: str) -> bytes:
         return self._blobs[path]
+
+    def size(self, path: str) -> int:
+        return len(self._blobs[path])
 
 
 def file_stamps(paths: Iterable[str]) -> list[list[Any]]:

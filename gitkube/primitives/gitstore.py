@@ -222,6 +222,19 @@ class GitStore:
             pos = end + 1 + size + 1
         return blobs
 
+    def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        """The size of many blobs, without reading them (``git cat-file --batch-check``)."""
+        wanted = sorted(set(oids))
+        if not wanted:
+            return {}
+        out = self.run("cat-file", "--batch-check", input=("\n".join(wanted) + "\n").encode())
+        sizes: dict[str, int] = {}
+        for oid, line in zip(wanted, out.stdout.decode().splitlines(), strict=False):
+            header = line.split(" ")
+            if len(header) == 3:
+                sizes[oid] = int(header[2])
+        return sizes
+
     def resolve_symlinks(self, entries: list[Entry]) -> list[Entry]:
         """Entries with every symlink replaced by what it points to inside the tree.
 
@@ -283,10 +296,17 @@ class GitStore:
         for path, oid in files.items():
             node = root
             *dirs, name = path.split("/")
+            # The renderer checks paths; this is the last line before a tree
+            # with a ".." or empty entry could be written.
+            if any(part in ("", ".", "..") for part in (*dirs, name)):
+                raise GitkubeError(f"refusing to write a tree entry {path!r}")
             for part in dirs:
                 child = node.setdefault(part, {})
-                assert isinstance(child, dict), f"{path} is both a file and a directory"
+                if not isinstance(child, dict):
+                    raise GitkubeError(f"{path} would be both a file and a directory")
                 node = child
+            if isinstance(node.get(name), dict):
+                raise GitkubeError(f"{path} would be both a file and a directory")
             node[name] = oid
         return self._hash_tree(root)
 

@@ -604,8 +604,11 @@ class ControlPlane:
         *,
         start_timeout: float = 120.0,
         keep_workdir: bool = False,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
         self.bin_dir = bin_dir or default_bin_dir()
+        # more kube-apiserver flags (e.g. --runtime-config=api/all=true)
+        self.apiserver_args = tuple(apiserver_args)
         self.start_timeout = start_timeout
         self.keep_workdir = keep_workdir
         self._children: _Children | None = None
@@ -896,6 +899,7 @@ class ControlPlane:
             "--allow-privileged=true",
             "--profiling=false",
             "--v=0",
+            *self.apiserver_args,
         ]
         proc = self._spawn("kube-apiserver", argv, workdir)
         context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
