@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,7 @@ def render_tree(
     *,
     plugins: Callable[[RepoConfig], PluginHooks] | None = None,
     known_crds: Mapping[tuple[str, str], bool] | None = None,
+    repo_checks: bool = True,
 ) -> RenderResult:
     """Render a source tree. Raises :class:`GitkubeError` on any bad input.
 
@@ -114,6 +115,8 @@ def render_tree(
         :func:`build_plugin_manager` with the config's disabled plugins.
     :param known_crds: scopes of CustomResourceDefinitions outside ``tree``
         (apps taken from the render cache); the tree's own CRDs are added.
+    :param repo_checks: run :func:`check_repo`; the render cache renders the
+        apps it misses without it, then runs it once over every app.
     """
     paths = tree.files()
     config = read_config(
@@ -156,17 +159,12 @@ def render_tree(
         hooks.transform(resource, ctx)
         stamp_ownership(resource, applyset)
 
-    problems = hooks.validate(resources, ctx)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise GitkubeError(
-            "\n".join(str(p) for p in errors) if len(errors) > 1 else errors[0].message,
-            file=None if len(errors) > 1 else errors[0].file,
-            app=None if len(errors) > 1 else errors[0].app,
-            obj=None if len(errors) > 1 else errors[0].obj,
-        )
-
-    owner = paths_of(resources, config.namespace)
+    # Plugins validate in path order, as the render cache has them: one order, one result.
+    resources.sort(key=lambda r: rendered_path(r, config.namespace))
+    if repo_checks:
+        owner, warnings = check_repo(resources, config, ctx)
+    else:
+        owner, warnings = paths_of(resources, config.namespace), []
     texts = dump_many([resource.body for resource in owner.values()])
     rendered: dict[str, bytes] = {}
     for (path, resource), text in zip(owner.items(), texts, strict=True):
@@ -180,17 +178,33 @@ def render_tree(
                 obj=resource.describe(),
             )
         rendered[path] = data
-    where = {id(resource): path for path, resource in owner.items()}
-    resources.sort(key=lambda r: where[id(r)])
     return RenderResult(
         config=config,
         apps=apps,
         resources=resources,
         files=dict(sorted(rendered.items())),
-        warnings=[p for p in problems if p.severity == "warning"],
+        warnings=warnings,
         plugin_versions=hooks.versions(),
         crds=scopes.crds,
     )
+
+
+def check_repo(
+    resources: Sequence[Resource], config: RepoConfig, ctx: RenderContext
+) -> tuple[dict[str, Resource], list[Problem]]:
+    """The checks that need every app at once, for full and cached renders alike:
+    every plugin's ``gitkube_validate`` (errors stop the render) and the
+    rendered paths (:func:`paths_of`). Returns the paths and the warnings."""
+    problems = ctx.hooks.validate(resources, ctx)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise GitkubeError(
+            "\n".join(str(p) for p in errors) if len(errors) > 1 else errors[0].message,
+            file=None if len(errors) > 1 else errors[0].file,
+            app=None if len(errors) > 1 else errors[0].app,
+            obj=None if len(errors) > 1 else errors[0].obj,
+        )
+    return paths_of(resources, config.namespace), [p for p in problems if p.severity == "warning"]
 
 
 def paths_of(resources: Iterable[Resource], namespace: str) -> dict[str, Resource]:

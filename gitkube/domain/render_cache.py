@@ -51,7 +51,7 @@ from gitkube.domain.render import (
     INVENTORY_FILE,
     YAML_SUFFIXES,
     RenderResult,
-    paths_of,
+    check_repo,
     read_config,
     render_tree,
 )
@@ -364,13 +364,6 @@ def _key(*parts: Any) -> str:
 # -- rendering --------------------------------------------------------------------
 
 
-class _NoValidate(PluginHooks):
-    """Hooks for rendering a subset of apps: the repo-wide check runs later on all."""
-
-    def validate(self, resources: Any, ctx: RenderContext) -> list[Problem]:
-        return []
-
-
 @room_for_nesting()
 def render_listing(
     listing: Mapping[str, str],
@@ -608,8 +601,9 @@ def _render_rest(
         known_crds.update(app.crds)
     partial = render_tree(
         MemoryTree(sources),
-        plugins=lambda _c: _NoValidate(hooks.pm),
+        plugins=lambda _c: hooks,
         known_crds=known_crds,
+        repo_checks=False,  # run once below, over every app
     )
     digest = scopes_digest(partial.crds)
     if any(app.scopes != digest for app in cached.values()):
@@ -622,19 +616,9 @@ def _render_rest(
     resources = [
         Resource(obj.body, app.app, obj.source, obj.item) for app in ordered for obj in app.objects
     ]
-    paths_of(resources, config.namespace)  # no two objects at one path, no unsafe path
     resources.sort(key=lambda r: rendered_path(r, config.namespace))
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
-    problems = hooks.validate(resources, ctx)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:  # worded as render_tree words them
-        raise GitkubeError(
-            "\n".join(str(p) for p in errors) if len(errors) > 1 else errors[0].message,
-            file=None if len(errors) > 1 else errors[0].file,
-            app=None if len(errors) > 1 else errors[0].app,
-            obj=None if len(errors) > 1 else errors[0].obj,
-        )
-    warnings = [p for p in problems if p.severity == "warning"]
+    _paths, warnings = check_repo(resources, config, ctx)
     return _assemble(config, ordered, warnings, hooks, blob_id), ordered
 
 

@@ -93,7 +93,9 @@ _HINT_NUMBER = frozenset("+-0123456789")
 _HINTED = _HINT_MAP | _HINT_NUMBER | {"."}
 
 _YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?\Z")
+# strconv.ParseFloat of text starting with '.': Go's decimal syntax, where an
+# underscore may stand between two digits.
+_DOT_FLOAT = re.compile(r"\.[0-9]+(?:_[0-9]+)*(?:[eE][-+]?[0-9]+(?:_[0-9]+)*)?\Z")
 _INT_BODY = {
     16: re.compile(r"[0-9a-fA-F]+\Z"),
     8: re.compile(r"[0-7]+\Z"),
@@ -222,7 +224,7 @@ def _resolve_value(tag: str, text: str) -> tuple[str, Any]:
         return found
     if hint == ".":
         if _DOT_FLOAT.match(text):
-            value = _go_parse_float(text)
+            value = _go_parse_float(text.replace("_", ""))
             if value is not None:
                 return FLOAT_TAG, value
     elif hint in _HINT_NUMBER:

@@ -246,7 +246,9 @@ class _Writer:
     def alias(self) -> str:
         if self.anchors and self.chance(0.95):
             return f"*{self.rng.choice(self.anchors)}"
-        return f"*{self.rng.choice(ANCHOR_NAMES)}"
+        if self.chance(0.9):
+            return self.scalar(flow=True)  # nothing to refer to yet
+        return f"*{self.rng.choice(ANCHOR_NAMES)}"  # an unknown anchor: refused by both
 
     def key(self) -> str:
         return self.rng.choice(["replicas", "z", "name", plain_scalar(self.rng)])
@@ -317,11 +319,11 @@ def yaml_block(rng: random.Random, indent: int) -> str:
 
 
 def manifests_with_fields() -> st.SearchStrategy[str]:
-    """Hypothesis strategy: a custom-resource manifest whose ``spec`` is a generated block."""
+    """Hypothesis strategy: a custom-resource manifest whose ``spec.fields`` is a generated block."""
     return st.integers(0, 2**64 - 1).map(
         lambda seed: (
             "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
-            "  namespace: default\nspec:\n" + yaml_block(random.Random(seed), 2) + "\n"
+            "  namespace: default\nspec:\n  fields:\n" + yaml_block(random.Random(seed), 4) + "\n"
         )
     )
 

@@ -95,7 +95,7 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "float-port": (
         lambda r: write_tree(
-            r, {"web/frontend/app.yaml": "external: {address: ip, ports: [80.0]}\n"}
+            r, {"web/frontend/app.yaml": "external: {address: ip, ports: [80.5]}\n"}
         ),
         "web/frontend/app.yaml",
     ),

@@ -309,7 +309,7 @@ def test_file_over_the_limit_is_refused_before_parsing():
 
 
 def test_limit_must_be_a_whole_number():
-    config = MINIMAL_CONFIG + "render: {maxFileBytes: 100.0}\n"
+    config = MINIMAL_CONFIG + "render: {maxFileBytes: 100.5}\n"
     fails({"web/a/x.yaml": obj("ConfigMap", "x")}, "gitkube.yaml", "maxFileBytes", config=config)
 
 
@@ -324,11 +324,23 @@ def test_object_over_the_etcd_limit():
 SERVICE = obj("Service", "web", extra="spec: {ports: [{port: 80}]}\n")
 
 
+def test_a_whole_float_is_the_integer_kubectl_reads():
+    # kubectl reads 80.0 as the JSON number 80 (Go writes whole floats so): it is port 80.
+    result = render(
+        {
+            "web/a/svc.yaml": SERVICE,
+            "web/a/app.yaml": "external: {address: ip, ports: [80.0, 443]}\n",
+        }
+    )
+    rule = next(r for r in result.resources if r.kind == "ComputeForwardingRule")
+    assert rule.body["spec"]["portRange"] == "80-443"
+
+
 @pytest.mark.parametrize(
     "app_yaml,expected",
     [
-        ("external: {address: ip, ports: [80.0, 443]}\n", "integer"),
-        ("disks: [{name: d, sizeGb: 10.0, mount: /data}]\n", "integer"),
+        ("external: {address: ip, ports: [80.5, 443]}\n", "integer"),
+        ("disks: [{name: d, sizeGb: 10.5, mount: /data}]\n", "integer"),
         ("disks: [{name: d, sizeGb: true, mount: /data}]\n", "integer"),
         (
             "volumes: [{name: v, mount: /etc/../../root, emptyDir: {}}]\n",

@@ -64,6 +64,7 @@ REGRESSIONS: list[bytes] = [
     b"\xef\xbb\xbfa: 1\n---\n\xef\xbb\xbfb: 2\n",
     b"? [a]\n: 1\n",
     b"1.5: a\n1e6: b\n123456: c\n0.1: d\n-0.0: g\n1e38: h\n1e50: i\n",
+    b".246_02: a\n._5: b\n.5_: c\n.5e1_0: d\n.5e_1: e\n.5__0: f\n",
     b"a: 1e-400\nb: .5e400\nc: !!float 12\ne: -0.0\nf: 1e20\ng: 1e21\nj: +5\nk: 1_0\nm: -0b11\n",
     b"a: " + b"[" * 9999 + b"]" * 9999 + b"\n",
     b"a: " + b"[" * 10_000 + b"]" * 10_000 + b"\n",
