@@ -46,6 +46,7 @@ from gitkube.domain.resources import (
     containers,
     mount_in_pods,
 )
+from gitkube.domain.schema_docs import documented
 from gitkube.domain.targets import (
     Action,
     Change,
@@ -105,6 +106,7 @@ __all__ = [
     "__version__",
     "containers",
     "content_hash",
+    "documented",
     "gce_name_problem",
     "health_summary",
     "hookimpl",

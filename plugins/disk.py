@@ -24,6 +24,7 @@ from gitkube.plugin_api import (
     Problem,
     RenderContext,
     Resource,
+    documented,
     gce_name_problem,
     hookimpl,
     mount_in_pods,
@@ -72,9 +73,32 @@ mountpoint -q /host/mnt/{disk} || mount -o discard,defaults "$dev" /host/mnt/{di
 """
 
 
+DISKS_DOC: dict[str, Any] = {
+    "description": "GCE persistent disks of the app: a ComputeDisk in the cluster's zone, "
+    "and a PersistentVolume and claim mounted into the app's containers (`mode: pv`), "
+    "or an attachment to one node formatted on first use (`mode: node`).",
+    "default": [],
+    "examples": [
+        [{"name": "minecraft-world", "sizeGb": 50, "type": "pd-standard", "mount": "/data"}]
+    ],
+    "fields": {
+        "name": "The disk's name in GCE (and of its PV and claim).",
+        "sizeGb": "Size in GB.",
+        "type": {"description": "The GCE disk type.", "default": "pd-standard"},
+        "mount": "The absolute path to mount it at in each container of the app.",
+        "mode": {
+            "description": "`pv`: through the GCE PD CSI driver; `node`: attached to `node`.",
+            "default": "pv",
+        },
+        "node": "With `mode: node`, the node instance to attach the disk to (required then).",
+        "readOnly": {"description": "Mount read-only.", "default": False},
+    },
+}
+
+
 @hookimpl
 def gitkube_app_keys() -> dict[str, Any]:
-    return {"disks": DISKS_SCHEMA}
+    return {"disks": documented(DISKS_SCHEMA, **DISKS_DOC)}
 
 
 def _require_zone(ctx: RenderContext, disk: str, settings_file: str | None) -> str:

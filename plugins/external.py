@@ -30,6 +30,7 @@ from gitkube.plugin_api import (
     Problem,
     RenderContext,
     Resource,
+    documented,
     gce_name_problem,
     hookimpl,
 )
@@ -55,9 +56,22 @@ EXTERNAL_SCHEMA = {
 }
 
 
+EXTERNAL_DOC: dict[str, Any] = {
+    "description": "Serve the app publicly on a static IP: a ComputeAddress, a firewall rule "
+    "to the nodes' tag, a target pool of the nodes and a forwarding rule; the Service "
+    "serving the ports gets the address as its externalIPs.",
+    "examples": [{"address": "frontend-ip", "ports": [80, 443], "protocol": "TCP"}],
+    "fields": {
+        "address": "The name of the static IP (a ComputeAddress, reserved when missing).",
+        "ports": "The ports to open and forward (the rule covers lowest..highest).",
+        "protocol": {"description": "The IP protocol.", "default": "TCP"},
+    },
+}
+
+
 @hookimpl
 def gitkube_app_keys() -> dict[str, Any]:
-    return {"external": EXTERNAL_SCHEMA}
+    return {"external": documented(EXTERNAL_SCHEMA, **EXTERNAL_DOC)}
 
 
 def _gce(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitkube.plugin_api import App, RenderContext, Resource, containers, hookimpl
+from gitkube.plugin_api import App, RenderContext, Resource, containers, documented, hookimpl
 
 IMAGES_SCHEMA = {
     "type": "array",
@@ -45,7 +45,26 @@ def join_image(name: str, tag: str | None, digest: str | None) -> str:
 
 @hookimpl
 def gitkube_app_keys() -> dict[str, Any]:
-    return {"images": IMAGES_SCHEMA}
+    return {
+        "images": documented(
+            IMAGES_SCHEMA,
+            "Rewrite container images of the app, as kustomize's `images` does: an entry "
+            "matches a container whose image name (without tag or digest) equals `name`.",
+            default=[],
+            examples=[
+                [
+                    {"name": "nginx", "newTag": "1.27"},
+                    {"name": "ghost", "newName": "gcr.io/p/ghost"},
+                ]
+            ],
+            fields={
+                "name": "The image name to match, without tag or digest (`nginx`, `gcr.io/p/app`).",
+                "newName": "Replace the name (registry and repository); the tag is kept.",
+                "newTag": "Replace the tag.",
+                "digest": "Pin to this digest (`sha256:...`); replaces tag and digest.",
+            },
+        )
+    }
 
 
 @hookimpl

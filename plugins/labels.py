@@ -20,6 +20,7 @@ from gitkube.plugin_api import (
     GitkubeError,
     RenderContext,
     Resource,
+    documented,
     hookimpl,
 )
 
@@ -46,14 +47,25 @@ _EXISTING_LABEL_SELECTOR_KINDS = {
 }
 
 
+LABELS_DOC = (
+    "Labels added, with `app: <app name>` and `app.kubernetes.io/managed-by: gitkube`, "
+    "to every object of the app and to its selectors and pod templates."
+)
+
+
 @hookimpl
 def gitkube_app_keys() -> dict[str, Any]:
     return {
-        "labels": {
-            "type": "object",
-            "additionalProperties": {"type": "string", "format": "kubernetes-label-value"},
-            "propertyNames": {"format": "kubernetes-label-key"},
-        }
+        "labels": documented(
+            {
+                "type": "object",
+                "additionalProperties": {"type": "string", "format": "kubernetes-label-value"},
+                "propertyNames": {"format": "kubernetes-label-key"},
+            },
+            LABELS_DOC,
+            default={},
+            examples=[{"tier": "web"}],
+        )
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitkube.plugin_api import RenderContext, Resource, hookimpl, mount_in_pods
+from gitkube.plugin_api import RenderContext, Resource, documented, hookimpl, mount_in_pods
 
 # Shorthand key -> how the pod volume source is written.
 SOURCES: dict[str, Any] = {
@@ -68,7 +68,31 @@ def mount_for(entry: dict[str, Any]) -> dict[str, Any]:
 
 @hookimpl
 def gitkube_app_keys() -> dict[str, Any]:
-    return {"volumes": VOLUMES_SCHEMA}
+    return {
+        "volumes": documented(
+            VOLUMES_SCHEMA,
+            "Volumes mounted into every container (init containers too) of every pod "
+            "template of the app. Exactly one source key per entry.",
+            default=[],
+            examples=[
+                [
+                    {"name": "conf", "mount": "/etc/nginx/conf.d", "configMap": "frontend-conf"},
+                    {"name": "cache", "mount": "/var/cache/nginx", "emptyDir": {}},
+                ]
+            ],
+            fields={
+                "name": "The pod volume's name.",
+                "mount": "The absolute path to mount it at in each container.",
+                "readOnly": {"description": "Mount read-only.", "default": False},
+                "subPath": "Mount only this path inside the volume.",
+                "configMap": "Source: the ConfigMap of this name.",
+                "secret": "Source: the Secret of this name.",
+                "persistentVolumeClaim": "Source: the PersistentVolumeClaim of this name.",
+                "hostPath": "Source: this path on the node.",
+                "emptyDir": "Source: an emptyDir with these settings (`{}` for the defaults).",
+            },
+        )
+    }
 
 
 @hookimpl

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 from gitkube.cli import app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+TEST_DATA = REPO_ROOT / "tests" / "data"  # vendored third-party data: tests/data/README.md
+
+SAMPLE_PLUGIN = REPO_ROOT / "tests" / "plugins" / "sample-plugin"
 
 MINIMAL_CONFIG = """\
 cluster: {name: home, project: my-proj, region: us-central1, zone: us-central1-b}
@@ -84,3 +86,27 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+@pytest.fixture(scope="session")
+def sample_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The third-party sample plugin (gitkube-sample-plugin 1.2.3, entry point
+    ``greeter``, app.yaml key ``greeting``) pip-installed into its own directory:
+    put it on PYTHONPATH to "install" it for a subprocess."""
+    target = tmp_path_factory.mktemp("sample-plugin-site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(SAMPLE_PLUGIN),
+        ],
+        check=True,
+    )
+    return target

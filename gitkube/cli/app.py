@@ -11,17 +11,47 @@ from typing import Annotated
 import typer
 
 from gitkube import __version__
-from gitkube.cli.output import Format, emit_json, reported_errors, warn
+from gitkube.cli.output import Format, color_disabled, emit, reported_errors, settings, warn
+
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 an error (one line on stderr naming the file, nothing written); "
+    "2 refused by a safety rule (nothing changed) or a usage error; "
+    "3 diff --fail-on found a risk, or sync --wait saw an app not become healthy."
+)
 
 app = typer.Typer(
     name="gitkube",
     help="Render a Git repo of Kubernetes apps, review the plan, sync it (with its GCE networking).",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-OutputOption = Annotated[Format, typer.Option("--output", "-o", help="text or json")]
+OutputOption = Annotated[Format, typer.Option("--output", "-o", help="text, json or yaml")]
+RepoArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="[REPO]",
+        help="The config repo (default: here); the same as -C.",
+        show_default=False,
+    ),
+]
+RepoOption = Annotated[
+    Path | None,
+    typer.Option("--repo", "-C", help="The config repo (default: here).", show_default=False),
+]
+
+
+def _repo(positional: Path | None, option: Path | None) -> Path:
+    """``-C/--repo``, or the positional form kept for compatibility, or here."""
+    if positional is not None and option is not None and positional != option:
+        raise typer.BadParameter(
+            f"two repos given: {positional} and {option}", param_hint="-C/--repo"
+        )
+    return option or positional or Path(".")
 
 
 def _version(value: bool) -> None:
@@ -32,20 +62,36 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="On an error, print the traceback too (plugin authors). Also GITKUBE_DEBUG=1.",
+        ),
+    ] = False,
 ) -> None:
     """gitkube: GitOps for Kubernetes and Google Compute Engine."""
+    settings.debug = debug
+    if color_disabled():
+        ctx.color = False  # inherited by every subcommand's context
 
 
 @app.command()
 def render(
-    repo: Annotated[Path, typer.Argument(help="The config repo (default: here).")] = Path("."),
+    repo_argument: RepoArgument = None,
     apps: Annotated[
         list[str] | None,
-        typer.Argument(help="With --out: write only these apps (all are still checked)."),
+        typer.Argument(
+            metavar="[APP]...",
+            help="With --out: write only these apps (all are still checked). "
+            "With -C, every argument is an app.",
+        ),
     ] = None,
+    repo_option: RepoOption = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Render the work tree into this directory instead."),
@@ -83,6 +129,10 @@ def render(
         uncommitted_note,
     )
 
+    if repo_option is not None and repo_argument is not None:
+        apps = [str(repo_argument), *(apps or [])]  # with -C, positionals are apps
+        repo_argument = None
+    repo = _repo(repo_argument, repo_option)
     with reported_errors(output):
         if sum((out is not None, check)) > 1:
             raise typer.BadParameter("--out and --check do not go together", param_hint="--check")
@@ -101,8 +151,8 @@ def render(
             skipped = source_branch_skip(repo) if ref is None else None
             if skipped is not None:
                 # Exit 0: the post-commit hook runs on every branch and must not fail.
-                if output is Format.json:
-                    emit_json({"rendered": False, "reason": skipped})
+                if output.structured:
+                    emit(output, {"rendered": False, "reason": skipped})
                 else:
                     typer.echo(skipped)
                 return
@@ -119,8 +169,8 @@ def render(
             )
     for problem in summary.warnings:
         warn(str(problem))
-    if output is Format.json:
-        emit_json(summary.as_dict())
+    if output.structured:
+        emit(output, summary.as_dict())
     elif check:
         typer.echo(
             f"ok: the staged files render to {summary.objects} objects "
@@ -142,16 +192,35 @@ def render(
 
 @app.command()
 def plugins(
-    repo: Annotated[Path, typer.Argument(help="The config repo (default: here).")] = Path("."),
+    repo_argument: RepoArgument = None,
+    repo_option: RepoOption = None,
+    required: Annotated[
+        bool,
+        typer.Option(
+            "--required",
+            help="Print plugins.require of gitkube.yaml, one requirement a line "
+            "(for pip install -r).",
+        ),
+    ] = False,
     output: OutputOption = Format.text,
 ) -> None:
     """List plugins in call order with versions, hooks and the app.yaml keys they own."""
-    from gitkube.commands.plugins import list_plugins
+    from gitkube.commands.plugins import list_plugins, required_plugins
 
+    repo = _repo(repo_argument, repo_option)
+    if required:
+        with reported_errors(output):
+            lines = required_plugins(repo)
+        if output.structured:
+            emit(output, lines)
+        else:
+            typer.echo("".join(f"{line}\n" for line in lines), nl=False)
+        return
     with reported_errors(output):
         infos = list_plugins(repo)
-    if output is Format.json:
-        emit_json(
+    if output.structured:
+        emit(
+            output,
             [
                 {
                     "name": i.name,
@@ -159,9 +228,10 @@ def plugins(
                     "builtin": i.builtin,
                     "hooks": list(i.hooks),
                     "appKeys": list(i.app_keys),
+                    "schemas": dict(i.schemas),
                 }
                 for i in infos
-            ]
+            ],
         )
         return
     for info in infos:
@@ -169,6 +239,52 @@ def plugins(
         keys = f"  keys: {', '.join(info.app_keys)}" if info.app_keys else ""
         typer.echo(f"{info.name} {info.version} ({origin}){keys}")
         typer.echo(f"  hooks: {', '.join(info.hooks)}")
+
+
+@app.command()
+def version(output: OutputOption = Format.text) -> None:
+    """Show gitkube's version, Python's, and every installed plugin's."""
+    from gitkube.commands.plugins import versions
+
+    with reported_errors(output):
+        info = versions()
+    if output.structured:
+        emit(output, info)
+        return
+    typer.echo(f"gitkube {info['gitkube']} (Python {info['python']})")
+    for name, plugin_version in info["plugins"].items():
+        typer.echo(f"  {name} {plugin_version}")
+
+
+@app.command()
+def explain(
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="A key of gitkube.yaml or app.yaml: disks, disks.sizeGb, cluster.zone, "
+            "plugins.options.NAME."
+        ),
+    ],
+    output: OutputOption = Format.text,
+) -> None:
+    """Explain a gitkube.yaml or app.yaml key: type, default, owner, description, examples."""
+    from gitkube.commands.reference import explain_text, find_entry
+
+    with reported_errors(output):
+        entry = find_entry(key)
+    if output.structured:
+        emit(
+            output,
+            {
+                "file": entry.file,
+                "key": entry.path,
+                "owner": entry.owner,
+                "required": entry.required,
+                "schema": entry.schema,
+            },
+        )
+        return
+    typer.echo(explain_text(key), nl=False)
 
 
 @app.command()
@@ -181,8 +297,8 @@ def init(
 
     with reported_errors(output):
         files = init_repo(directory)
-    if output is Format.json:
-        emit_json({"directory": str(directory), "files": files})
+    if output.structured:
+        emit(output, {"directory": str(directory), "files": files})
     else:
         typer.echo(f"created {directory} with {len(files)} files; next: cd {directory} && git init")
 
@@ -198,6 +314,7 @@ class DiffFormat(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
+    yaml = "yaml"
 
 
 class FailOn(StrEnum):
@@ -240,7 +357,8 @@ def diff(
         bool, typer.Option("--no-cache", help="Ignore and skip the render cache.")
     ] = False,
     output: Annotated[
-        DiffFormat, typer.Option("--output", "-o", help="text, markdown (a PR comment) or json")
+        DiffFormat,
+        typer.Option("--output", "-o", help="text, markdown (a PR comment), json or yaml"),
     ] = DiffFormat.text,
 ) -> None:
     """Show what changes in the rendered objects between two refs, per app."""
@@ -250,8 +368,8 @@ def diff(
         report = diff_refs(
             repo, base, head, branch=branch, use_cache=not no_cache, progress=_progress()
         )
-    if output is DiffFormat.json:
-        emit_json(report.as_dict())
+    if output in (DiffFormat.json, DiffFormat.yaml):
+        emit(output.value, report.as_dict())
     elif output is DiffFormat.markdown:
         typer.echo(to_markdown(report), nl=False)
     else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -17,10 +19,47 @@ from gitkube.primitives.errors import GitkubeError
 class Format(StrEnum):
     text = "text"
     json = "json"
+    yaml = "yaml"
+
+    @property
+    def structured(self) -> bool:
+        """JSON or YAML: for machines, same data either way."""
+        return self is not Format.text
 
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def emit(output: Format | str, data: Any) -> None:
+    """``data`` as JSON or YAML (the YAML holds exactly what the JSON would)."""
+    if Format(output) is Format.yaml:
+        import yaml
+
+        plain = json.loads(json.dumps(data, default=str))
+        sys.stdout.write(
+            yaml.safe_dump(plain, sort_keys=False, default_flow_style=False, allow_unicode=True)
+        )
+    else:
+        emit_json(data)
+
+
+def color_disabled() -> bool:
+    """NO_COLOR (any value, https://no-color.org) or TERM=dumb turn colour off."""
+    return bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+
+
+class _Settings:
+    """Process-wide CLI settings from the root options."""
+
+    debug = False
+
+
+settings = _Settings()
+
+
+def debug_enabled() -> bool:
+    return settings.debug or os.environ.get("GITKUBE_DEBUG", "") not in ("", "0")
 
 
 def warn(message: str) -> None:
@@ -54,18 +93,23 @@ def error_markdown(exc: GitkubeError) -> str:
 
 
 @contextmanager
-def reported_errors(output: str = "text") -> Iterator[None]:
+def reported_errors(output: str | None = "text") -> Iterator[None]:
     """Turn a :class:`GitkubeError` into one message on stderr and its exit code.
 
-    Under ``-o json`` the error is also a JSON document on stdout, and under
-    ``-o markdown`` a comment saying what failed, so a CI job that posts the
-    output never posts nothing.
+    Under ``-o json``/``-o yaml`` the error is also a document on stdout in
+    that format (``{"error": {"message", "file", "line", "app", "object",
+    "plugin", "exitCode"}}``), and under ``-o markdown`` a comment saying what
+    failed, so a program or CI job reading stdout never reads nothing.
+    ``--debug`` (or GITKUBE_DEBUG=1) prints the traceback first.
     """
     try:
         yield
     except GitkubeError as exc:
-        if output == "json":
-            emit_json(error_document(exc))
+        if debug_enabled():
+            # The whole chain: a plugin's own exception comes first.
+            traceback.print_exception(exc, file=sys.stderr)
+        if output in (Format.json, Format.yaml):
+            emit(output, error_document(exc))
         elif output == "markdown":
             sys.stdout.write(error_markdown(exc))
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)

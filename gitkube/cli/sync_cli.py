@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gitkube.cli.output import Format, emit_json, reported_errors
+from gitkube.cli.output import Format, emit, reported_errors
 
 if TYPE_CHECKING:
     from gitkube.commands.sync import SyncOptions
@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from gitkube.domain.targets import SyncResult
 
 Repo = Annotated[
-    str, typer.Option("--repo", help="Repository holding the rendered branch: a path or a git URL.")
+    str,
+    typer.Option(
+        "--repo", "-C", help="Repository holding the rendered branch: a path or a git URL."
+    ),
 ]
 Ref = Annotated[str, typer.Option("--ref", help="The rendered commit to apply.")]
 Kubeconfig = Annotated[
@@ -29,9 +32,12 @@ GceEndpoint = Annotated[
     typer.Option("--gce-endpoint", help="Compute Engine API endpoint (a local one for tests)."),
 ]
 Only = Annotated[
-    list[str] | None, typer.Option("--only", help="Limit the run to a target: kubernetes or gce.")
+    list[str] | None,
+    typer.Option(
+        "--only", help="Limit the run to targets: kubernetes, gce (repeat or comma-separate)."
+    ),
 ]
-Output = Annotated[Format, typer.Option("--output", "-o", help="text or json")]
+Output = Annotated[Format, typer.Option("--output", "-o", help="text, json or yaml")]
 
 
 def _options(
@@ -51,14 +57,16 @@ def _options(
         kubeconfig=kubeconfig,
         context=context,
         gce_endpoint=gce_endpoint,
-        only=frozenset(only) if only else None,
+        only=frozenset(t.strip() for o in only for t in o.split(",") if t.strip())
+        if only
+        else None,
         **flags,
     )
 
 
 def _report(result: SyncResult, output: Format) -> None:
-    if output is Format.json:
-        emit_json(result.as_dict())
+    if output.structured:
+        emit(output, result.as_dict())
         return
     from gitkube.cli.plan_text import print_plan
 
@@ -151,7 +159,7 @@ def sync(
                 result = sync_command.sync(options, wait=seconds, report=report)
     _report(result, output)
     if result.health is not None and not result.health["healthy"]:
-        if output is not Format.json:
+        if not output.structured:
             for app in result.health["apps"]:
                 if app["state"] != "Healthy":
                     what = ": ".join(p for p in (app["reason"], app["message"]) if p)
@@ -174,7 +182,7 @@ def _health_display(output: Format) -> Iterator[Callable[[list[AppHealth]], None
     """One line per changed app while --wait polls, on a terminal; quiet otherwise."""
     import sys
 
-    if output is Format.json or not sys.stderr.isatty():
+    if output.structured or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
@@ -204,8 +212,8 @@ def status(
 
     with reported_errors(output):
         statuses = read_status(kubeconfig, context)
-    if output is Format.json:
-        emit_json([s.as_dict() for s in statuses])
+    if output.structured:
+        emit(output, [s.as_dict() for s in statuses])
         return
     if not statuses:
         typer.echo("no gitkube ApplySet in this cluster yet: run gitkube sync")

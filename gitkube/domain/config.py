@@ -11,6 +11,7 @@ import jsonschema
 
 from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
 from gitkube.domain.schema import strict_validator
+from gitkube.domain.schema_docs import documented
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.yamlio import load_one
 
@@ -27,57 +28,183 @@ _PROJECT = {
 }
 _LOCATION = {"type": "string", "pattern": "^([a-z][-a-z0-9]{0,62})?$"}
 
+
+def _doc(schema: dict[str, Any], description: str, **more: Any) -> dict[str, Any]:
+    return {**schema, "description": description, **more}
+
+
+# The annotations (description, default, examples) are the source of
+# docs/reference.md and `gitkube explain`; they do not change what validates.
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
+    "description": "Repo-wide settings, in gitkube.yaml at the repo's top. Every key is optional.",
     "properties": {
-        "cluster": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["name"],
-            "properties": {
-                "name": _NAME,
-                "project": _PROJECT,
-                "region": _LOCATION,
-                "zone": _LOCATION,
-                "network": _NAME,
-                "nodeTag": _NAME,
+        "cluster": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": _doc(
+                        _NAME, "The cluster's name (part of the ApplySet id).", default="default"
+                    ),
+                    "project": _doc(
+                        _PROJECT,
+                        "The Google Cloud project of the GCE resources (needed by `disks` and `external`).",
+                        default="",
+                        examples=["my-proj"],
+                    ),
+                    "region": _doc(
+                        _LOCATION,
+                        "The region of addresses and forwarding rules.",
+                        default="",
+                        examples=["us-central1"],
+                    ),
+                    "zone": _doc(
+                        _LOCATION,
+                        "The zone of persistent disks and nodes.",
+                        default="",
+                        examples=["us-central1-b"],
+                    ),
+                    "network": _doc(_NAME, "The VPC network of firewall rules.", default="default"),
+                    "nodeTag": _doc(
+                        _NAME,
+                        "The network tag of the cluster's nodes (firewall target).",
+                        default="k8s-<cluster.name>-node",
+                    ),
+                },
             },
-        },
-        "registry": {"type": "string"},
-        "namespace": _NAME,
-        "plugins": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "disable": {"type": "array", "items": {"type": "string"}},
-                "options": {"type": "object"},
+            "The cluster and its Google Cloud location.",
+        ),
+        "registry": _doc(
+            {"type": "string"},
+            "The default image registry.",
+            default="",
+            examples=["gcr.io/my-proj"],
+        ),
+        "namespace": _doc(_NAME, "The namespace of objects that name none.", default="default"),
+        "plugins": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "require": _doc(
+                        {"type": "array", "items": {"type": "string", "minLength": 1}},
+                        "Plugin distributions this repo needs, as pip requirements; render "
+                        "stops early when one is missing or has a version outside the range.",
+                        default=[],
+                        examples=[["gitkube-hpa>=1.0,<2"]],
+                    ),
+                    "disable": _doc(
+                        {"type": "array", "items": {"type": "string"}},
+                        "Plugins to turn off, by name (see `gitkube plugins`).",
+                        default=[],
+                        examples=[["image"]],
+                    ),
+                    "options": _doc(
+                        {"type": "object"},
+                        "Options per plugin: `options.<plugin>` is checked against the schema "
+                        "the plugin declares (`gitkube explain plugins.options.<plugin>`).",
+                        default={},
+                        examples=[{"hpa": {"maxReplicas": 5}}],
+                    ),
+                },
             },
-        },
-        "sync": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "prune": {"type": "boolean"},
-                "maxPruneFraction": {"type": "number", "minimum": 0, "maximum": 1},
-                "createNamespaces": {"type": "boolean"},
+            "Which plugins run, which the repo needs, and their options.",
+        ),
+        "sync": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "prune": _doc(
+                        {"type": "boolean"},
+                        "Delete objects gitkube owns that the rendered commit no longer has.",
+                        default=True,
+                    ),
+                    "maxPruneFraction": _doc(
+                        {"type": "number", "minimum": 0, "maximum": 1},
+                        "Refuse (exit 2) to prune more than this fraction of the owned "
+                        "objects without `--allow-mass-prune`.",
+                        default=0.3,
+                    ),
+                    "createNamespaces": _doc(
+                        {"type": "boolean"},
+                        "Create the namespaces objects are put in that neither the cluster nor "
+                        "the repo has; false: refuse the sync before any write, naming them.",
+                        default=True,
+                    ),
+                },
             },
-        },
-        "render": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "branch": {"type": "string", "minLength": 1},
-                "sourceBranch": {"type": "string", "minLength": 1},
-                "maxFileBytes": {"type": "integer", "minimum": 1},
+            "How `gitkube sync` and the agent apply.",
+        ),
+        "render": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "branch": _doc(
+                        {"type": "string", "minLength": 1},
+                        "The branch the rendered output is committed to.",
+                        default="rendered",
+                    ),
+                    "sourceBranch": _doc(
+                        {"type": "string", "minLength": 1},
+                        "Only this branch's tip moves the rendered branch; other branches "
+                        "are previewed with `gitkube diff`, never deployed.",
+                        default="main",
+                    ),
+                    "maxFileBytes": _doc(
+                        {"type": "integer", "minimum": 1},
+                        "Refuse (naming it) any file of the repo larger than this many bytes, "
+                        "without reading it.",
+                        default=DEFAULT_MAX_FILE_BYTES,
+                    ),
+                },
             },
-        },
-        "gce": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"endpoint": {"type": ["string", "null"]}},
-        },
-        "notify": NOTIFY_SCHEMA,
+            "Where `gitkube render` commits.",
+        ),
+        "gce": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "endpoint": _doc(
+                        {"type": ["string", "null"]},
+                        "A Compute Engine API endpoint other than Google's (tests, proxies).",
+                        default=None,
+                    )
+                },
+            },
+            "How sync reaches Compute Engine.",
+        ),
+        "notify": documented(
+            NOTIFY_SCHEMA,
+            "Where to post what sync runs do (docs/notifications.md): webhooks with an "
+            "HMAC-SHA256 signature, or Slack.",
+            default=[],
+            examples=[
+                [{"url": "https://hooks.example.com/gitkube", "events": ["failed", "refused"]}]
+            ],
+            fields={
+                "url": "The endpoint to POST to.",
+                "urlFrom": "Read the URL from an environment variable or a Secret instead.",
+                "secretFrom": "The HMAC key, from an environment variable or a Secret.",
+                "format": {"description": "`webhook` (JSON) or `slack`.", "default": "webhook"},
+                "events": "The event kinds to send (default: all).",
+                "apps": "Only events about these apps (globs; default: all).",
+                "timeout": {"description": "Seconds per delivery attempt.", "default": 5.0},
+                "urlFrom.env": "The environment variable holding it.",
+                "urlFrom.secret": "The Secret holding it (in gitkube-system).",
+                "urlFrom.secret.name": "The Secret's name.",
+                "urlFrom.secret.key": "The key in the Secret's data.",
+                "secretFrom.env": "The environment variable holding it.",
+                "secretFrom.secret": "The Secret holding it (in gitkube-system).",
+                "secretFrom.secret.name": "The Secret's name.",
+                "secretFrom.secret.key": "The key in the Secret's data.",
+            },
+        ),
     },
 }
 
@@ -100,6 +227,7 @@ class RepoConfig:
     registry: str = ""
     namespace: str = "default"
     disabled_plugins: tuple[str, ...] = ()
+    required_plugins: tuple[str, ...] = ()
     plugin_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     prune: bool = True
     max_prune_fraction: float = 0.3
@@ -160,6 +288,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         registry=raw.get("registry", ""),
         namespace=raw.get("namespace", "default"),
         disabled_plugins=tuple(plugins.get("disable", ())),
+        required_plugins=tuple(plugins.get("require", ())),
         plugin_options=plugins.get("options", {}),
         prune=sync.get("prune", True),
         max_prune_fraction=float(sync.get("maxPruneFraction", 0.3)),

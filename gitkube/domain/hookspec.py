@@ -7,7 +7,8 @@ is missing from ``docs/plugins.md``.
 
 Hooks are called in this order during ``gitkube render``:
 
-1. :func:`gitkube_app_keys` once, to learn which ``app.yaml`` keys exist;
+1. :func:`gitkube_app_keys` and :func:`gitkube_plugin_options` once, to learn
+   which ``app.yaml`` keys and plugin options exist;
 2. :func:`gitkube_generate` for every app;
 3. :func:`gitkube_transform` for every object (the user's and the generated);
 4. :func:`gitkube_validate` once with the final set.
@@ -22,7 +23,7 @@ behind, as in pluggy.
 
 Only :func:`gitkube_sync_targets`, :func:`gitkube_health` and
 :func:`gitkube_notify` are called by ``gitkube sync`` and the agent; the sync
-side never calls render hooks (DESIGN §2).
+side never calls render hooks.
 """
 
 from __future__ import annotations
@@ -59,7 +60,26 @@ def gitkube_app_keys() -> Mapping[str, Mapping[str, Any]] | None:
 
 
 @hookspec
-def gitkube_generate(app: App, ctx: RenderContext) -> Iterable[dict[str, Any]] | None:
+def gitkube_plugin_options() -> Mapping[str, Any] | None:
+    """Declare the JSON schema of this plugin's options.
+
+    Called once per render, before any app is read. The options are
+    ``plugins.options.<plugin name>`` in gitkube.yaml and reach hooks as
+    ``ctx.options("<plugin name>")``.
+
+    :return: a JSON schema (draft 2020-12) the options must match, or ``None``
+        for a plugin without options. Give ``"additionalProperties": false``
+        so a misspelt option is refused with a suggestion, and ``description``
+        and ``default`` annotations for ``gitkube explain``. Options given to a
+        plugin that declares no schema are an error, as are options for a
+        plugin that is not installed.
+    """
+
+
+@hookspec
+def gitkube_generate(
+    app: App, ctx: RenderContext, resources: Sequence[Resource]
+) -> Iterable[dict[str, Any]] | None:
     """Make new objects for an app.
 
     Called once for every app, after its manifests are read, before any
@@ -67,6 +87,9 @@ def gitkube_generate(app: App, ctx: RenderContext) -> Iterable[dict[str, Any]] |
 
     :param app: the app; ``app.settings`` holds its ``app.yaml``.
     :param ctx: the render's repo-wide context (config, options, other hooks).
+    :param resources: the app's own objects as the user wrote them (before
+        any transform, without other plugins' generated objects); read them,
+        do not change them. Leave the parameter out when you do not need it.
     :return: new Kubernetes or Config Connector objects (plain dicts with
         ``apiVersion``, ``kind`` and ``metadata.name``), or ``None``. All
         plugins' results are kept; the objects then go through every

@@ -15,15 +15,17 @@ import os
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import jsonschema
 import pluggy
 
 from gitkube.domain import hookspec
-from gitkube.domain.config import closest
+from gitkube.domain.config import CONFIG_FILE, closest, schema_error_message
 from gitkube.domain.health import HEALTHY, Health, HealthState
+from gitkube.domain.schema import strict_validator
 from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ class PluginInfo:
     builtin: bool
     hooks: tuple[str, ...]
     app_keys: tuple[str, ...]
+    schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def disabled_from_env() -> set[str]:
@@ -114,6 +117,7 @@ def build_plugin_manager(
     # order is built-ins in BUILTIN_PLUGINS order, then third-party by name.
     for name, plugin in reversed(_test_plugins):
         pm.register(plugin, name=name)
+    for_tests = {id(plugin) for _, plugin in _test_plugins}
     for ep in reversed(third_party):
         if ep.name in blocked:
             continue
@@ -121,6 +125,8 @@ def build_plugin_manager(
             plugin = ep.load()
         except Exception as exc:
             raise GitkubeError(f"cannot load: {type(exc).__name__}: {exc}", plugin=ep.name) from exc
+        if id(plugin) in for_tests:
+            continue  # registered for a test already: one registration, not two
         pm.register(plugin, name=ep.name)
     for name in reversed(BUILTIN_PLUGINS):
         if name not in blocked:
@@ -155,11 +161,45 @@ class PluginHooks:
                 owners[key] = (impl.plugin_name, schema)
         return owners
 
-    def generate(self, app: App, ctx: RenderContext) -> list[tuple[str, dict[str, Any]]]:
+    def option_schemas(self) -> dict[str, Mapping[str, Any]]:
+        """Each plugin's declared options schema, by plugin name."""
+        schemas: dict[str, Mapping[str, Any]] = {}
+        for impl in self._impls("gitkube_plugin_options"):
+            schema = self._call_impl(impl, {})
+            if schema is not None:
+                schemas[impl.plugin_name] = schema
+        return schemas
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """Check ``plugins.options`` of gitkube.yaml against what the plugins declare."""
+        schemas = self.option_schemas()
+        names = set(self.plugin_names())
+        for plugin, value in options.items():
+            where = f"plugins.options.{plugin}"
+            if plugin not in names:
+                raise GitkubeError(
+                    f'{where}: no plugin "{plugin}" is active{closest(plugin, names)}; '
+                    f"plugins: {', '.join(sorted(names))}",
+                    file=CONFIG_FILE,
+                )
+            if plugin not in schemas:
+                raise GitkubeError(f"{where}: plugin {plugin} takes no options", file=CONFIG_FILE)
+            error = jsonschema.exceptions.best_match(
+                strict_validator(schemas[plugin]).iter_errors(value)
+            )
+            if error is not None:
+                raise GitkubeError(
+                    f"{where}: {schema_error_message(error)}", file=CONFIG_FILE, plugin=plugin
+                )
+
+    def generate(
+        self, app: App, ctx: RenderContext, resources: Sequence[Resource] = ()
+    ) -> list[tuple[str, dict[str, Any]]]:
         """(plugin name, object) for every object the plugins make for ``app``."""
         made: list[tuple[str, dict[str, Any]]] = []
         for impl in self._impls("gitkube_generate"):
-            objects = self._call_impl(impl, {"app": app, "ctx": ctx}, app=app)
+            kwargs = {"app": app, "ctx": ctx, "resources": resources}
+            objects = self._call_impl(impl, kwargs, app=app)
             for obj in objects or ():
                 if not isinstance(obj, dict):
                     raise GitkubeError(
@@ -222,9 +262,9 @@ class PluginHooks:
     # -- introspection -------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
         """The registered plugins in call order, with versions, hooks and keys."""
-        keys_by_plugin: dict[str, list[str]] = {}
-        for key, (owner, _schema) in self.app_keys().items():
-            keys_by_plugin.setdefault(owner, []).append(key)
+        keys_by_plugin: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for key, (owner, schema) in self.app_keys().items():
+            keys_by_plugin.setdefault(owner, {})[key] = schema
         infos = []
         dists = {ep.name: ep.dist for ep in _third_party_entry_points()}
         for name in self.plugin_names():
@@ -233,9 +273,15 @@ class PluginHooks:
             dist = dists.get(name)
             builtin = name in BUILTIN_PLUGINS
             version = _gitkube_version() if builtin or dist is None else dist.version
+            schemas = keys_by_plugin.get(name, {})
             infos.append(
                 PluginInfo(
-                    name, version, builtin, hooks, tuple(sorted(keys_by_plugin.get(name, ())))
+                    name,
+                    version,
+                    builtin,
+                    hooks,
+                    tuple(sorted(schemas)),
+                    {key: schemas[key] for key in sorted(schemas)},
                 )
             )
         return infos

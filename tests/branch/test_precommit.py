@@ -148,7 +148,9 @@ def test_shipped_hooks_with_real_precommit(git_repo, tmp_path, precommit_env):
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_template_precommit_config_uses_the_shipped_hooks():
+def test_template_precommit_config_is_local_and_matches_the_shipped_hooks():
+    """The template runs the installed gitkube (no network, sees installed plugins)
+    with the same hooks as the manifest shipped for remote use."""
     import yaml
 
     shipped = {
@@ -158,9 +160,61 @@ def test_template_precommit_config_uses_the_shipped_hooks():
     assert shipped["gitkube-check"]["entry"] == "gitkube render --check"
     assert shipped["gitkube-render"]["stages"] == ["post-commit", "post-merge", "post-rewrite"]
     config = yaml.safe_load((REPO_ROOT / "repo-template" / ".pre-commit-config.yaml").read_text())
-    used = [h["id"] for repo in config["repos"] for h in repo["hooks"]]
-    assert used == ["gitkube-check", "gitkube-render"]
-    assert set(config["default_install_hook_types"]) == {"pre-commit", "post-commit"}
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    assert list(hooks) == ["gitkube-check", "gitkube-render"]
+    for hook_id, hook in hooks.items():
+        assert hook["language"] == "system"
+        for key in ("entry", "stages", "pass_filenames", "always_run", "require_serial", "verbose"):
+            assert hook.get(key) == shipped[hook_id].get(key), (hook_id, key)
+    stages = {stage for hook in hooks.values() for stage in hook["stages"]}
+    assert set(config["default_install_hook_types"]) == stages
+
+
+def test_template_hooks_as_shipped_with_a_required_plugin(
+    cli, tmp_path, precommit_env, sample_plugin_site
+):
+    """`gitkube init`, `pre-commit install`, commit: the template's own hooks, real
+    pre-commit, a third-party plugin that gitkube.yaml requires."""
+    repo = tmp_path / "my-config"
+    assert cli("init", repo).returncode == 0
+    config = (repo / "gitkube.yaml").read_text()
+    assert "  require: []" in config
+    (repo / "gitkube.yaml").write_text(
+        config.replace("  require: []", '  require: ["gitkube-sample-plugin>=1.2,<2"]')
+    )
+    (repo / "web" / "ghost" / "app.yaml").write_text("greeting: hello\n")
+    with_plugin = {**precommit_env, "PYTHONPATH": str(sample_plugin_site)}
+
+    def run(*args: str, env: dict[str, str] = with_plugin) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+
+    assert run("git", "init", "-q", "-b", "main").returncode == 0
+    installed = run("pre-commit", "install")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (repo / ".git" / "hooks" / "post-commit").exists()
+    git(repo, "add", "-A")
+    first = run("git", "commit", "-q", "-m", "start")
+    assert first.returncode == 0, first.stdout + first.stderr
+    ghost = git(repo, "show", "rendered:web/ghost/deployment-ghost.yaml")
+    assert "example.com/greeting: hello" in ghost
+
+    # A machine without the plugin: the commit is refused, naming the package.
+    edit(repo, {"web/ghost/app.yaml": "greeting: hi\n"})
+    git(repo, "add", "-A")
+    head = git(repo, "rev-parse", "HEAD")
+    refused = run("git", "commit", "-q", "-m", "hi", env=precommit_env)
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert "gitkube-sample-plugin is not installed" in output, output
+    assert git(repo, "rev-parse", "HEAD") == head
+
+    # A typo is refused with a suggestion.
+    edit(repo, {"web/ghost/app.yaml": "greetng: hi\n"})
+    git(repo, "add", "-A")
+    typo = run("git", "commit", "-q", "-m", "typo")
+    assert typo.returncode != 0
+    assert 'unknown key "greetng" (did you mean "greeting"?)' in typo.stdout + typo.stderr
 
 
 def test_real_hooks_move_rendered_only_for_the_source_branch(git_repo, tmp_path, precommit_env):

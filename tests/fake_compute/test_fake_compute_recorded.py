@@ -1,6 +1,6 @@
 """Replay traffic recorded against the real Compute Engine API and compare the fake's answers.
 
-The logs (``shared/conformance/gce-recorded/*.http.log`` beside the repo)
+The logs (``tests/data/gce-recorded/*.http.log``, vendored: see tests/data/README.md)
 come from Config Connector's end-to-end tests with names, ids and the project
 replaced by placeholders (``${diskID}``). Each recorded request is sent to the
 fake with the placeholders bound to concrete names, and the fake must give the
@@ -29,7 +29,7 @@ import requests
 from gitkube.testing.fake_compute import FakeCompute
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RECORDED = REPO_ROOT.parent / "shared" / "conformance" / "gce-recorded"
+RECORDED = REPO_ROOT / "tests" / "data" / "gce-recorded"
 COMPUTE = "https://compute.googleapis.com"
 PROJECT = "replay-project"
 LOGS = sorted(p.name for p in RECORDED.glob("*.http.log")) if RECORDED.is_dir() else []
@@ -186,9 +186,7 @@ def compare(exchange: Exchange, response: requests.Response) -> list[str]:
 
 def test_recordings_are_present() -> None:
     if not RECORDED.is_dir():
-        pytest.fail(
-            f"recorded Compute Engine traffic not found at {RECORDED} (shared/ must sit beside the clone)"
-        )
+        pytest.fail(f"recorded Compute Engine traffic not found at {RECORDED}")
     assert len(LOGS) == 5
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-SAMPLE = Path(__file__).parent / "sample-plugin"
 POD = """\
 apiVersion: v1
 kind: Pod
@@ -19,27 +16,11 @@ spec: {containers: [{name: c, image: "busybox:1.36"}]}
 """
 
 
-@pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory) -> Path:
-    """The sample distribution pip-installed into its own directory."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(SAMPLE),
-        ],
-        check=True,
-    )
-    assert list(target.glob("gitkube_sample_plugin-1.2.3.dist-info/entry_points.txt"))
-    return target
+@pytest.fixture
+def plugin_site(sample_plugin_site: Path) -> Path:
+    """The sample distribution pip-installed into its own directory (tests/conftest.py)."""
+    assert list(sample_plugin_site.glob("gitkube_sample_plugin-1.2.3.dist-info/entry_points.txt"))
+    return sample_plugin_site
 
 
 def test_entry_point_plugin_runs_in_real_render(plugin_site, make_repo, cli, tmp_path):
@@ -78,6 +59,7 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
         "builtin": False,
         "hooks": ["gitkube_app_keys", "gitkube_transform"],
         "appKeys": ["greeting"],
+        "schemas": {"greeting": {"type": "string"}},
     }
 
 
@@ -107,3 +89,98 @@ def test_disabled_by_config(plugin_site, make_repo, cli, tmp_path):
     assert "app" not in pod["metadata"]["labels"]
     inventory = yaml.safe_load((out / "gitkube-inventory.yaml").read_text())
     assert "greeter" not in inventory["plugins"] and "labels" not in inventory["plugins"]
+
+
+REQUIRE = "cluster: {{name: home}}\nplugins: {{require: ['{}']}}\n"
+
+
+def test_required_plugin_present_renders(plugin_site, make_repo, cli, tmp_path):
+    repo = make_repo(
+        {"web/a/app.yaml": "greeting: hello\n", "web/a/pod.yaml": POD},
+        config=REQUIRE.format("gitkube-sample-plugin>=1.2,<2"),
+    )
+    result = cli.subprocess(
+        "render", repo, "--out", tmp_path / "out", env={"PYTHONPATH": str(plugin_site)}
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_required_plugin_missing_fails_early_naming_it(make_repo, cli, tmp_path):
+    repo = make_repo(
+        {"web/a/app.yaml": "greeting: hello\n", "web/a/pod.yaml": POD},
+        config=REQUIRE.format("gitkube-sample-plugin>=1.2"),
+    )
+    out = tmp_path / "out"
+    result = cli.subprocess("render", repo, "--out", out)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: gitkube.yaml: plugins.require: ")
+    assert "gitkube-sample-plugin is not installed" in line and "unknown key" not in line
+    assert not out.exists()
+
+
+def test_required_plugin_with_another_version_fails(plugin_site, make_repo, cli, tmp_path):
+    repo = make_repo({"web/a/pod.yaml": POD}, config=REQUIRE.format("gitkube-sample-plugin>=2"))
+    out = tmp_path / "out"
+    result = cli.subprocess("render", repo, "--out", out, env={"PYTHONPATH": str(plugin_site)})
+    assert result.returncode == 1
+    assert (
+        '"gitkube-sample-plugin>=2" is required but gitkube-sample-plugin 1.2.3 is installed'
+        in (result.stderr)
+    )
+    assert not out.exists()
+
+
+def test_required_entry_must_be_a_requirement(make_repo, cli, tmp_path):
+    repo = make_repo({"web/a/pod.yaml": POD}, config=REQUIRE.format("gitkube sample >> 1"))
+    result = cli("render", repo, "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert 'gitkube.yaml: plugins.require: "gitkube sample >> 1" is not a valid requirement' in (
+        result.stderr
+    )
+
+
+def test_unknown_key_without_its_plugin_hints_at_plugins_require(make_repo, cli, tmp_path):
+    repo = make_repo({"web/a/app.yaml": "greeting: hello\n", "web/a/pod.yaml": POD})
+    result = cli("render", repo, "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert 'unknown key "greeting"' in result.stderr
+    assert "not installed where gitkube runs" in result.stderr
+    assert "plugins.require" in result.stderr
+
+
+def test_options_for_a_plugin_that_is_not_installed(make_repo, cli, tmp_path):
+    repo = make_repo(
+        {"web/a/pod.yaml": POD}, config="cluster: {name: home}\nplugins: {options: {lables: {}}}\n"
+    )
+    result = cli("render", repo, "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert 'plugins.options.lables: no plugin "lables" is active (did you mean "labels"?)' in (
+        result.stderr
+    )
+
+
+def test_options_for_a_plugin_without_an_options_schema(plugin_site, make_repo, cli, tmp_path):
+    repo = make_repo(
+        {"web/a/pod.yaml": POD},
+        config="cluster: {name: home}\nplugins: {options: {greeter: {a: 1}}}\n",
+    )
+    result = cli.subprocess(
+        "render", repo, "--out", tmp_path / "out", env={"PYTHONPATH": str(plugin_site)}
+    )
+    assert result.returncode == 1
+    assert "plugins.options.greeter: plugin greeter takes no options" in result.stderr
+
+
+def test_fixture_registers_a_plugin_that_is_also_installed(
+    plugin_site, monkeypatch, gitkube_plugin, gitkube_render
+):
+    """The plugin author's recipe while the plugin is pip-installed (entry point
+    ``greeter``): one registration, not "Plugin already registered"."""
+    monkeypatch.syspath_prepend(str(plugin_site))
+    import gitkube_sample_plugin
+
+    gitkube_plugin(gitkube_sample_plugin)
+    rendered = gitkube_render({"web/a/app.yaml": "greeting: hello\n", "web/a/pod.yaml": POD})
+    pod = rendered.object("Pod", "p")
+    assert pod["metadata"]["annotations"]["example.com/greeting"] == "hello"

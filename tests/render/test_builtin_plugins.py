@@ -1,6 +1,6 @@
 """What the built-in plugins make, checked against the real schemas.
 
-GCE objects are validated against Config Connector's CRDs (shared/schemas)
+GCE objects are validated against Config Connector's CRDs (vendored in tests/data/config-connector)
 with unknown fields rejected, since an API server would silently prune them;
 Kubernetes objects against the Kubernetes OpenAPI schemas (strict).
 """
@@ -18,9 +18,9 @@ import yaml
 
 from gitkube.domain.render import render_tree
 from gitkube.primitives.filetree import DirectoryTree
-from tests.conftest import REPO_ROOT, SHARED
+from tests.conftest import REPO_ROOT, TEST_DATA
 
-KCC_SCHEMAS = SHARED / "schemas" / "config-connector"
+KCC_SCHEMAS = TEST_DATA / "config-connector"
 KCC_FILES = {
     "ComputeAddress": "computeaddresses.yaml",
     "ComputeDisk": "computedisks.yaml",
