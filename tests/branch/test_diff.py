@@ -54,7 +54,11 @@ def test_json_lists_every_change_per_app(git_repo, cli):
     assert firewall["gce"] is True and firewall["namespace"] is None
     assert firewall["action"] == "changed" and '+    - "443"' in firewall["diff"]
     assert ("tools/job", "ConfigMap", "tools") not in changes  # unchanged objects are not listed
-    assert report["summary"]["removed"] == 2 and report["summary"]["added"] == 1
+    # Port 443 is a new run of ports: its own forwarding rule.
+    assert (
+        changes[("web/frontend", "ComputeForwardingRule", "frontend-tcp-443")]["action"] == "added"
+    )
+    assert report["summary"]["removed"] == 2 and report["summary"]["added"] == 2
     assert report["base"]["commit"] == base and report["head"]["commit"] == head
     assert git(repo, "status", "--porcelain") == ""
 
