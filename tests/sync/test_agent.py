@@ -165,4 +165,8 @@ def test_agent_heals_drift_every_interval_without_a_new_commit(remote, agents, k
     wait_for(lambda: configmap_value(kube, repo) == "v1", "the first sync")
     kube.request("DELETE", f"/api/v1/namespaces/{repo.namespace}/configmaps/web-conf")
     wait_for(lambda: configmap_value(kube, repo) == "v1", "the deleted object to come back")
-    assert agent.metric('gitkube_sync_objects_total{action="create"}') >= 2.0
+    # Counted once sync() returned (after the health check and the status write).
+    wait_for(
+        lambda: agent.metric('gitkube_sync_objects_total{action="create"}') >= 2.0,
+        "the agent to count the re-creation",
+    )
