@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-from tests.sync.conftest import CONFIGMAP, git
-from tests.sync.test_agent import AgentProcess, wait_for
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ghost}
-spec:
-  replicas: 1
-  template:
-    spec:
-      containers:
-      - {name: ghost, image: "ghost:5.0"}
-"""
+from tests.health.conftest import GHOST_DEPLOYMENT
+from tests.sync.conftest import CONFIGMAP
+from tests.sync.test_agent import AgentProcess, agent_args, pushed_to_a_bare_remote, wait_for
 
 
 def test_the_agent_reports_each_apps_health_as_a_metric(sync_repo, tmp_path, monkeypatch):
     repo = sync_repo(
         {
             "web/conf/config.yaml": CONFIGMAP.format(name="conf", value="v1"),
-            "web/ghost/deploy.yaml": DEPLOYMENT,
+            "web/ghost/deploy.yaml": GHOST_DEPLOYMENT,
         }
     )
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo.path, "push", "-q", str(bare), "rendered")
+    bare = pushed_to_a_bare_remote(repo, tmp_path)
     monkeypatch.setenv("GITKUBE_CACHE", str(tmp_path / "cache"))
-    agent = AgentProcess(
-        [
-            "--repo",
-            f"file://{bare}",
-            "--kubeconfig",
-            str(repo.kubeconfig),
-            "--poll",
-            "0.5s",
-            "--interval",
-            "1s",
-            "--lease",
-            f"agent-{repo.cluster}",
-            "--lease-duration",
-            "6s",
-            "--listen",
-            "127.0.0.1:0",
-            "--identity",
-            "health",
-        ],
-        tmp_path / "agent.log",
-    )
+    agent = AgentProcess(agent_args(repo, bare, "health", "1s"), tmp_path / "agent.log")
     try:
         wait_for(
             lambda: agent.metric('gitkube_app_health{app="web/conf",state="Healthy"}') == 1.0,

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.health.test_sync_wait import DEPLOYMENT, write_status_when_created
+from tests.health.conftest import GHOST_DEPLOYMENT
+from tests.health.test_sync_wait import write_status_when_created
 from tests.sync.conftest import CONFIGMAP
 
 SECRET = "s3cr3t-for-tests"
@@ -116,7 +117,7 @@ def test_a_refused_sync_and_a_degraded_app_are_reported_in_slack_format(
     monkeypatch.setenv("GITKUBE_TEST_HOOK_SECRET", SECRET)
     hook = receiver()
     repo = sync_repo(
-        {"web/ghost/deploy.yaml": DEPLOYMENT},
+        {"web/ghost/deploy.yaml": GHOST_DEPLOYMENT},
         extra_config=notify_config(hook.url, format="slack", events=["degraded", "refused"]),
     )
     path = f"/apis/apps/v1/namespaces/{repo.namespace}/deployments/ghost"

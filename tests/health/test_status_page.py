@@ -9,20 +9,10 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT, require_tool
-from tests.sync.conftest import CONFIGMAP, git
-from tests.sync.test_agent import AgentProcess, wait_for
+from tests.health.conftest import GHOST_DEPLOYMENT
+from tests.sync.conftest import CONFIGMAP
+from tests.sync.test_agent import AgentProcess, agent_args, pushed_to_a_bare_remote, wait_for
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ghost}
-spec:
-  replicas: 1
-  template:
-    spec:
-      containers:
-      - {name: ghost, image: "ghost:5.0"}
-"""
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -51,32 +41,12 @@ def test_the_status_page_shows_apps_health_and_commits(sync_repo, tmp_path, monk
     repo = sync_repo(
         {
             "web/frontend/config.yaml": CONFIGMAP.format(name="frontend", value="v1"),
-            "web/ghost/deploy.yaml": DEPLOYMENT,
+            "web/ghost/deploy.yaml": GHOST_DEPLOYMENT,
         }
     )
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo.path, "push", "-q", str(bare), "rendered")
+    bare = pushed_to_a_bare_remote(repo, tmp_path)
     monkeypatch.setenv("GITKUBE_CACHE", str(tmp_path / "cache"))
-    agent = AgentProcess(
-        [
-            "--repo",
-            f"file://{bare}",
-            "--kubeconfig",
-            str(repo.kubeconfig),
-            "--poll",
-            "0.5s",
-            "--lease",
-            f"agent-{repo.cluster}",
-            "--lease-duration",
-            "6s",
-            "--listen",
-            "127.0.0.1:0",
-            "--identity",
-            "status-page",
-        ],
-        tmp_path / "agent.log",
-    )
+    agent = AgentProcess(agent_args(repo, bare, "status-page"), tmp_path / "agent.log")
     try:
         document = wait_for(
             lambda: (d := json.loads(agent.get("/api/status")[1]))["lastRun"] and d,

@@ -7,19 +7,8 @@ import threading
 import time
 
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
+from tests.health.conftest import GHOST_DEPLOYMENT
 from tests.sync.conftest import CONFIGMAP
-
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ghost}
-spec:
-  replicas: 1
-  template:
-    spec:
-      containers:
-      - {name: ghost, image: "ghost:5.0-typo"}
-"""
 
 
 def write_status_when_created(kube: KubeApi, path: str, status: dict) -> threading.Thread:
@@ -45,7 +34,7 @@ def write_status_when_created(kube: KubeApi, path: str, status: dict) -> threadi
 
 
 def test_wait_reports_a_degraded_rollout_with_exit_3(sync_repo, kube):
-    repo = sync_repo({"web/ghost/deploy.yaml": DEPLOYMENT})
+    repo = sync_repo({"web/ghost/deploy.yaml": GHOST_DEPLOYMENT})
     path = f"/apis/apps/v1/namespaces/{repo.namespace}/deployments/ghost"
     controller = write_status_when_created(
         kube,
@@ -76,7 +65,7 @@ def test_wait_reports_a_degraded_rollout_with_exit_3(sync_repo, kube):
 
 
 def test_wait_ends_healthy_when_the_rollout_completes(sync_repo, kube):
-    repo = sync_repo({"web/ghost/deploy.yaml": DEPLOYMENT})
+    repo = sync_repo({"web/ghost/deploy.yaml": GHOST_DEPLOYMENT})
     path = f"/apis/apps/v1/namespaces/{repo.namespace}/deployments/ghost"
     write_status_when_created(
         kube,
@@ -91,7 +80,7 @@ def test_wait_ends_healthy_when_the_rollout_completes(sync_repo, kube):
 
 
 def test_wait_times_out_naming_what_it_waited_for(sync_repo):
-    repo = sync_repo({"web/ghost/deploy.yaml": DEPLOYMENT})
+    repo = sync_repo({"web/ghost/deploy.yaml": GHOST_DEPLOYMENT})
     result = repo.cli(
         "sync", "--repo", repo.path, "--kubeconfig", repo.kubeconfig, "--wait", "--timeout", "3s"
     )
@@ -121,7 +110,7 @@ def test_wait_on_a_noop_sync_makes_no_request(sync_repo, monkeypatch):
 
 
 def test_status_shows_the_health_the_last_run_recorded(sync_repo, kube):
-    repo = sync_repo({"web/ghost/deploy.yaml": DEPLOYMENT})
+    repo = sync_repo({"web/ghost/deploy.yaml": GHOST_DEPLOYMENT})
     assert repo.sync("--wait", "--timeout", "2s").returncode == 3
     as_json = repo.cli("status", "--kubeconfig", repo.kubeconfig, "-o", "json")
     (mine,) = [s for s in json.loads(as_json.stdout) if s["name"].endswith(repo.cluster)]

@@ -60,14 +60,29 @@ class AgentProcess:
         return code
 
 
+def agent_args(repo, bare: Path, identity: str, interval: str = "1m") -> list[str]:
+    """An agent that follows ``bare`` quickly, with a short lease and a free port."""
+    return [
+        *("--repo", f"file://{bare}", "--kubeconfig", str(repo.kubeconfig)),
+        *("--poll", "0.5s", "--interval", interval),
+        *("--lease", f"agent-{repo.cluster}", "--lease-duration", "6s"),
+        *("--listen", "127.0.0.1:0", "--identity", identity),
+    ]
+
+
+def pushed_to_a_bare_remote(repo, tmp_path: Path) -> Path:
+    """The config repo's rendered branch pushed to a bare remote the agents fetch."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo.path, "push", "-q", str(bare), "rendered")
+    return bare
+
+
 @pytest.fixture
 def remote(sync_repo, tmp_path):
     """The config repo's rendered branch pushed to a bare remote the agents fetch."""
     repo = sync_repo({"apps/web/config.yaml": CONFIGMAP.format(name="web-conf", value="v1")})
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo.path, "push", "-q", str(bare), "rendered")
-    return repo, bare
+    return repo, pushed_to_a_bare_remote(repo, tmp_path)
 
 
 @pytest.fixture
@@ -78,25 +93,7 @@ def agents(remote, tmp_path, monkeypatch) -> Iterator[Callable[[str], AgentProce
 
     def start(identity: str, interval: str = "1m") -> AgentProcess:
         agent = AgentProcess(
-            [
-                "--repo",
-                f"file://{bare}",
-                "--kubeconfig",
-                str(repo.kubeconfig),
-                "--poll",
-                "0.5s",
-                "--interval",
-                interval,
-                "--lease",
-                f"agent-{repo.cluster}",
-                "--lease-duration",
-                "6s",
-                "--listen",
-                "127.0.0.1:0",
-                "--identity",
-                identity,
-            ],
-            tmp_path / f"{identity}.log",
+            agent_args(repo, bare, identity, interval), tmp_path / f"{identity}.log"
         )
         started.append(agent)
         return agent
