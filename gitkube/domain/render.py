@@ -32,7 +32,7 @@ from gitkube.domain.names import app_path_problem, layout_conflicts, output_path
 from gitkube.domain.ownership import applyset_for, stamp_ownership
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.requirements import MISSING_PLUGIN_HINT, check_required_plugins
-from gitkube.domain.resources import App, Resource, rendered_path
+from gitkube.domain.resources import App, Resource, in_kubectl_order, rendered_path
 from gitkube.domain.schema import strict_validator
 from gitkube.domain.scopes import Scopes, crd_scopes
 from gitkube.primitives.errors import GitkubeError
@@ -169,6 +169,7 @@ def render_tree(
             settle_identity(resource, scopes, config.namespace)
             hooks.transform(resource, ctx)
             stamp_ownership(resource, applyset)
+            in_kubectl_order(resource)
     errors.raise_if_any()
 
     # Plugins validate in path order, as the render cache has them: one order, one result.

@@ -210,6 +210,51 @@ class Resource:
                 yield spec
 
 
+# kubectl's order for the top of an object; the rest keeps the author's order.
+_LEADING_KEYS = ("apiVersion", "kind", "metadata", "spec")
+
+
+def in_kubectl_order(resource: Resource) -> None:
+    """Put keys in the order kubectl and every example use, in place.
+
+    ``apiVersion, kind, metadata, spec`` lead; a pod template's ``metadata``
+    comes before its ``spec``, and a workload's ``selector`` before its
+    ``template`` (plugins that add a missing one would otherwise append it).
+    Every other key keeps the author's order.
+    """
+    _lead(resource.body, _LEADING_KEYS)
+    for path in POD_TEMPLATE_PATHS.get(resource.kind, ()):
+        parent: Any = resource.body
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and "selector" in parent and path[-1] in parent:
+            _move_before(parent, "selector", path[-1])
+    for template in resource.pod_templates():
+        if template is not resource.body:
+            _lead(template, ("metadata", "spec"))
+
+
+def _lead(mapping: dict[str, Any], keys: tuple[str, ...]) -> None:
+    leading = [k for k in keys if k in mapping]
+    if list(mapping)[: len(leading)] == leading:
+        return  # already in order: most objects
+    rest = [(k, v) for k, v in mapping.items() if k not in keys]
+    ordered = [(k, mapping[k]) for k in leading] + rest
+    mapping.clear()
+    mapping.update(ordered)
+
+
+def _move_before(mapping: dict[str, Any], key: str, anchor: str) -> None:
+    keys = list(mapping)
+    if keys.index(key) < keys.index(anchor):
+        return
+    keys.remove(key)
+    keys.insert(keys.index(anchor), key)
+    items = [(k, mapping[k]) for k in keys]
+    mapping.clear()
+    mapping.update(items)
+
+
 def containers(pod_spec: dict[str, Any], *, init: bool = True) -> Iterator[dict[str, Any]]:
     """The containers of a pod spec, init containers included unless ``init=False``."""
     keys = ("initContainers", "containers") if init else ("containers",)
