@@ -14,6 +14,8 @@ client was given).
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import time
 import uuid
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitkube.plugin_api import GitkubeError
+
+log = logging.getLogger("gitkube.gce")
 
 DEFAULT_ENDPOINT = "https://compute.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/compute"
@@ -51,6 +55,8 @@ class RetryPolicy:
     initial: float = 0.5
     maximum: float = 16.0
     deadline: float = 120.0
+    # Connection errors (nothing answers) get this long, not the whole deadline.
+    connect_deadline: float = float(os.environ.get("GITKUBE_CONNECT_TIMEOUT", "10"))
     operation_deadline: float = 600.0
 
 
@@ -106,7 +112,8 @@ class GceClient:
         params = {k: v for k, v in (query or {}).items() if v is not None}
         if method != "GET" and not path.split("?")[0].endswith("/wait"):
             params.setdefault("requestId", str(uuid.uuid4()))
-        deadline = time.monotonic() + self.policy.deadline
+        started = time.monotonic()
+        deadline = started + self.policy.deadline
         delay = self.policy.initial
         attempt = 0
         while True:
@@ -141,6 +148,15 @@ class GceClient:
                     obj=what,
                 )
             pause = wait if wait is not None else delay * (0.5 + random.random() / 2)
+            if status == 0 and time.monotonic() + pause > started + self.policy.connect_deadline:
+                # Nothing answers: say so soon, not after the whole retry budget.
+                raise GceApiError(
+                    f"cannot reach Compute Engine at {self.base}: {_short(message)} "
+                    f"(gave up after {attempt} attempts; GITKUBE_CONNECT_TIMEOUT)",
+                    status=status,
+                    reason=reason,
+                    obj=what,
+                )
             if time.monotonic() + pause > deadline:
                 raise GceApiError(
                     _describe(method, path, status, reason, message)
@@ -149,6 +165,13 @@ class GceClient:
                     reason=reason,
                     obj=what,
                 )
+            log.warning(
+                "Compute Engine: %s %s: %s; retrying in %.1fs",
+                method,
+                path,
+                _short(message) if status == 0 else f"HTTP {status} {reason}",
+                pause,
+            )
             self._sleep(pause)
             delay = min(delay * 2, self.policy.maximum)
 
@@ -261,3 +284,11 @@ def _session(custom_endpoint: bool) -> Any:
             "application-default login`, or pass --gce-endpoint for a local server"
         ) from exc
     return AuthorizedSession(credentials)
+
+
+def _short(message: str) -> str:
+    """A connection error without urllib3's object reprs."""
+    for marker in ("Connection refused", "Name or service not known", "timed out"):
+        if marker in message:
+            return marker.lower()
+    return message[:200]

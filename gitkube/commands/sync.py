@@ -6,6 +6,7 @@ rendered commit's files and inventory, and the installed targets apply them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -81,6 +82,9 @@ def prepare(
     :class:`SafetyRefusal`; without, the refusal is recorded on the result so
     ``gitkube plan`` can show what would be refused and why.
     """
+    if options.kubeconfig is not None and not os.path.isfile(options.kubeconfig):
+        # Checked first: a typo must not surface as a cloud credentials error.
+        raise GitkubeError("kubeconfig not found", file=options.kubeconfig)
     if desired is None:
         desired = load_desired(open_source(options.repo), options.ref)
     if not desired.objects:

@@ -10,6 +10,7 @@ the sync benchmark and tests hold gitkube to one LIST per group-kind.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ AGGREGATED_DISCOVERY = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 )
 APPLY_PATCH = "application/apply-patch+yaml"
+# Seconds to wait for a connection to the API server (GITKUBE_CONNECT_TIMEOUT),
+# and for an answer once connected (a CRD's establishment, a big LIST).
+CONNECT_TIMEOUT = float(os.environ.get("GITKUBE_CONNECT_TIMEOUT", "10"))
+READ_TIMEOUT = 300.0
 
 
 class KubeApiError(GitkubeError):
@@ -58,27 +63,54 @@ class RequestLog:
 class KubeApi:
     """JSON requests against one cluster."""
 
-    def __init__(self, api_client: kclient.ApiClient) -> None:
+    def __init__(self, api_client: kclient.ApiClient, where: str = "") -> None:
         self.api_client = api_client
         self.log = RequestLog()
+        self.where = where  # which credentials, for messages
+
+    def _unreachable(self, reason: object) -> GitkubeError:
+        host = getattr(self.api_client.configuration, "host", "the API server")
+        via = f" ({self.where})" if self.where else ""
+        text = str(reason)
+        if "Connection refused" in text or "NewConnectionError" in text:
+            text = "connection refused; is the server running, is this the right host?"
+        elif "timed out" in text.lower():
+            text = f"no answer within {CONNECT_TIMEOUT:g}s (GITKUBE_CONNECT_TIMEOUT)"
+        return GitkubeError(f"cannot reach the API server at {host}{via}: {text}")
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeApi:
         """From a kubeconfig file, or in-cluster credentials when none is given and
-        ``$KUBECONFIG`` is unset and a service-account token is mounted."""
+        ``$KUBECONFIG`` is unset and a service-account token is mounted.
+
+        A kubeconfig named explicitly must exist: it is checked before anything
+        else, so a typo is the first thing reported.
+        """
         from kubernetes import client as kclient
         from kubernetes import config as kconfig
 
+        if kubeconfig is not None and not os.path.isfile(kubeconfig):
+            raise GitkubeError("kubeconfig not found", file=kubeconfig)
+        configuration = kclient.Configuration()
+        # No silent urllib3 retries (their log lines leak to the terminal):
+        # a connection that fails is reported at once, in one line.
+        configuration.retries = False
         try:
             if kubeconfig is None:
                 try:
-                    kconfig.load_incluster_config()
-                    return cls(kclient.ApiClient())
+                    kconfig.load_incluster_config(client_configuration=configuration)
+                    return cls(kclient.ApiClient(configuration), where="in-cluster credentials")
                 except kconfig.ConfigException:
                     pass
-            return cls(kconfig.new_client_from_config(config_file=kubeconfig, context=context))
+            kconfig.load_kube_config(
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
         except (kconfig.ConfigException, OSError) as exc:
             raise GitkubeError(f"cannot load kubeconfig: {exc}", file=kubeconfig) from None
+        where = f"kubeconfig {kubeconfig or os.environ.get('KUBECONFIG', '~/.kube/config')}"
+        if context:
+            where += f", context {context}"
+        return cls(kclient.ApiClient(configuration), where=where)
 
     def request(
         self,
@@ -113,13 +145,18 @@ class KubeApi:
 
         try:
             response = self.api_client.call_api(
-                method_, url, header_params=header_params, body=body_text, post_params=post_params
+                method_,
+                url,
+                header_params=header_params,
+                body=body_text,
+                post_params=post_params,
+                _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
             data = response.read()
         except ApiException as exc:
-            raise GitkubeError(f"cannot reach the API server: {exc.reason}") from None
+            raise self._unreachable(exc.reason) from None
         except Exception as exc:  # urllib3 connection errors and the like
-            raise GitkubeError(f"cannot reach the API server: {exc}") from None
+            raise self._unreachable(exc) from None
         if response.status >= 400:
             raise _api_error(method, path, response.status, data)
         return json.loads(data) if data else None
