@@ -344,17 +344,25 @@ def source_branch_skip(repo: Path) -> str | None:
 
     Only the tip of ``render.sourceBranch`` (gitkube.yaml at that tip) moves
     the rendered branch, which is what the agent deploys: commits on a feature
-    branch are previewed with ``gitkube diff``, never deployed.
+    branch are previewed with ``gitkube diff``, never deployed. Plain git
+    calls and the YAML reader only: this runs before every no-op render.
     """
-    from gitkube.domain.config import CONFIG_FILE, parse_config
-    from gitkube.primitives.gitstore import GitStore
+    from gitkube.primitives.yamlio import load_one
 
-    store = GitStore(repo)
-    head, _tree = store.resolve_commit("HEAD")
-    name = f"{head}:{CONFIG_FILE}"
-    source = parse_config(store.read_blobs([name], missing_ok=True).get(name)).source_branch
-    tip = store.branch_tip(source)
-    if tip is not None and tip[0] == head:
+    head = (_git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}") or [""])[0]
+    if not head:
+        return None  # no commit yet: the render reports it
+    shown = subprocess.run(
+        ["git", "show", f"{head}:gitkube.yaml"], cwd=repo, capture_output=True, check=False
+    )
+    try:
+        settings = load_one(shown.stdout, "gitkube.yaml") if shown.returncode == 0 else None
+    except GitkubeError:
+        return None  # the render reports a broken gitkube.yaml
+    render = settings.get("render") if isinstance(settings, dict) else None
+    source = render.get("sourceBranch", "main") if isinstance(render, dict) else "main"
+    tip = _git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{source}^{{commit}}")
+    if tip and tip[0] == head:
         return None
     current = _git(repo, "symbolic-ref", "--short", "-q", "HEAD")
     where = f"on branch {current[0]}" if current else f"at {head[:12]} (detached)"
