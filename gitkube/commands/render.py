@@ -113,6 +113,8 @@ def render_to_directory(repo: Path, out: Path, apps: list[str] | None = None) ->
 
 def uncommitted_note(repo: Path) -> str | None:
     """A note when the work tree has changes that a render of a commit leaves out."""
+    if not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
+        return None  # nothing committed yet: the render itself says so
     proc = subprocess.run(
         ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
         cwd=repo,
