@@ -291,8 +291,6 @@ def _go_replace(error: UnicodeError) -> tuple[str, int]:
     return "\ufffd" * (error.end - error.start), error.end
 
 
-import codecs  # noqa: E402  (registered once, next to the handler it names)
-
 codecs.register_error("gitkube-go-replace", _go_replace)
 
 
