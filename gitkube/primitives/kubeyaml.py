@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import contextlib
 import ctypes
 import decimal
