@@ -209,6 +209,9 @@ def _side(
     progress: Callable[[str], None] | None,
 ) -> Side:
     commit, _tree = store.resolve_commit(ref)
+    config = _config_at(store, commit)  # read once: the branch name and the risks need it
+    if branch is None and config is not None:
+        branch = config.rendered_branch
     rendered = _rendered_commit(store, commit, branch)
     if rendered is not None:
         ids = {e.path: e.oid for e in store.ls_tree(rendered) if e.path != INVENTORY_FILE}
@@ -218,7 +221,7 @@ def _side(
             blobs = store.read_blobs(ids[p] for p in wanted)
             return {p: blobs[ids[p]] for p in wanted}
 
-        return Side(ref, commit, rendered, ids, read, config=_config_at(store, commit))
+        return Side(ref, commit, rendered, ids, read, config=config)
     _commit, _tree, source = render_commit(store, ref, use_cache=use_cache, progress=progress)
     return Side(
         ref,
@@ -261,12 +264,12 @@ def _config_at(store: GitStore, commit: str) -> RepoConfig | None:
 
 
 def _rendered_commit(store: GitStore, commit: str, branch: str | None) -> str | None:
-    """The rendered branch's commit made from ``commit``, if there is one."""
+    """The rendered branch's commit made from ``commit``, if there is one.
+
+    ``branch`` None: the commit's gitkube.yaml is unreadable; the render reports it.
+    """
     if branch is None:
-        config = _config_at(store, commit)
-        if config is None:
-            return None  # the render will report it
-        branch = config.rendered_branch
+        return None
     store.check_branch_name(branch)
     for rendered, source in store.commits_with_trailers(f"refs/heads/{branch}", SOURCE_TRAILER):
         if source == commit:

@@ -116,49 +116,60 @@ def render_page(document: Mapping[str, Any]) -> str:
         ]
         if run["message"]:
             parts.append(f"<p class=error>{e(run['message'])}</p>")
-        parts.append("<h2>Apps</h2><table><tr><th>app</th><th>health</th><th>why</th></tr>")
-        for app in run["apps"]:
-            why = ": ".join(
-                str(p) for p in (app.get("object"), app.get("reason"), app.get("message")) if p
-            )
-            parts.append(
-                f"<tr><td><code>{e(app['app'])}</code></td>"
-                f"<td class='badge {e(app['state'])}'>{e(app['state'])}</td>"
-                f"<td>{e(why)}</td></tr>"
-            )
-        parts.append("</table>")
-        parts.append("<h2>Last plan</h2>")
+        apps = [
+            [
+                _cell(app["app"], code=True),
+                _cell(app["state"], css=f"badge {app['state']}"),
+                _cell(
+                    ": ".join(
+                        str(p)
+                        for p in (app.get("object"), app.get("reason"), app.get("message"))
+                        if p
+                    )
+                ),
+            ]
+            for app in run["apps"]
+        ]
+        parts += ["<h2>Apps</h2>", _table(("app", "health", "why"), apps), "<h2>Last plan</h2>"]
         if run["changes"]:
-            parts.append(
-                "<table><tr><th>action</th><th>object</th><th>app</th><th>fields</th></tr>"
-            )
-            for change in run["changes"]:
-                parts.append(
-                    f"<tr><td>{e(change['action'])}</td>"
-                    f"<td><code>{e(change['kind'])} {e(change['name'])}</code>"
-                    f"</td><td><code>{e(change.get('app') or '')}</code></td>"
-                    f"<td>{e(', '.join(change.get('fields') or []))}</td></tr>"
-                )
-            parts.append("</table>")
+            changes = [
+                [
+                    _cell(c["action"]),
+                    _cell(f"{c['kind']} {c['name']}", code=True),
+                    _cell(c.get("app") or "", code=True),
+                    _cell(", ".join(c.get("fields") or [])),
+                ]
+                for c in run["changes"]
+            ]
+            parts.append(_table(("action", "object", "app", "fields"), changes))
             if run["moreChanges"]:
                 parts.append(f"<p class=muted>and {run['moreChanges']} more</p>")
         else:
             parts.append("<p class=muted>Nothing changed.</p>")
         if run["gce"]:
-            parts.append(
-                "<h2>Compute Engine</h2><table><tr><th>kind</th><th>name</th><th>IP</th></tr>"
-            )
-            for resource in run["gce"]:
-                parts.append(
-                    f"<tr><td>{e(resource['kind'])}</td><td><code>{e(resource['name'])}</code>"
-                    f"</td><td><code>{e(resource['ip'])}</code></td></tr>"
-                )
-            parts.append("</table>")
-    parts.append("<h2>Recent events</h2><table><tr><th>at</th><th>event</th><th></th></tr>")
-    for event in document["events"]:
-        parts.append(
-            f"<tr><td class=muted>{e(event['at'])}</td>"
-            f"<td class={e(event['kind'])}>{e(event['kind'])}</td><td>{e(event['message'])}</td></tr>"
-        )
-    parts.append("</table></body></html>\n")
+            resources = [
+                [_cell(r["kind"]), _cell(r["name"], code=True), _cell(r["ip"], code=True)]
+                for r in run["gce"]
+            ]
+            parts += ["<h2>Compute Engine</h2>", _table(("kind", "name", "IP"), resources)]
+    events = [
+        [_cell(ev["at"], css="muted"), _cell(ev["kind"], css=ev["kind"]), _cell(ev["message"])]
+        for ev in document["events"]
+    ]
+    parts += ["<h2>Recent events</h2>", _table(("at", "event", ""), events)]
+    parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _cell(text: object, *, code: bool = False, css: str = "") -> str:
+    """One table cell, escaped."""
+    body = html.escape(str(text))
+    if code:
+        body = f"<code>{body}</code>"
+    attribute = f" class='{html.escape(css)}'" if css else ""
+    return f"<td{attribute}>{body}</td>"
+
+
+def _table(headers: tuple[str, ...], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    return f"<table><tr>{head}</tr>" + "".join(f"<tr>{''.join(r)}</tr>" for r in rows) + "</table>"

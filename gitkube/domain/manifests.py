@@ -28,12 +28,11 @@ from gitkube.domain.names import (
     gce_references,
     labels_problem,
     object_name_problem,
-    printable,
 )
 from gitkube.domain.ownership import GCE_OWNER_LABEL, PART_OF_LABEL
 from gitkube.domain.resources import POD_TEMPLATE_PATHS, Resource
 from gitkube.domain.scopes import GCE_GROUP, Scopes, is_builtin, split_api_version
-from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.errors import GitkubeError, printable
 from gitkube.primitives.kubeyaml import MAX_DEPTH as KUBERNETES_MAX_DEPTH
 
 # Labels gitkube writes to mark what it owns (ApplySet membership, the GCE

@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+
+from gitkube.primitives.errors import printable
 
 # --- Kubernetes -----------------------------------------------------------------
 
@@ -162,34 +164,31 @@ def label_value_problem(value: str) -> str | None:
 
 def labels_problem(labels: Any) -> str | None:
     """``metadata.labels`` as the API server checks it (a map of valid keys to valid values)."""
-    if not isinstance(labels, Mapping):
-        return f"labels must be a mapping, not a {type(labels).__name__}"
-    for key, value in labels.items():
-        if not isinstance(key, str):
-            return f"label key {key!r} must be a string"
-        problem = label_key_problem(key)
-        if problem is not None:
-            return f'label key "{key}" {problem}'
-        if not isinstance(value, str):
-            return f'label "{key}" must have a string value, not {value!r} (quote it)'
-        problem = label_value_problem(value)
-        if problem is not None:
-            return f'label "{key}" value "{value}" {problem}'
-    return None
+    return _string_map_problem("label", labels, label_value_problem)
 
 
 def annotations_problem(annotations: Any) -> str | None:
     """``metadata.annotations``: valid keys, string values."""
-    if not isinstance(annotations, Mapping):
-        return f"annotations must be a mapping, not a {type(annotations).__name__}"
-    for key, value in annotations.items():
+    return _string_map_problem("annotation", annotations, lambda _value: None)
+
+
+def _string_map_problem(
+    what: str, mapping: Any, value_problem: Callable[[str], str | None]
+) -> str | None:
+    """Labels and annotations alike: qualified-name keys, string values (checked by ``value_problem``)."""
+    if not isinstance(mapping, Mapping):
+        return f"{what}s must be a mapping, not a {type(mapping).__name__}"
+    for key, value in mapping.items():
         if not isinstance(key, str):
-            return f"annotation key {key!r} must be a string"
+            return f"{what} key {key!r} must be a string"
         problem = label_key_problem(key)
         if problem is not None:
-            return f'annotation key "{key}" {problem}'
+            return f'{what} key "{key}" {problem}'
         if not isinstance(value, str):
-            return f'annotation "{key}" must have a string value, not {value!r} (quote it)'
+            return f'{what} "{key}" must have a string value, not {value!r} (quote it)'
+        problem = value_problem(value)
+        if problem is not None:
+            return f'{what} "{key}" value "{value}" {problem}'
     return None
 
 
@@ -290,14 +289,3 @@ def layout_conflicts(paths: Iterable[str]) -> tuple[str, str] | None:
                 return parent, path
             parent = posixpath.dirname(parent)
     return None
-
-
-def printable(text: str) -> str:
-    """``text`` safe to print in a one-line message (escapes, no raw control characters)."""
-    if text.isprintable():
-        try:
-            text.encode("utf-8")
-            return text
-        except UnicodeEncodeError:
-            pass
-    return text.encode("unicode_escape", "backslashreplace").decode("ascii")

@@ -28,14 +28,14 @@ from gitkube.domain.config import (
 )
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.manifests import MAX_DEPTH, check_shape, expand_documents, settle_identity
-from gitkube.domain.names import app_path_problem, layout_conflicts, output_path_problem, printable
+from gitkube.domain.names import app_path_problem, layout_conflicts, output_path_problem
 from gitkube.domain.ownership import applyset_for, stamp_ownership
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.requirements import MISSING_PLUGIN_HINT, check_required_plugins
 from gitkube.domain.resources import App, Resource, in_kubectl_order, rendered_path
 from gitkube.domain.schema import strict_validator
 from gitkube.domain.scopes import Scopes, crd_scopes
-from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.errors import GitkubeError, printable
 from gitkube.primitives.filetree import FileTree
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document, dump_many, load_many

@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gitkube.domain.names import file_name, printable
+from gitkube.domain.names import file_name
 from gitkube.domain.scopes import BUILTIN_SCOPES, GCE_GROUP, Scopes, split_api_version
-from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.errors import GitkubeError, printable
 
 _BUILTIN_ONLY = Scopes()
 

@@ -69,7 +69,7 @@ class GitkubeError(Exception):
             parts.append(self.obj)
         if self.plugin:
             parts.append(f"plugin {self.plugin}")
-        return ", ".join(_printable(part) for part in parts)
+        return ", ".join(printable(part) for part in parts)
 
     def __str__(self) -> str:
         where = self.where()
@@ -82,8 +82,9 @@ class SafetyRefusal(GitkubeError):
     exit_code = 2
 
 
-def _printable(text: str) -> str:
-    """File and object names may hold newlines or undecodable bytes; the message stays one line."""
+def printable(text: str) -> str:
+    """``text`` safe to print in a one-line message: file and object names may hold
+    newlines, control characters or undecodable bytes."""
     if text.isprintable() and text.isascii():
         return text
     if text.isprintable():

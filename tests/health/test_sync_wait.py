@@ -8,7 +8,7 @@ import time
 
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
 from tests.health.conftest import GHOST_DEPLOYMENT
-from tests.sync.conftest import CONFIGMAP
+from tests.sync.conftest import CONFIGMAP, record_requests
 
 
 def write_status_when_created(kube: KubeApi, path: str, status: dict) -> threading.Thread:
@@ -93,14 +93,7 @@ def test_wait_on_a_noop_sync_makes_no_request(sync_repo, monkeypatch):
     repo = sync_repo({"web/conf/config.yaml": CONFIGMAP.format(name="conf", value="v1")})
     first = repo.sync_json("--wait")
     assert first["health"]["healthy"] is True  # a ConfigMap exists: healthy
-    calls: list[tuple[str, str]] = []
-    original = KubeApi.request
-
-    def counting(self, method, path, **kwargs):
-        calls.append((method, path))
-        return original(self, method, path, **kwargs)
-
-    monkeypatch.setattr(KubeApi, "request", counting)
+    calls = record_requests(monkeypatch)
     repo.sync_json()
     without_wait = len(calls)
     calls.clear()

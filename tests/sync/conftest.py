@@ -118,3 +118,51 @@ metadata: {{name: {name}}}
 spec:
   ports: [{{port: 80}}]
 """
+
+
+# What gitkube adds at apply time and the rendered files do not carry (the
+# record of what it applied); kubectl diff of the rendered files shows only these.
+RECORD_KEYS = ("gitkube.dev/app:", "gitkube.dev/content-hash:", "gitkube.dev/source:")
+
+
+def record_requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict]]:
+    """Every (method, path, query) sent through KubeApi from now on, in order."""
+    calls: list[tuple[str, str, dict]] = []
+    original = KubeApi.request
+
+    def counting(self, method, path, **kwargs):
+        calls.append((method, path, dict(kwargs.get("query") or {})))
+        return original(self, method, path, **kwargs)
+
+    monkeypatch.setattr(KubeApi, "request", counting)
+    return calls
+
+
+def kubectl_diff_rendered(
+    repo: SyncRepo, kubeconfig: Path, out: Path, only: str | None = None
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``kubectl diff --server-side`` of the rendered files (or one of them) against
+    the cluster: the result and the changed lines, without their +/- marks."""
+    from tests.conftest import require_tool
+
+    git(repo.path, "worktree", "add", "-q", "--detach", str(out), "refs/heads/rendered")
+    files = (
+        [out / only]
+        if only
+        else [p for p in out.rglob("*.yaml") if p.name != "gitkube-inventory.yaml"]
+    )
+    result = subprocess.run(
+        [
+            require_tool("kubectl"),
+            *("--kubeconfig", str(kubeconfig), "diff", "--server-side", "--field-manager=gitkube"),
+            *[a for f in files for a in ("-f", str(f))],
+        ],
+        capture_output=True,
+        text=True,
+    )
+    changed = [
+        line[1:].strip()
+        for line in result.stdout.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return result, changed

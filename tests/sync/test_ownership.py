@@ -23,7 +23,7 @@ from gitkube.domain.ownership import (
     TOOLING_ANNOTATION,
 )
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
-from tests.sync.conftest import CONFIGMAP, DEPLOYMENT
+from tests.sync.conftest import CONFIGMAP, DEPLOYMENT, record_requests
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 
@@ -39,18 +39,6 @@ def get(kube: KubeApi, path: str) -> dict | None:
 
 def parent_of(kube: KubeApi, cluster: str) -> dict:
     return kube.request("GET", f"/api/v1/namespaces/gitkube-system/configmaps/gitkube-{cluster}")
-
-
-def count_requests(monkeypatch) -> list[tuple[str, str, dict]]:
-    calls: list[tuple[str, str, dict]] = []
-    original = KubeApi.request
-
-    def counting(self, method, path, **kwargs):
-        calls.append((method, path, dict(kwargs.get("query") or {})))
-        return original(self, method, path, **kwargs)
-
-    monkeypatch.setattr(KubeApi, "request", counting)
-    return calls
 
 
 def writes(calls: list[tuple[str, str, dict]]) -> list[tuple[str, str]]:
@@ -149,7 +137,7 @@ def test_objects_of_every_valid_name_sync_resync_without_writes_and_prune(
         f"Widget.{tag}.gitkube.test",
     }
 
-    calls = count_requests(monkeypatch)
+    calls = record_requests(monkeypatch)
     again = repo.sync_json()
     assert (again["created"], again["updated"], again["deleted"], again["unchanged"]) == (
         0,
@@ -506,7 +494,7 @@ def test_a_parent_in_the_old_format_is_adopted_without_deletions(sync_repo, kube
         )
     }
 
-    calls = count_requests(monkeypatch)
+    calls = record_requests(monkeypatch)
     migrated = repo.sync_json()
     assert (migrated["created"], migrated["deleted"]) == (0, 0)
     assert migrated["updated"] == 3

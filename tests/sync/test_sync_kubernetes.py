@@ -9,7 +9,14 @@ import pytest
 
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
 from tests.conftest import require_tool
-from tests.sync.conftest import CONFIGMAP, DEPLOYMENT, git
+from tests.sync.conftest import (
+    CONFIGMAP,
+    DEPLOYMENT,
+    RECORD_KEYS,
+    git,
+    kubectl_diff_rendered,
+    record_requests,
+)
 
 
 def app_files(name: str) -> dict[str, str]:
@@ -47,20 +54,13 @@ def test_first_sync_creates_second_is_a_noop(sync_repo, kube):
 def test_noop_sync_makes_no_writes_and_one_list_per_kind(sync_repo, monkeypatch):
     repo = sync_repo({**app_files("web"), **app_files("api")})
     repo.sync_json()
-    calls: list[tuple[str, str]] = []
-    original = KubeApi.request
-
-    def counting(self, method, path, **kwargs):
-        calls.append((method, path))
-        return original(self, method, path, **kwargs)
-
-    monkeypatch.setattr(KubeApi, "request", counting)
+    calls = record_requests(monkeypatch)
     assert repo.sync_json()["unchanged"] == 6
     writes = [c for c in calls if c[0] != "GET"]
     assert writes == []
     lists = [
         p
-        for m, p in calls
+        for m, p, _query in calls
         if m == "GET" and p.count("/") <= 4 and not p.endswith(("/api", "/apis"))
     ]
     # Deployment, Service, ConfigMap and the Namespaces they go in: one LIST each;
@@ -70,38 +70,15 @@ def test_noop_sync_makes_no_writes_and_one_list_per_kind(sync_repo, monkeypatch)
 
 
 def test_kubectl_diff_shows_only_the_record_after_sync(sync_repo, controlplane, tmp_path):
-    kubectl = require_tool("kubectl")
     repo = sync_repo(app_files("web"))
     repo.sync_json()
-    out = tmp_path / "rendered"
-    git(repo.path, "worktree", "add", "-q", "--detach", str(out), "refs/heads/rendered")
-    files = [str(p) for p in out.rglob("*.yaml") if p.name != "gitkube-inventory.yaml"]
-    result = subprocess.run(
-        [
-            kubectl,
-            "--kubeconfig",
-            str(controlplane.kubeconfig),
-            "diff",
-            "--server-side",
-            "--field-manager=gitkube",
-            *[a for f in files for a in ("-f", f)],
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result, changed = kubectl_diff_rendered(repo, controlplane.kubeconfig, tmp_path / "rendered")
     # The only difference: gitkube's record of what it applied, which the
     # rendered files do not carry (it is added in the same apply as the object),
     # and the generation a Deployment's metadata change would bump.
-    changed = [
-        line
-        for line in result.stdout.splitlines()
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
-    record = ("gitkube.dev/app:", "gitkube.dev/content-hash:", "gitkube.dev/source:")
     assert changed, result.stdout
-    for line in changed:
-        text = line[1:].strip()
-        assert text.startswith((*record, "annotations:", "generation:")), result.stdout
+    for text in changed:
+        assert text.startswith((*RECORD_KEYS, "annotations:", "generation:")), result.stdout
     assert result.returncode in (0, 1), result.stderr
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-
-from tests.conftest import require_tool
-from tests.sync.conftest import git
+from tests.sync.conftest import RECORD_KEYS, kubectl_diff_rendered
 
 TRICKY_CONFIGMAP = """\
 apiVersion: v1
@@ -47,30 +44,10 @@ def test_tricky_strings_sync_exactly_and_then_nothing_changes(
     assert live["data"] == EXPECTED
     assert repo.sync_json()["changes"] == []
 
-    kubectl = require_tool("kubectl")
-    out = tmp_path / "rendered"
-    git(repo.path, "worktree", "add", "-q", "--detach", str(out), "refs/heads/rendered")
-    result = subprocess.run(
-        [
-            kubectl,
-            "--kubeconfig",
-            str(controlplane.kubeconfig),
-            "diff",
-            "--server-side",
-            "--field-manager=gitkube",
-            "-f",
-            str(out / "web/tricky/configmap-tricky.yaml"),
-        ],
-        capture_output=True,
-        text=True,
+    result, changed = kubectl_diff_rendered(
+        repo, controlplane.kubeconfig, tmp_path / "rendered", "web/tricky/configmap-tricky.yaml"
     )
     assert result.returncode in (0, 1), result.stderr
     # kubectl reads every value of the rendered file as the cluster holds it:
     # the only lines that may differ are gitkube's record (added at apply time).
-    changed = [
-        line[1:].strip()
-        for line in result.stdout.splitlines()
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
-    record = ("gitkube.dev/app:", "gitkube.dev/content-hash:", "gitkube.dev/source:")
-    assert all(line.startswith((*record, "annotations:")) for line in changed), result.stdout
+    assert all(line.startswith((*RECORD_KEYS, "annotations:")) for line in changed), result.stdout
