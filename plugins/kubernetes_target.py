@@ -48,6 +48,7 @@ from gitkube.plugin_api import (
     CONTAINS_GROUP_KINDS_ANNOTATION,
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
+    LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
@@ -340,6 +341,12 @@ class KubernetesTarget:
                         sorted(set(namespaces) - {self.applyset.namespace})
                     ),
                     **status,
+                    # Written before the first write of a run too: no rewinds past it.
+                    **(
+                        {LAST_SYNCED_COMMIT_ANNOTATION: self.settings.rendered_commit}
+                        if self.settings.rendered_commit
+                        else {}
+                    ),
                 },
             },
         }

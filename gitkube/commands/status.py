@@ -17,6 +17,8 @@ from gitkube.domain.ownership import (
 )
 from gitkube.primitives.kubeapi import KubeApi
 
+REFUSED_ANNOTATION = "verify.gitkube.dev/refused"  # written by gitkube.commands.trust
+
 
 @dataclass(frozen=True)
 class ApplySetStatus:
@@ -30,6 +32,7 @@ class ApplySetStatus:
     group_kinds: list[str]
     objects: int
     health: dict[str, Any] | None = None  # {"healthy": N, "problems": {app: text}}
+    refused: str = ""  # why the latest run was refused by a trust check (until one passes)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -64,6 +67,7 @@ def read_status(
                 ],
                 objects=_member_count(parent),
                 health=_health(annotations.get(HEALTH_STATUS_ANNOTATION)),
+                refused=annotations.get(REFUSED_ANNOTATION, ""),
             )
         )
     return statuses

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gitkube.commands.source import open_source
+from gitkube.commands.trust import TrustOptions, check_trust
 from gitkube.commands.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
 from gitkube.domain.desired import DesiredState, load_desired
 from gitkube.domain.notify import DEGRADED, DRIFT_REPAIRED, FAILED, REFUSED, SYNCED, Event
@@ -40,6 +41,7 @@ class SyncOptions:
     force_conflicts: bool = False
     allow_replace: bool = False
     allow_mass_prune: bool = False
+    trust: TrustOptions = field(default_factory=TrustOptions)  # signatures, rewinds, re-render
 
 
 @dataclass
@@ -92,6 +94,17 @@ def prepare(
             f"rendered commit {desired.commit[:12]} has no objects; refusing to plan the "
             "deletion of everything gitkube owns"
         )
+    state = SyncState()  # the parent the trust step reads is the one the targets see
+    # Before any target looks: an untrusted commit is not even planned.
+    check_trust(
+        options.trust,
+        desired,
+        repo=options.repo,
+        kubeconfig=options.kubeconfig,
+        context=options.context,
+        kubernetes=options.only is None or "kubernetes" in options.only,
+        state=state,
+    )
     settings = _settings(options, desired)
     hooks = hooks or build_plugin_manager()
     targets = hooks.sync_targets(settings)
@@ -110,7 +123,6 @@ def prepare(
             )
         # The other targets' objects are neither planned nor pruned this run.
         targets = [t for t in targets if t.name in options.only]
-    state = SyncState()
     changes: list[Change] = []
     for target in targets:
         changes.extend(target.plan(assigned[target.name], state))

@@ -44,6 +44,8 @@ STATUS_PREFIX = "status.gitkube.dev/"
 OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
 # The apps' health as the last run judged it: {"healthy": N, "problems": {app: text}}.
 HEALTH_STATUS_ANNOTATION = f"{STATUS_PREFIX}health"
+# The newest rendered commit a run applied from: the next must descend from it (no rewinds).
+LAST_SYNCED_COMMIT_ANNOTATION = f"{STATUS_PREFIX}last-synced-commit"
 HEALTH_PROBLEMS_KEPT = 50  # apps listed by name; the parent stays small at any scale
 
 
