@@ -36,6 +36,7 @@ from gitkube.domain.ownership import (
 from gitkube.domain.render import INVENTORY_FILE
 from gitkube.domain.targets import SyncState
 from gitkube.domain.trust import (
+    POLICY,
     RENDERED_SIGNATURE,
     RERENDER,
     SOURCE_SIGNATURE,
@@ -128,6 +129,8 @@ def _run_checks(
 ) -> None:
     if parent is not None and not trust.allow_rewind:
         _check_forward(store, desired.commit, parent)
+    if trust.configmap:
+        _refuse_managing_the_trust_configmap(desired, trust.configmap)
     rendered_keys, source_keys, operator_rerender = _operator_keys(trust, api)
     checks = required_checks(
         VerifyRequest(
@@ -165,6 +168,24 @@ def _run_checks(
         )
     if checks.rerender:
         check_rerender(store, desired)
+
+
+def _refuse_managing_the_trust_configmap(desired: DesiredState, name: str) -> None:
+    """The repository must not be able to rewrite who is trusted by syncing the ConfigMap."""
+    for obj in desired.objects:
+        oid = obj.id
+        if (oid.group, oid.kind, oid.namespace, oid.name) == (
+            "",
+            "ConfigMap",
+            PARENT_NAMESPACE,
+            name,
+        ):
+            raise TrustRefusal(
+                POLICY,
+                f"rendered commit {desired.commit[:12]} holds the trust ConfigMap "
+                f"{PARENT_NAMESPACE}/{name} ({obj.path}); who is trusted cannot come from the "
+                "repository, refusing",
+            )
 
 
 def _check_forward(store: GitStore, new: str, parent: Mapping[str, Any]) -> None:

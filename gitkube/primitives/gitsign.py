@@ -115,12 +115,12 @@ def keyring(keys: TrustedKeys) -> Iterator[dict[str, str]]:
         signers.write_text(keys.allowed_signers)
         yield {"GNUPGHOME": str(gnupg), "allowedSignersFile": str(signers)}
     finally:
-        # gpg may have started an agent for the throwaway home; it exits with it.
-        subprocess.run(
-            ["gpgconf", "--homedir", str(home / "gnupg"), "--kill", "all"],
-            capture_output=True,
-            check=False,
-        )
+        if keys.gpg_keys:  # gpg may have started an agent for the throwaway home: stop it
+            subprocess.run(
+                ["gpgconf", "--homedir", str(home / "gnupg"), "--kill", "all"],
+                capture_output=True,
+                check=False,
+            )
         shutil.rmtree(home, ignore_errors=True)
 
 

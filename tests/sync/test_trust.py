@@ -191,6 +191,7 @@ def test_trusted_keys_from_a_configmap_in_the_cluster(sync_repo, kube, trusted):
     missing = repo.sync("--verify-configmap", name)
     assert missing.returncode == 1
     assert f"ConfigMap gitkube-system/{name} (--verify-configmap) does not exist" in missing.stderr
+    kube.ensure_namespace("gitkube-system")
     kube.request(
         "POST",
         "/api/v1/namespaces/gitkube-system/configmaps",
@@ -205,6 +206,22 @@ def test_trusted_keys_from_a_configmap_in_the_cluster(sync_repo, kube, trusted):
     trusted.configure(repo.path)
     render(repo, "v2", "--sign")
     repo.sync_json("--verify-configmap", name)
+    assert configmap_value(kube, repo) == "v2"
+
+    # A change that would overwrite the trust ConfigMap through the repo is refused,
+    # even when signed by a trusted key.
+    repo.write(
+        {
+            "apps/trust/cm.yaml": f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, "
+            "namespace: gitkube-system}\ndata: {rendered.allowed_signers: ''}\n"
+        }
+    )
+    hijack = render(repo, "v3", "--sign")
+    message = refused(repo.sync("--verify-configmap", name))
+    assert (
+        f"rendered commit {hijack[:12]} holds the trust ConfigMap gitkube-system/{name} "
+        "(apps/trust/" in message
+    )
     assert configmap_value(kube, repo) == "v2"
 
 
@@ -441,18 +458,17 @@ def test_a_refusal_is_an_event_and_shown_by_status_until_a_run_passes(sync_repo,
 # -- the agent --------------------------------------------------------------------
 
 
-def test_agent_refuses_an_unsigned_commit_then_recovers_on_a_signed_one(
+def test_agent_refuses_then_recovers_and_never_rewinds_on_its_own(
     sync_repo, kube, trusted, tmp_path, monkeypatch
 ):
     from tests.sync.test_agent import AgentProcess, agent_args, pushed_to_a_bare_remote, wait_for
 
     repo = sync_repo(web("v1"))  # the rendered tip is unsigned
     bare = pushed_to_a_bare_remote(repo, tmp_path)
+    git(repo.path, "push", "-q", str(bare), "main")  # the source, for the re-render
     monkeypatch.setenv("GITKUBE_CACHE", str(tmp_path / "cache"))
-    agent = AgentProcess(
-        [*agent_args(repo, bare, "trusting"), "--verify-rendered", str(trusted.allowed_signers)],
-        tmp_path / "agent.log",
-    )
+    flags = ["--verify-rendered", str(trusted.allowed_signers), "--verify-rerender"]
+    agent = AgentProcess([*agent_args(repo, bare, "trusting"), *flags], tmp_path / "agent.log")
     try:
         wait_for(
             lambda: agent.metric('gitkube_sync_refusals_total{check="rendered-signature"}') >= 1,
@@ -465,12 +481,29 @@ def test_agent_refuses_an_unsigned_commit_then_recovers_on_a_signed_one(
             for e in json.loads(body)["events"]
         )
 
+        # A good commit arrives: signed, and the render of its source (re-rendered
+        # from the agent's mirror of the remote).
         trusted.configure(repo.path)
         render(repo, "v2", "--sign")
-        git(repo.path, "push", "-q", str(bare), "rendered")
+        git(repo.path, "push", "-q", str(bare), "main", "rendered")
         wait_for(
             lambda: configmap_value(kube, repo) == "v2", "the agent to apply the signed commit"
         )
+
+        second = git(repo.path, "rev-parse", "refs/heads/rendered")
+        render(repo, "v3", "--sign")
+        git(repo.path, "push", "-q", str(bare), "main", "rendered")
+        wait_for(lambda: configmap_value(kube, repo) == "v3", "the agent to apply v3")
+
+        # A force-push back to v2 (signed, and the render of its source): the agent
+        # refuses the rewind by itself.
+        git(repo.path, "push", "-q", "--force", str(bare), f"{second}:refs/heads/rendered")
+        wait_for(
+            lambda: agent.metric('gitkube_sync_refusals_total{check="rewind"}') >= 1,
+            "the agent to refuse the rewind",
+        )
+        assert configmap_value(kube, repo) == "v3"
     finally:
         assert agent.stop() == 0
-    assert b"refused: rendered commit" in agent.log.read_bytes()
+    log = agent.log.read_bytes()
+    assert b"refused: rendered commit" in log and b"is older than the last synced" in log
