@@ -159,6 +159,18 @@ def _signer(kind: str, said: str) -> str:
 
 
 def _one_line(said: str, kind: str) -> str:
+    """Why, in words; the tool's own status words in brackets."""
+    ssh_key = re.search(r"with (\S+) key (SHA256:\S+)", said)
+    if kind == "ssh" and ssh_key and "No principal matched" in said:
+        return (
+            f"signed by {ssh_key.group(1)} key {ssh_key.group(2)}, which is not in the "
+            "allowed signers"
+        )
+    unknown = re.search(r"^\[GNUPG:\] ERRSIG \S+ \S+ \S+ \S+ \S+ \S+ (\S+)", said, re.M)
+    if kind == "gpg" and unknown and "[GNUPG:] NO_PUBKEY" in said:
+        return f"signed by GPG key {unknown.group(1)}, which is not a trusted key [NO_PUBKEY]"
+    if kind == "gpg" and "[GNUPG:] BADSIG" in said:
+        return "the signature does not match the commit's content [BADSIG]"
     if kind == "gpg":
         status = [ln[9:] for ln in said.splitlines() if ln.startswith("[GNUPG:] ")]
         wanted = ("NO_PUBKEY", "BADSIG", "EXPKEYSIG", "REVKEYSIG", "ERRSIG", "GOODSIG", "EXPSIG")

@@ -95,7 +95,8 @@ def test_ssh_unsigned_and_untrusted_rendered_commits_are_refused(sync_repo, kube
     forged = render(repo, "v2", "--sign")
     message = refused(repo.sync(*verify))
     assert f"rendered commit {forged[:12]} has a signature (ssh) that no trusted key" in message
-    assert "No principal matched" in message
+    assert "signed by ED25519 key SHA256:" in message
+    assert "which is not in the allowed signers; refusing to apply it" in message
     assert configmap_value(kube, repo) is None
 
     trusted.configure(repo.path)
@@ -115,11 +116,31 @@ def test_gpg_signature_by_a_key_not_in_the_trusted_set_is_refused(
 
     message = refused(repo.sync("--verify-rendered", str(bob.public_key)))
     assert f"rendered commit {signed[:12]} has a signature (gpg) that no trusted key" in message
-    assert "NO_PUBKEY" in message
+    assert f"signed by GPG key {alice.fingerprint}, which is not a trusted key" in message
     assert configmap_value(kube, repo) is None
 
     assert repo.sync_json("--verify-rendered", str(alice.public_key))["created"] == 1
     assert configmap_value(kube, repo) == "v2"
+
+
+def test_a_trusted_signature_copied_onto_another_commit_is_refused(sync_repo, kube, trusted):
+    """Replaying a good signature header on a hand-made commit does not make it good."""
+    repo = sync_repo(web("v1"))
+    trusted.configure(repo.path)
+    signed = render(repo, "v2", "--sign")
+    raw = git(repo.path, "cat-file", "commit", signed) + "\n"
+    forged = subprocess.run(
+        ["git", "-C", str(repo.path), "hash-object", "-t", "commit", "-w", "--stdin"],
+        input=raw.replace("Render ", "Render (edited) ", 1),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert forged != signed
+    git(repo.path, "update-ref", "refs/heads/rendered", forged)
+    message = refused(repo.sync("--verify-rendered", str(trusted.allowed_signers)))
+    assert f"rendered commit {forged[:12]} has a signature (ssh) that no trusted key" in message
+    assert configmap_value(kube, repo) is None
 
 
 def test_source_commit_must_be_signed_by_a_trusted_author(sync_repo, kube, trusted, mallory):
@@ -395,6 +416,30 @@ def test_rerender_is_asked_for_by_the_repo_and_runs_in_the_repo_s_checkout(
     )
     assert f"rendered commit {edited[:12]} is not the render" in refused(repo.sync())
     assert configmap_value(kube, repo) == "v1"
+
+
+def test_rerender_refuses_a_commit_made_by_other_versions_and_names_them(sync_repo, kube, tmp_path):
+    from gitkube import __version__
+
+    repo = sync_repo(web("v1"))
+    work = tmp_path / "w"
+    git(repo.path, "worktree", "add", "-q", "--detach", str(work), "refs/heads/rendered")
+    inventory = work / "gitkube-inventory.yaml"
+    text = inventory.read_text()
+    assert f"gitkubeVersion: {__version__}\n" in text
+    inventory.write_text(
+        text.replace(f"gitkubeVersion: {__version__}\n", "gitkubeVersion: 0.0.1\n")
+    )
+    git(work, "commit", "-q", "-am", "rendered elsewhere")
+    other = git(work, "rev-parse", "HEAD")
+    git(repo.path, "update-ref", "refs/heads/rendered", other)
+    message = refused(repo.sync("--verify-rerender"))
+    assert (
+        f"cannot reproduce rendered commit {other[:12]}: it was rendered with gitkube 0.0.1 "
+        f"(installed: {__version__}); install the recorded versions to verify it; refusing"
+        in message
+    )
+    assert configmap_value(kube, repo) is None
 
 
 def test_rerender_child_has_no_cluster_or_cloud_credentials(monkeypatch, tmp_path):
