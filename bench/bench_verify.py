@@ -11,7 +11,9 @@ no-op sync (nothing to apply, so the difference is the checks) with:
 * no flags (the rewind rule only, which is always on);
 * --verify-rendered (the rendered commit's signature);
 * --verify-rendered --verify-source (and the source commit's);
-* all of that and --verify-rerender (a full re-render in a child process).
+* all of that and --verify-rerender (a full re-render in a child process);
+
+and the rewind rule's git call on its own (a no-op sync, same commit, skips it).
 
 Prints the median of ``--repeat`` runs of each, and the extra time over no flags.
 """
@@ -33,6 +35,7 @@ from generate import generate
 
 from gitkube.commands.sync import SyncOptions, sync
 from gitkube.commands.trust import TrustOptions
+from gitkube.primitives.gitsign import is_ancestor, keyring, read_key_file, verify_commit
 from gitkube.primitives.kubeapi import KubeApi
 from gitkube.testing.controlplane import ControlPlane, default_bin_dir
 
@@ -139,6 +142,29 @@ def main() -> None:
                     f"{kind}  {name:36s} {seconds * 1000:8.0f} ms  "
                     f"(+{(seconds - baseline) * 1000:.0f} ms)"
                 )
+            # The rewind rule's git work when the branch moved (a no-op sync skips it).
+            rendered = git(repo, "rev-parse", "refs/heads/rendered")
+            ancestry = []
+            for _ in range(20):
+                started = time.perf_counter()
+                is_ancestor(repo, rendered, rendered)
+                ancestry.append(time.perf_counter() - started)
+            print(
+                f"{kind}  rewind rule on a moved branch (git merge-base --is-ancestor): "
+                f"{statistics.median(ancestry) * 1000:.0f} ms"
+            )
+            # One signature check on its own: the keyring, then git verify-commit.
+            keys = read_key_file(str(trusted))
+            checks = []
+            for _ in range(20):
+                started = time.perf_counter()
+                with keyring(keys) as ring:
+                    assert verify_commit(repo, rendered, ring).good
+                checks.append(time.perf_counter() - started)
+            print(
+                f"{kind}  one signature check (keyring + git verify-commit): "
+                f"{statistics.median(checks) * 1000:.0f} ms"
+            )
             if env:
                 subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False)
                 shutil.rmtree(env["GNUPGHOME"], ignore_errors=True)
