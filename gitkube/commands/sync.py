@@ -104,6 +104,7 @@ def prepare(
         context=options.context,
         kubernetes=options.only is None or "kubernetes" in options.only,
         state=state,
+        record=enforce_safety,  # plan writes nothing, not even a refusal's Event
     )
     settings = _settings(options, desired)
     hooks = hooks or build_plugin_manager()

@@ -29,6 +29,7 @@ from gitkube.commands.source import opened_source
 from gitkube.commands.status import REFUSED_ANNOTATION
 from gitkube.domain.desired import DesiredState
 from gitkube.domain.ownership import (
+    APPLYSET_ID_LABEL,
     LAST_SYNCED_COMMIT_ANNOTATION,
     PARENT_NAMESPACE,
     STATUS_PREFIX,
@@ -94,11 +95,13 @@ def check_trust(
     context: str | None,
     kubernetes: bool = True,
     state: SyncState | None = None,
+    record: bool = True,
 ) -> None:
     """Refuse ``desired`` (raise :class:`TrustRefusal`) unless every check passes.
 
     ``kubernetes``: the run includes the Kubernetes target, whose ApplySet
-    parent records the last synced commit.
+    parent records the last synced commit. ``record``: leave the Event and the
+    parent's note of a refusal (sync and the agent; ``plan`` writes nothing).
     """
     api = KubeApi.connect(kubeconfig, context) if kubernetes or trust.configmap else None
     try:
@@ -107,13 +110,17 @@ def check_trust(
             if api is not None and kubernetes
             else None
         )
+        labels = (parent or {}).get("metadata", {}).get("labels") or {}
+        if labels.get(APPLYSET_ID_LABEL) != desired.applyset.id:
+            parent = None  # not gitkube's parent: the Kubernetes target refuses it by name
+
         try:
             _run_checks(trust, desired, opened_source(repo), api, parent)
         except TrustRefusal as refusal:
-            if api is not None:
+            if api is not None and record:
                 _record_refusal(api, desired, parent, refusal)
             raise
-        if api is not None and parent is not None and _annotations(parent).get(REFUSED_ANNOTATION):
+        if record and api is not None and parent and _annotations(parent).get(REFUSED_ANNOTATION):
             _clear_refusal(api, desired)
     finally:
         if api is not None:

@@ -476,6 +476,9 @@ def test_a_refusal_is_an_event_and_shown_by_status_until_a_run_passes(sync_repo,
     render(repo, "v2", "--sign")
     repo.sync_json(*verify)
     unsigned = render(repo, "v3")
+    plan = repo.cli("plan", "--repo", repo.path, "--kubeconfig", repo.kubeconfig, *verify)
+    assert "is not signed" in refused(plan)
+    assert "verify.gitkube.dev/refused" not in parent_annotations(kube, repo)  # plan writes nothing
     assert "is not signed" in refused(repo.sync(*verify))
 
     status = repo.cli("status", "--kubeconfig", repo.kubeconfig, "-o", "json")
