@@ -166,6 +166,14 @@ def _run_checks(
                 f"rendered commit {desired.commit[:12]} names no source commit; cannot check "
                 "who wrote it, refusing",
             )
+        trailer = dict(store.commits_with_trailers(desired.commit, "Source-Commit", 1))
+        if trailer.get(desired.commit, source) not in ("", source):
+            raise TrustRefusal(
+                SOURCE_SIGNATURE,
+                f"rendered commit {desired.commit[:12]} names two source commits (trailer "
+                f"Source-Commit: {trailer[desired.commit][:12]}, inventory {source[:12]}); "
+                "refusing",
+            )
         _check_signature(
             store,
             f"source commit {source[:12]} (of rendered commit {desired.commit[:12]})",

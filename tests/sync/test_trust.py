@@ -166,6 +166,31 @@ def test_source_commit_must_be_signed_by_a_trusted_author(sync_repo, kube, trust
     assert configmap_value(kube, repo) == "v3"
 
 
+def test_a_source_commit_trailer_that_disagrees_with_the_inventory_is_refused(
+    sync_repo, kube, trusted
+):
+    repo = sync_repo(web("v1"))
+    source = git(repo.path, "rev-parse", "main")
+    elsewhere = git(repo.path, "commit-tree", "-m", "someone else's", f"{source}^{{tree}}")
+    tip = git(repo.path, "rev-parse", "refs/heads/rendered")
+    relabelled = git(
+        repo.path,
+        "commit-tree",
+        "-p",
+        tip,
+        "-m",
+        f"Render\n\nSource-Commit: {elsewhere}\n",
+        f"{tip}^{{tree}}",
+    )
+    git(repo.path, "update-ref", "refs/heads/rendered", relabelled)
+    message = refused(repo.sync("--verify-source", str(trusted.allowed_signers)))
+    assert (
+        f"rendered commit {relabelled[:12]} names two source commits (trailer Source-Commit: "
+        f"{elsewhere[:12]}, inventory {source[:12]}); refusing" in message
+    )
+    assert configmap_value(kube, repo) is None
+
+
 def test_the_repo_can_ask_for_checks_but_never_widen_or_drop_them(
     sync_repo, kube, trusted, mallory, tmp_path
 ):
