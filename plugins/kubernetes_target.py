@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +78,17 @@ from .kubernetes_filters import (
     ParentNamespaceFilter,
     PruneFilter,
     first_refusal,
+)
+from .kubernetes_preflight import (
+    PlanCheck,
+    ScopeCheck,
+    ServedKind,
+    ServedKindCheck,
+    ServedVersionCheck,
+    TerminatingNamespaceCheck,
+    crd_kinds,
+    plan_problems,
+    refuse_plan,
 )
 
 FIELD_MANAGER = "gitkube"
@@ -154,10 +165,13 @@ class Discovery:
     def __init__(self, api: KubeApi) -> None:
         self.api = api
         self.resources: dict[tuple[str, str], ApiResource] = {}
+        # Every version served for each group-kind (an object may name any of them).
+        self.versions: dict[tuple[str, str], set[str]] = {}
         self.refresh()
 
     def refresh(self) -> None:
         self.resources.clear()
+        self.versions.clear()
         for root in ("/api", "/apis"):
             doc = self.api.request("GET", root, accept=AGGREGATED_DISCOVERY)
             for group in doc.get("items", ()):
@@ -167,6 +181,9 @@ class Discovery:
                     for res in version.get("resources", ()):
                         kind = res.get("responseKind", {}).get("kind")
                         if kind and "/" not in res["resource"]:
+                            self.versions.setdefault((group_name, kind), set()).add(
+                                version["version"]
+                            )
                             self.resources[(group_name, kind)] = ApiResource(
                                 group_name,
                                 version["version"],
@@ -178,6 +195,13 @@ class Discovery:
 
     def find(self, group: str, kind: str) -> ApiResource | None:
         return self.resources.get((group, kind))
+
+    def served(self, group: str, kind: str) -> ServedKind | None:
+        res = self.resources.get((group, kind))
+        if res is None:
+            return None
+        versions = frozenset(self.versions.get((group, kind), ()))
+        return ServedKind(res.namespaced, versions, "the cluster")
 
 
 def _legacy_key(oid: ObjectId) -> str:
@@ -402,15 +426,18 @@ class KubernetesTarget:
             desired_gks.add(("", "Namespace"))  # listed whole: which of them exist
         selector = f"{PART_OF_LABEL}={self.applyset.id}"
 
+        run_crds = crd_kinds(desired)
+
+        def served(group: str, kind: str) -> ServedKind | None:
+            # The cluster's discovery wins; a CRD of this run serves what it defines.
+            return self.discovery.served(group, kind) or run_crds.get((group, kind))
+
+        problems = plan_problems(_kind_checks(served), desired)
         live: dict[ObjectId, dict[str, Any]] = {}
-        creatable_crd_kinds = _kinds_defined_by_crds(desired)
         for group, kind in sorted(desired_gks):
             res = self.discovery.find(group, kind)
             if res is None:
-                if (group, kind) in creatable_crd_kinds:
-                    continue  # its CRD is created in this run: nothing can exist yet
-                self._resource_for(ObjectId(group, kind, None, ""))
-                continue
+                continue  # not served: a problem above, or its CRD is created in this run
             # Desired kinds are listed whole: creates must see unowned objects in the way.
             for item in self._list(res, None):
                 live[_live_id(group, kind, item)] = item
@@ -423,11 +450,26 @@ class KubernetesTarget:
                 for item in self._list(res, selector):
                     live[_live_id(group, kind, item)] = item
 
-        self.owned = {oid: obj for oid, obj in live.items() if self._is_member(obj)}
-        self.live_namespaces = {
-            oid.name for oid in live if oid.group == "" and oid.kind == "Namespace"
+        # An object being deleted counts as deleted: never pruned, counted or reported again.
+        self.owned = {
+            oid: obj
+            for oid, obj in live.items()
+            if self._is_member(obj) and not is_being_deleted(obj)
         }
-        self.desired = [*desired, *self._namespaces_to_keep(targeted, desired, live)]
+        namespaces = {
+            oid.name: obj
+            for oid, obj in live.items()
+            if oid.group == "" and oid.kind == "Namespace"
+        }
+        self.live_namespaces = {n for n, obj in namespaces.items() if not is_being_deleted(obj)}
+        terminating = set(namespaces) - self.live_namespaces
+        problems += plan_problems([TerminatingNamespaceCheck(terminating)], desired)
+        implicit, missing = self._namespaces_to_keep(targeted, desired, live)
+        if missing:
+            problems.append(missing)
+        if problems:
+            raise refuse_plan(problems)
+        self.desired = [*desired, *implicit]
         self.desired_by_id = {d.id: d for d in self.desired}
         changes = [self._plan_one(d, live.get(d.id), state) for d in self.desired]
         changes.extend(self._plan_prunes(targeted))
@@ -438,11 +480,12 @@ class KubernetesTarget:
         targeted: Mapping[str, Sequence[str]],
         desired: Sequence[DesiredObject],
         live: Mapping[ObjectId, Mapping[str, Any]],
-    ) -> list[DesiredObject]:
-        """The namespaces objects go in that the repo does not define, as desired objects.
+    ) -> tuple[list[DesiredObject], str | None]:
+        """The namespaces objects go in that the repo does not define, as desired
+        objects, and the problem of the missing ones when they may not be created.
 
         One that is missing is created (unless ``sync.createNamespaces`` is
-        false: then the sync is refused here, before any write); one gitkube
+        false: then the sync is refused, before any write); one gitkube
         created before stays desired, so it is not pruned while in use; one
         that someone else created is left alone.
         """
@@ -457,16 +500,14 @@ class KubernetesTarget:
                 missing[namespace] = apps
             elif existing is None or self._is_member(existing):
                 implicit.append(self._implicit_namespace(namespace))
-        if missing:
-            listing = "; ".join(
-                f"{ns} (needed by {', '.join(apps)})" for ns, apps in missing.items()
-            )
-            raise GitkubeError(
-                f"{len(missing)} namespace(s) the rendered objects go in do not exist and "
-                f"sync.createNamespaces is false: {listing}; nothing was changed. Create "
-                "them, define them in the repo, or let gitkube create them"
-            )
-        return implicit
+        if not missing:
+            return implicit, None
+        listing = "; ".join(f"{ns} (needed by {', '.join(apps)})" for ns, apps in missing.items())
+        return implicit, (
+            f"{len(missing)} namespace(s) the rendered objects go in do not exist and "
+            f"sync.createNamespaces is false: {listing}. Create them, define them in the "
+            "repo, or let gitkube create them"
+        )
 
     def _implicit_namespace(self, name: str) -> DesiredObject:
         body = {
@@ -492,8 +533,8 @@ class KubernetesTarget:
         for oid, obj in sorted(self.owned.items(), key=lambda kv: (kind_rank(kv[0].kind), kv[0])):
             if oid in self.desired_by_id:
                 continue
-            labels = obj.get("metadata", {}).get("labels") or {}
-            change = Change(self.name, Action.DELETE, oid, app=labels.get("app"), live=obj)
+            app, source = _recorded_origin(obj)
+            change = Change(self.name, Action.DELETE, oid, app=app, live=obj, source=source)
             reason = first_refusal(filters, oid, obj)
             if reason:
                 change.action = Action.UNCHANGED
@@ -552,13 +593,28 @@ class KubernetesTarget:
         record = record_of(obj)
         body = with_record(bound, record)
         change = Change(
-            self.name, Action.UNCHANGED, oid, app=obj.app, desired=body, live=live, late_bound=late
+            self.name,
+            Action.UNCHANGED,
+            oid,
+            app=obj.app,
+            desired=body,
+            live=live,
+            late_bound=late,
+            source=obj.path or None,
         )
         if live is None:
             change.action = Action.CREATE
             if not obj.path:
                 change.note = "objects go in this namespace and the repo does not define it"
             change.blocked = self._refused_create(oid, body)
+            return change
+        if is_being_deleted(live):
+            change.action = Action.CREATE
+            change.blocked = (
+                f"{oid} is being deleted (finalizers: "
+                f"{', '.join(live.get('metadata', {}).get('finalizers') or ()) or 'none'}); "
+                "sync again once it is gone"
+            )
             return change
         if not self._is_member(live):
             change.action = Action.UPDATE
@@ -684,18 +740,30 @@ class KubernetesTarget:
         if not writes:
             return
         self._record_intent()
+        pending_crds: list[str] = []
         for change in sorted(writes, key=lambda c: (kind_rank(c.id.kind), c.id)):
+            if pending_crds and change.id.kind != "CustomResourceDefinition":
+                self._crds_established(pending_crds)
+                pending_crds = []
             try:
                 self._apply_one(change, state)
             except GitkubeError as exc:
                 raise GitkubeError(
                     f"could not apply {change.id}: {_reason(exc)} ({len(self.applied)} of "
-                    f"{len(writes)} writes made, nothing pruned; the next sync carries on)"
+                    f"{len(writes)} writes made, nothing pruned; the next sync carries on)",
+                    file=change.source,
+                    app=change.app,
                 ) from None
             self.applied.add(change.id)
             if change.id.kind == "CustomResourceDefinition":
-                self._wait_established(change.id.name)
-                self.discovery.refresh()
+                pending_crds.append(change.id.name)
+        if pending_crds:
+            self._crds_established(pending_crds)
+
+    def _crds_established(self, names: Sequence[str]) -> None:
+        """Wait for the CRDs applied so far, all together, then learn what they serve."""
+        self._wait_established(names)
+        self.discovery.refresh()
 
     def _apply_one(self, change: Change, state: SyncState) -> None:
         oid = change.id
@@ -728,20 +796,23 @@ class KubernetesTarget:
             )
         self._event(change, "Applied" if change.action is not Action.CREATE else "Created")
 
-    def _wait_established(self, name: str, timeout: float = 30.0) -> None:
+    def _wait_established(self, names: Sequence[str], timeout: float = 30.0) -> None:
+        """Poll until every CRD of ``names`` is Established, asking only about those still waiting."""
         deadline = time.monotonic() + timeout
-        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
-        while time.monotonic() < deadline:
-            crd = self.api.request("GET", path)
-            conditions = crd.get("status", {}).get("conditions") or ()
-            if any(
-                c.get("type") == "Established" and c.get("status") == "True" for c in conditions
-            ):
-                return
-            time.sleep(0.2)
-        raise GitkubeError(
-            f"CustomResourceDefinition {name} was not established within {timeout:.0f}s"
-        )
+        waiting = list(names)
+        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+        while True:
+            waiting = [
+                name for name in waiting if not _established(self.api.request("GET", path + name))
+            ]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if waiting:
+            raise GitkubeError(
+                f"CustomResourceDefinition(s) {', '.join(waiting)} were not "
+                f"established within {timeout:.0f}s"
+            )
 
     def _wait_gone(self, path: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -908,13 +979,30 @@ def _live_id(group: str, kind: str, item: Mapping[str, Any]) -> ObjectId:
     return ObjectId(group, kind, meta.get("namespace") or None, str(meta.get("name", "")))
 
 
-def _kinds_defined_by_crds(desired: Sequence[DesiredObject]) -> set[tuple[str, str]]:
-    kinds = set()
-    for d in desired:
-        if d.id.kind == "CustomResourceDefinition":
-            spec = d.body.get("spec", {})
-            kinds.add((spec.get("group", ""), spec.get("names", {}).get("kind", "")))
-    return kinds
+def _kind_checks(served: Callable[[str, str], ServedKind | None]) -> list[PlanCheck]:
+    """The checks of each object's kind, version and scope against what is served."""
+    return [ServedKindCheck(served), ServedVersionCheck(served), ScopeCheck(served)]
+
+
+def _recorded_origin(live: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The app (by path) and rendered file a member came from, as its record says.
+
+    Members applied before the record existed fall back to their ``app`` label.
+    """
+    meta = live.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    app = annotations.get(RECORD_APP_ANNOTATION) or (meta.get("labels") or {}).get("app")
+    return app, annotations.get(RECORD_SOURCE_ANNOTATION)
+
+
+def _established(crd: Mapping[str, Any]) -> bool:
+    conditions = crd.get("status", {}).get("conditions") or ()
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def is_being_deleted(obj: Mapping[str, Any]) -> bool:
+    """Whether the API server is deleting the object (finalizers still pending)."""
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
 @hookimpl

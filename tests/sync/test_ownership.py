@@ -289,7 +289,9 @@ def test_a_run_that_fails_midway_records_what_it_applied_and_prunes_nothing(
     monkeypatch.undo()
     assert failed.returncode == 1
     (line,) = failed.stderr.strip().splitlines()
-    assert line.startswith(f"error: could not apply Service {repo.namespace}/new:"), line
+    assert line.startswith(
+        f"error: apps/new/service-new.yaml, app apps/new: could not apply Service {repo.namespace}/new:"
+    ), line
     assert "request timed out" in line and "2 of 4 writes made, nothing pruned" in line, line
     assert get(kube, f"{ns}/configmaps/old-conf") is not None  # nothing pruned that run
     role = kube.request("GET", role_path)
