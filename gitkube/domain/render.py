@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import posixpath
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +52,10 @@ YAML_SUFFIXES = (".yaml", ".yml")
 INVENTORY_FILE = "gitkube-inventory.yaml"
 
 # app.yaml keys that belong to gitkube itself rather than to a plugin.
+_DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 CORE_APP_KEYS: dict[str, dict[str, Any]] = {
-    "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
+    "name": {"type": "string", "pattern": _DNS_LABEL},
+    "namespace": {"type": "string", "pattern": _DNS_LABEL},
 }
 
 
@@ -173,7 +176,9 @@ def render_tree(
     applyset = applyset_for(config)
     for resource in resources:
         with errors.collect():
-            settle_identity(resource, scopes, config.namespace)
+            settle_identity(
+                resource, scopes, resource.app.settings.get("namespace") or config.namespace
+            )
             hooks.transform(resource, ctx)
             stamp_ownership(resource, applyset)
             in_kubectl_order(resource)
@@ -380,12 +385,47 @@ def _read_app(
             manifests.append((path, doc, item))
     app = App(
         path=directory,
-        name=settings.get("name", posixpath.basename(directory)),
+        name=settings.get("name") or _name_from_labels(manifests) or posixpath.basename(directory),
         settings=settings,
         settings_file=settings_file if settings_file in files else None,
         manifest_files=[f for f in files if f != settings_file],
     )
     return app, manifests
+
+
+def _name_from_labels(manifests: list[tuple[str, dict[str, Any], str]]) -> str | None:
+    """The ``app`` label every manifest of the app carries, when they all carry the same.
+
+    Third-party manifests often label their objects ``app: <name>`` already, with
+    a name that is not the directory's. A mix of values is an error naming the
+    files; one that is not a valid app name is left to the labels plugin to report.
+    """
+    files_by_value: dict[str, list[str]] = {}
+    unlabelled = False
+    for path, doc, _item in manifests:
+        meta = doc.get("metadata")
+        labels = meta.get("labels") if isinstance(meta, dict) else None
+        value = labels.get("app") if isinstance(labels, dict) else None
+        if isinstance(value, str) and value:
+            files_by_value.setdefault(value, [])
+            if path not in files_by_value[value]:
+                files_by_value[value].append(path)
+        else:
+            unlabelled = True
+    if len(files_by_value) > 1:
+        listing = "; ".join(
+            f'"{printable(value)}" in {", ".join(files)}'
+            for value, files in sorted(files_by_value.items())
+        )
+        raise GitkubeError(
+            f"the app's manifests carry different app labels ({listing}); give them one "
+            "value, or set name: in app.yaml and make the labels agree with it",
+            file=next(iter(sorted(files_by_value.items())))[1][0],
+        )
+    if unlabelled or not files_by_value:
+        return None
+    (value,) = files_by_value
+    return value if re.fullmatch(_DNS_LABEL, value) else None
 
 
 def _read_settings(

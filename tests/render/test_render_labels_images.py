@@ -329,3 +329,105 @@ def test_render_json_output_counts(make_repo, cli, tmp_path):
     assert result.returncode == 0
     data = json.loads(result.stdout)
     assert data["apps"] == 1 and data["objects"] == 2 and data["gceObjects"] == 0
+
+
+GUESTBOOK = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: guestbook-ui, labels: {app: guestbook-ui}}
+spec:
+  selector: {matchLabels: {app: guestbook-ui}}
+  template:
+    metadata: {labels: {app: guestbook-ui}}
+    spec: {containers: [{name: ui, image: "gcr.io/heptio-images/ks-guestbook-demo:0.2"}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: guestbook-ui, labels: {app: guestbook-ui}}
+spec:
+  selector: {app: guestbook-ui}
+  ports: [{port: 80}]
+"""
+
+
+def test_app_label_every_manifest_carries_names_the_app(make_repo, cli, tmp_path):
+    """argocd-example-apps' guestbook/ labels everything app: guestbook-ui; no app.yaml needed."""
+    repo = make_repo({"guestbook/all.yaml": GUESTBOOK})
+    out = tmp_path / "out"
+    result = cli("render", repo, "--out", out)
+    assert result.returncode == 0, result.stderr
+    service = load(out / "guestbook/service-guestbook-ui.yaml")
+    assert service["metadata"]["labels"]["app"] == "guestbook-ui"
+    assert service["spec"]["selector"] == {"app": "guestbook-ui"}
+
+
+def test_a_mix_of_app_labels_is_an_error_naming_the_files(make_repo, cli):
+    repo = make_repo(
+        {
+            "shop/front.yaml": GUESTBOOK,
+            "shop/cart.yaml": CONFIGMAP_LABELLED.format(name="cart", app="cart"),
+        }
+    )
+    result = cli("render", repo, "--out", repo.parent / "out")
+    assert result.returncode == 1
+    assert "different app labels" in result.stderr
+    assert '"cart" in shop/cart.yaml' in result.stderr
+    assert '"guestbook-ui" in shop/front.yaml' in result.stderr
+
+
+CONFIGMAP_LABELLED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: {name}, labels: {{app: {app}}}}}
+data: {{k: v}}
+"""
+
+
+def test_a_partly_labelled_app_keeps_its_directory_name(make_repo, cli):
+    repo = make_repo(
+        {
+            "shop/cart.yaml": CONFIGMAP_LABELLED.format(name="cart", app="cart"),
+            "shop/plain.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain}\n",
+        }
+    )
+    result = cli("render", repo, "--out", repo.parent / "out")
+    assert result.returncode == 1
+    assert 'has app: "cart" but gitkube sets app: "shop"' in result.stderr
+    assert "shop/cart.yaml" in result.stderr
+
+
+def test_app_yaml_namespace_is_the_default_of_the_apps_objects(make_repo, cli, tmp_path):
+    repo = make_repo(
+        {
+            "monitoring/app.yaml": "namespace: monitoring\n",
+            "monitoring/objects.yaml": """\
+                apiVersion: v1
+                kind: ConfigMap
+                metadata: {name: plain}
+                ---
+                apiVersion: v1
+                kind: ConfigMap
+                metadata: {name: elsewhere, namespace: kube-system}
+                ---
+                apiVersion: rbac.authorization.k8s.io/v1
+                kind: ClusterRole
+                metadata: {name: reader}
+                rules: []
+                """,
+            "other/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\n",
+        }
+    )
+    out = tmp_path / "out"
+    result = cli("render", repo, "--out", out)
+    assert result.returncode == 0, result.stderr
+    rendered = {
+        load(p)["metadata"]["name"]: load(p)["metadata"].get("namespace")
+        for p in out.rglob("*.yaml")
+        if p.name != "gitkube-inventory.yaml"
+    }
+    assert rendered == {
+        "plain": "monitoring",
+        "elsewhere": "kube-system",
+        "reader": None,
+        "other": "default",
+    }
