@@ -90,6 +90,13 @@ from .kubernetes_preflight import (
     plan_problems,
     refuse_plan,
 )
+from .kubernetes_server_form import (
+    SERVER_FORM_ANNOTATION,
+    remembered,
+    remembered_form_matches,
+    server_form_hash,
+    with_server_form,
+)
 
 FIELD_MANAGER = "gitkube"
 # Late-bound fields (DESIGN §4) are applied by a manager of their own, so a
@@ -297,6 +304,8 @@ class KubernetesTarget:
         self.applied: set[ObjectId] = set()
         self.deleted: set[ObjectId] = set()
         self.live_namespaces: set[str] = set()
+        # The server's form of each object's values, where it differs from what is sent.
+        self.server_forms: dict[ObjectId, str | None] = {}
         self.state = SyncState()
 
     # -- wiring --------------------------------------------------------------
@@ -629,6 +638,8 @@ class KubernetesTarget:
         # The record is part of the body: a match means gitkube's intent is unchanged too.
         if is_subset(body, live) and not pending:
             return change
+        if not late and remembered_form_matches(body, live):
+            return change  # values the server keeps in its own form, as recorded last time
         live_annotations = live.get("metadata", {}).get("annotations") or {}
         if (
             RECORD_HASH_ANNOTATION not in live_annotations
@@ -646,7 +657,7 @@ class KubernetesTarget:
         try:
             result = self.api.apply(
                 self._resource_for(oid).object_path(oid.namespace, oid.name, _version(body)),
-                body,
+                with_server_form(body, remembered(live)),
                 manager=FIELD_MANAGER,
                 force=self.settings.force_conflicts,
                 dry_run=True,
@@ -654,10 +665,19 @@ class KubernetesTarget:
         except KubeApiError as exc:
             self._classify_refusal(change, exc, body)
             return change
+        form = None if late else server_form_hash(body, result)
+        self.server_forms[oid] = form
         fields = differing_paths(_normalized(result), _normalized(live))
         if fields:
             change.action = Action.UPDATE
             change.fields = fields
+        elif form != remembered(live):
+            change.action = Action.UPDATE
+            change.fields = [f"metadata.annotations.{SERVER_FORM_ANNOTATION}"]
+            change.note = (
+                "the server keeps some values in its own form (cpu: 0.5 as 500m); "
+                "recording it once so later syncs need not ask"
+            )
         return change
 
     def _refused_create(self, oid: ObjectId, body: Mapping[str, Any]) -> str | None:
@@ -669,12 +689,14 @@ class KubernetesTarget:
         if res is None or (res.namespaced and oid.namespace not in self.live_namespaces):
             return None
         try:
-            self.api.apply(
+            result = self.api.apply(
                 res.object_path(oid.namespace, oid.name, _version(body)),
                 body,
                 manager=FIELD_MANAGER,
                 dry_run=True,
             )
+            if not (body.get("spec") or {}).get("externalIPs"):
+                self.server_forms[oid] = server_form_hash(body, result)
         except KubeApiError as exc:
             # 404, 409: its namespace went, or it was created meanwhile: the apply will tell.
             if exc.status in (404, 409):
@@ -781,7 +803,12 @@ class KubernetesTarget:
         rendered = with_record(desired.body, record_of(desired))
         # Adopting means taking the object's fields from whoever set them.
         force = self.settings.force_conflicts or change.adopt
-        self.api.apply(path, rendered, manager=FIELD_MANAGER, force=force)
+        form = self.server_forms.get(oid)
+        served = self.api.apply(
+            path, with_server_form(rendered, form), manager=FIELD_MANAGER, force=force
+        )
+        if not bound:
+            self._remember_server_form(path, rendered, form, served, force)
         if late:
             self.api.apply(
                 path,
@@ -795,6 +822,23 @@ class KubernetesTarget:
                 force=True,
             )
         self._event(change, "Applied" if change.action is not Action.CREATE else "Created")
+
+    def _remember_server_form(
+        self,
+        path: str,
+        rendered: Mapping[str, Any],
+        sent_form: str | None,
+        served: Mapping[str, Any],
+        force: bool,
+    ) -> None:
+        """Record the server's form of values it normalised, when no dry-run told it
+        beforehand (a create in a namespace, or of a kind, this run makes): one more
+        apply, once, so later syncs compare without asking."""
+        actual = server_form_hash(rendered, served)
+        if actual != sent_form:
+            self.api.apply(
+                path, with_server_form(rendered, actual), manager=FIELD_MANAGER, force=force
+            )
 
     def _wait_established(self, names: Sequence[str], timeout: float = 30.0) -> None:
         """Poll until every CRD of ``names`` is Established, asking only about those still waiting."""
