@@ -1,8 +1,8 @@
 """Values the API server normalises, recognised once and remembered on the member.
 
 The server keeps some values in a form of its own: ``cpu: 0.5`` is stored as
-``500m``, ``memory: 1Gi`` stays but ``1073741824`` becomes ``1Gi``, and
-``creationTimestamp: null`` becomes the time of creation. What gitkube sends
+``500m`` (and ``memory: 0.5Gi`` as ``512Mi``), and ``creationTimestamp: null``
+becomes the time of creation. What gitkube sends
 then never equals what it reads back, and the plain comparison would ask the
 server (a dry-run) on every sync to learn that nothing changed.
 

@@ -104,6 +104,8 @@ FIELD_MANAGER = "gitkube"
 # which lack them, does not plan to remove them.
 LATE_BINDING_MANAGER = "gitkube-late-binding"
 REPLACE_ANNOTATION = "gitkube.dev/replace"
+# The group-kinds of the members that exist after the last run (read by `gitkube status`).
+MEMBER_KINDS_STATUS_ANNOTATION = f"{STATUS_PREFIX}group-kinds"
 EXTERNAL_ADDRESS_ANNOTATION = "gitkube.dev/external-address"
 
 # Apply order (DESIGN §6); unknown kinds go last, deletes run in reverse.
@@ -942,6 +944,9 @@ class KubernetesTarget:
             return
         members = (set(self.owned) | self.applied) - self.deleted
         group_kinds, namespaces = self._members_scope(members)
+        # What exists, for `gitkube status`; the ApplySet annotation below may list
+        # more after a failed run (what it meant to write, so nothing goes unfound).
+        member_kinds = ",".join(sorted(group_kinds))
         legacy: Mapping[str, str] | None = None
         if result.error:
             desired_gks, desired_ns = self._members_scope(self.desired_by_id)
@@ -957,6 +962,7 @@ class KubernetesTarget:
             f"{STATUS_PREFIX}result": "error" if result.error else "synced",
             f"{STATUS_PREFIX}message": (result.error or "")[:1000],
             OBJECTS_STATUS_ANNOTATION: str(len(members)),
+            MEMBER_KINDS_STATUS_ANNOTATION: member_kinds,
         }
         if result.app_health is not None:
             status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
