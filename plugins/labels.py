@@ -13,7 +13,9 @@ key to a selector changes what it selects:
   ReplicationController) selects its own pod template, which gains the
   labels, so it gains them too (created when absent, as kustomize does);
 * the selector of a Service, PodDisruptionBudget or NetworkPolicy gains them
-  only when, as written, it selects a pod template (or Pod) of the same app.
+  only when, as written, it selects a pod template (or Pod) of the same app
+  (as written, plus the app's labels the template gains: ``selector: {app:
+  frontend}`` in app ``frontend`` selects its pods).
   One that selects another app's pods, or pods an operator makes
   (``selector: {prometheus: main}``), is left as written, and so is an empty
   one (it selects every pod). None is created where there was none: a Service
@@ -125,7 +127,9 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
         _merge(resource, selector, labels, "spec.selector")
     if resource.kind in _OTHER_PODS_MAP_SELECTOR_KINDS and not _is_external_name(body):
         selector = _dig(body, _OTHER_PODS_MAP_SELECTOR_KINDS[resource.kind], create=False)
-        if isinstance(selector, dict) and selects_own_pods(resource.app.pod_labels, selector, ()):
+        if isinstance(selector, dict) and selects_own_pods(
+            _as_labelled(resource.app.pod_labels, labels), selector, ()
+        ):
             _merge(resource, selector, labels, "spec.selector")
     if resource.kind in _LABEL_SELECTOR_KINDS:
         selector = _dig(body, _LABEL_SELECTOR_KINDS[resource.kind], create=True)
@@ -137,7 +141,7 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
         path = _OTHER_PODS_LABEL_SELECTOR_KINDS[resource.kind]
         selector = _dig(body, path, create=False)
         if isinstance(selector, dict) and selects_own_pods(
-            resource.app.pod_labels,
+            _as_labelled(resource.app.pod_labels, labels),
             selector.get("matchLabels") or {},
             selector.get("matchExpressions") or (),
         ):
@@ -172,6 +176,13 @@ def selects_own_pods(
         and all(_expression_holds(e, labels) for e in match_expressions)
         for labels in pod_labels
     )
+
+
+def _as_labelled(
+    pod_labels: Sequence[Mapping[str, str]], labels: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """The app's pod labels as written, with the labels this plugin gives every template."""
+    return [{**labels, **written} for written in pod_labels]
 
 
 def _expression_holds(expression: Any, labels: Mapping[str, str]) -> bool:

@@ -215,9 +215,7 @@ def test_selector_of_another_apps_pods_is_left_as_written(make_repo, cli, tmp_pa
     assert found["service-cache.yaml"] == {"app": "redis"}
 
 
-def test_pdb_and_network_policy_get_no_selector_and_empty_ones_stay_empty(
-    make_repo, cli, tmp_path
-):
+def test_pdb_and_network_policy_get_no_selector_and_empty_ones_stay_empty(make_repo, cli, tmp_path):
     found = render_selectors(
         make_repo,
         cli,
@@ -431,3 +429,19 @@ def test_app_yaml_namespace_is_the_default_of_the_apps_objects(make_repo, cli, t
         "reader": None,
         "other": "default",
     }
+
+
+def test_selector_of_the_app_label_selects_the_apps_templates(make_repo, cli, tmp_path):
+    """The template pattern: pods labelled by gitkube alone, the Service selecting app: NAME."""
+    repo = make_repo(
+        {
+            "web/frontend/app.yaml": "labels: {tier: web}\n",
+            "web/frontend/all.yaml": POD.format(name="p", labels="{}")
+            + "---\n"
+            + SERVICE.format(name="frontend", selector="selector: {app: frontend}"),
+        }
+    )
+    out = tmp_path / "out"
+    assert cli("render", repo, "--out", out).returncode == 0
+    service = load(out / "web/frontend/service-frontend.yaml")
+    assert service["spec"]["selector"] == {"app": "frontend", "tier": "web"}
