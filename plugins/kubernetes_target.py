@@ -21,8 +21,14 @@ what the server holds (server defaults and other managers' fields are
 ignored), and a suspected difference is confirmed with a server-side-apply
 dry-run before it is called drift.
 
-Creates are tried as server-side dry-runs while planning, so an object the
-API server refuses blocks the run before its first write.
+Before anything is written, the whole plan is checked
+(:mod:`gitkube_plugins.kubernetes_preflight`): every kind and apiVersion
+served, scope as the cluster's discovery says, no object bound for a
+Terminating namespace; every problem is listed at once. Creates are tried as
+server-side dry-runs while planning, so an object the API server refuses
+blocks the run before its first write. An object being deleted counts as
+deleted. Values the server keeps in its own form are recognised once
+(:mod:`gitkube_plugins.kubernetes_server_form`).
 
 Before the first write, the namespaces the objects go in are checked: a
 missing one is created (owned, labelled, in the plan) unless
@@ -513,7 +519,15 @@ class KubernetesTarget:
                 implicit.append(self._implicit_namespace(namespace))
         if not missing:
             return implicit, None
-        listing = "; ".join(f"{ns} (needed by {', '.join(apps)})" for ns, apps in missing.items())
+        first_file: dict[str, str] = {}
+        for d in sorted(desired, key=lambda d: d.path):
+            if d.id.namespace in missing and d.path:
+                first_file.setdefault(d.id.namespace, d.path)
+        listing = "; ".join(
+            f"{ns} (needed by {', '.join(apps)}"
+            + (f", first in {first_file[ns]})" if ns in first_file else ")")
+            for ns, apps in missing.items()
+        )
         return implicit, (
             f"{len(missing)} namespace(s) the rendered objects go in do not exist and "
             f"sync.createNamespaces is false: {listing}. Create them, define them in the "
@@ -784,10 +798,31 @@ class KubernetesTarget:
         if pending_crds:
             self._crds_established(pending_crds)
 
-    def _crds_established(self, names: Sequence[str]) -> None:
-        """Wait for the CRDs applied so far, all together, then learn what they serve."""
-        self._wait_established(names)
-        self.discovery.refresh()
+    def _crds_established(self, names: Sequence[str], timeout: float = 30.0) -> None:
+        """Wait for the CRDs applied so far, all together, until the cluster's discovery
+        serves every kind and version they define (two small requests a poll, instead
+        of a GET of each large CRD), so their custom resources can follow."""
+        wanted = crd_kinds(
+            d
+            for d in self.desired
+            if d.id.kind == "CustomResourceDefinition" and d.id.name in names
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            self.discovery.refresh()
+            waiting = [
+                kind.source
+                for (group, name), kind in sorted(wanted.items())
+                if not kind.versions <= (self.discovery.versions.get((group, name)) or set())
+            ]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if waiting:
+            raise GitkubeError(
+                f"not served within {timeout:.0f}s of being applied (not Established?): "
+                + ", ".join(w.removesuffix(" in this commit") for w in waiting)
+            )
 
     def _apply_one(self, change: Change, state: SyncState) -> None:
         oid = change.id
@@ -840,24 +875,6 @@ class KubernetesTarget:
         if actual != sent_form:
             self.api.apply(
                 path, with_server_form(rendered, actual), manager=FIELD_MANAGER, force=force
-            )
-
-    def _wait_established(self, names: Sequence[str], timeout: float = 30.0) -> None:
-        """Poll until every CRD of ``names`` is Established, asking only about those still waiting."""
-        deadline = time.monotonic() + timeout
-        waiting = list(names)
-        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-        while True:
-            waiting = [
-                name for name in waiting if not _established(self.api.request("GET", path + name))
-            ]
-            if not waiting or time.monotonic() >= deadline:
-                break
-            time.sleep(0.1)
-        if waiting:
-            raise GitkubeError(
-                f"CustomResourceDefinition(s) {', '.join(waiting)} were not "
-                f"established within {timeout:.0f}s"
             )
 
     def _wait_gone(self, path: str, timeout: float = 30.0) -> None:
@@ -1043,11 +1060,6 @@ def _recorded_origin(live: Mapping[str, Any]) -> tuple[str | None, str | None]:
     annotations = meta.get("annotations") or {}
     app = annotations.get(RECORD_APP_ANNOTATION) or (meta.get("labels") or {}).get("app")
     return app, annotations.get(RECORD_SOURCE_ANNOTATION)
-
-
-def _established(crd: Mapping[str, Any]) -> bool:
-    conditions = crd.get("status", {}).get("conditions") or ()
-    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def is_being_deleted(obj: Mapping[str, Any]) -> bool:

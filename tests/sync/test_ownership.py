@@ -431,8 +431,8 @@ rules: []
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert "sync.createNamespaces is false" in line
-    assert f"one-{tag} (needed by apps/first, apps/second)" in line
-    assert f"two-{tag} (needed by apps/second)" in line
+    assert f"one-{tag} (needed by apps/first, apps/second, first in apps/first/" in line
+    assert f"two-{tag} (needed by apps/second, first in apps/second/" in line
     assert get(kube, f"{RBAC}/clusterroles/{role}") is None  # refused before any write
     assert get(kube, f"/api/v1/namespaces/one-{tag}") is None
 
