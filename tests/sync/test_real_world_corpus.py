@@ -138,8 +138,12 @@ def test_operator_and_plain_corpora_sync_cleanly_and_resync_with_only_lists(
             "examples/external-db/all.yaml": EXTERNAL_DB,
         }
     )
+    calls = record_requests(monkeypatch)
     first = repo.sync_json()
+    monkeypatch.undo()
     assert first["created"] == 10, [(c["kind"], c["name"]) for c in first["changes"]]
+    # The CRDs are waited for together through discovery, not by reading each back.
+    assert [p for m, p, _q in calls if m == "GET" and "/customresourcedefinitions/" in p] == []
     assert first["deleted"] == 0
 
     # The cluster-scoped custom resource has no namespace and stays put.
@@ -233,6 +237,12 @@ def test_unservable_plan_is_refused_whole_naming_every_problem(sync_repo, kube):
         body=json.loads(json.dumps(_crd_body(served_group, "Gadget", "gadgets", "Cluster"))),
     )
     _wait_served(kube, served_group, "gadgets")
+    kube.request(
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        body=_crd_body(served_group, "Widget", "widgets", "Namespaced"),
+    )
+    _wait_served(kube, served_group, "widgets")
     repo = sync_repo(
         {
             "shop/cart/config.yaml": f"""\
@@ -261,12 +271,19 @@ apiVersion: {served_group}/v1
 kind: Gadget
 metadata: {{name: g, namespace: default}}
 """,
+            # Installed out of band as namespaced; the manifest gives none, so the
+            # render could not know it is namespaced.
+            "shop/widget/widget.yaml": f"""\
+apiVersion: {served_group}/v1
+kind: Widget
+metadata: {{name: w}}
+""",
         }
     )
     result = repo.sync()
     assert result.returncode == 1
     message = result.stderr
-    assert "nothing was changed: 3 problems" in message, message
+    assert "nothing was changed: 4 problems" in message, message
     assert (
         "shop/cart/" in message
         and "apiVersion policy/v1beta1 is not served for PodDisruptionBudget (served: policy/v1)"
@@ -276,6 +293,7 @@ metadata: {{name: g, namespace: default}}
         "shop/certs/" in message and f"does not serve Certificate.cert-manager-{tag}.io" in message
     )
     assert "shop/gadget/" in message and "is cluster-scoped (the cluster)" in message
+    assert "shop/widget/" in message and "is namespaced (the cluster)" in message
     # Nothing applied: not the ConfigMap that was fine, not even the ApplySet parent.
     assert get(kube, f"/api/v1/namespaces/{repo.namespace}/configmaps/cart-{tag}") is None
     assert get(kube, f"/api/v1/namespaces/gitkube-system/configmaps/gitkube-{repo.cluster}") is None
