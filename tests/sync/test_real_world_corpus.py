@@ -204,6 +204,20 @@ def test_values_the_server_normalises_cost_no_dry_run_once_recorded(sync_repo, k
     calls = record_requests(monkeypatch)
     assert repo.sync_json()["changes"] == []
     assert [c for c in calls if c[0] == "PATCH"] == []  # no dry-run
+    monkeypatch.undo()
+
+    # A member without the record (synced before it existed) gets it once.
+    path = f"/apis/apps/v1/namespaces/{repo.namespace}/deployments/guestbook-ui"
+    kube.request(
+        "PATCH",
+        path,
+        body={"metadata": {"annotations": {"gitkube.dev/server-form-hash": None}}},
+        content_type="application/merge-patch+json",
+    )
+    (once,) = repo.sync_json()["changes"]
+    assert once["fields"] == ["metadata.annotations.gitkube.dev/server-form-hash"], once
+    assert "its own form" in once["note"]
+    assert repo.sync_json()["changes"] == []
 
     # A change by hand to one of those values is still drift, found and healed.
     kube.request(
