@@ -20,6 +20,7 @@ ciphertext per key (sops keeps an unchanged value's ciphertext on edit).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +154,12 @@ def unwrap(
                 k: ("true" if v is True else "false" if v is False else str(v))
                 for k, v in values.items()
             }
+    # The API server stores stringData as data (stringData wins); applying the
+    # same shape keeps the next plan from seeing a difference that is not there.
+    string_data = secret.pop("stringData", None)
+    if string_data:
+        encoded = {k: base64.b64encode(v.encode("utf-8")).decode() for k, v in string_data.items()}
+        secret["data"] = {**(secret.get("data") or {}), **encoded}
     return secret
 
 

@@ -40,13 +40,17 @@ def bin_dir(root: Path | None = None) -> Path:
 
 def tools_problem(directory: Path) -> str | None:
     """Why the tools in ``directory`` are unusable, or None if all run."""
-    for name in _PACKAGES:
+    for name, (_module, version, _package) in _PACKAGES.items():
         path = directory / name
         if not path.is_file():
             return f"{path} does not exist"
-        done = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60)
+        # sops would otherwise ask GitHub for its latest release: no network here.
+        flags = ["--disable-version-check", "--version"] if name == "sops" else ["--version"]
+        done = subprocess.run([str(path), *flags], capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             return f"{path} --version exited {done.returncode}: {done.stderr.strip()[:300]}"
+        if version.removeprefix("v") not in done.stdout:
+            return f"{path} --version does not report {version}: {done.stdout.strip()[:200]}"
     return None
 
 
