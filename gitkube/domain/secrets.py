@@ -46,6 +46,7 @@ MAX_SOPS_FILE_BYTES = 200 * 1024
 # Annotation on the wrapper (and the applied Secret): where it came from, for people.
 SOURCE_ANNOTATION = "gitkube.dev/sops-source"
 _VALUE_KEYS = ("data", "stringData")
+_SECRET_KEYS = {"apiVersion", "kind", "metadata", "type", "immutable", *_VALUE_KEYS}
 
 __all__ = ["SOPS_ANNOTATION", "is_sops_path", "is_wrapper", "key_changes", "unwrap", "wrap"]
 
@@ -60,6 +61,14 @@ def wrap(path: str, data: bytes, config: RepoConfig) -> list[dict[str, Any]]:
             "a SOPS file in an app directory must hold one Kubernetes Secret "
             "(apiVersion: v1, kind: Secret) with readable apiVersion, kind and metadata "
             f"(sops --encrypted-regex '{KUBERNETES_ENCRYPTED_REGEX}')",
+            file=path,
+        )
+    unexpected = sorted(set(document) - _SECRET_KEYS)
+    if unexpected:
+        # Anything outside data/stringData stays plaintext: refuse rather than publish it.
+        raise SopsError(
+            f"the Secret has top-level key(s) {', '.join(unexpected)}, which sops leaves in "
+            f"plaintext; only {', '.join(sorted(_SECRET_KEYS))} are allowed",
             file=path,
         )
     for path_parts, _ in envelope.leaves():

@@ -131,3 +131,17 @@ def test_sops_creation_rules_at_the_root_are_not_a_manifest(
 ) -> None:
     root = _repo(tmp_path, age_key, {".sops.yaml": b"creation_rules: []\n"})
     assert _render(cli, root, tmp_path / "out").returncode == 0
+
+
+def test_a_plaintext_key_outside_data_is_refused(cli: Cli, age_key: AgeKey, tmp_path: Path) -> None:
+    """A mis-indented `user: x` lands at the top level, which sops leaves in plaintext."""
+    source = sops.encrypt(
+        {**SECRET, "password": "leaked-value"}, [age_key.recipient], path="db.sops.yaml"
+    )
+    root = _repo(tmp_path, age_key, {"web/ghost/db.sops.yaml": source})
+    result = _render(cli, root, tmp_path / "out")
+    assert result.returncode == 1
+    assert (
+        "web/ghost/db.sops.yaml" in result.stderr and "top-level key(s) password" in result.stderr
+    )
+    assert "leaked-value" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from gitkube.primitives.kubeapi import KubeApi, KubeApiError
 from gitkube.testing import sopstool
 from tests.secrets.conftest import AgeKey, RealSops, make_key
 from tests.sync.conftest import CONFIGMAP, SyncRepo, git
+from tests.sync.test_rbac import AGENT_APP
 
 
 @pytest.fixture(scope="session")
@@ -173,13 +175,42 @@ def test_a_tampered_file_fails_its_mac_and_nothing_is_applied(
     assert _get(kube, f"/api/v1/namespaces/{repo.namespace}/configmaps/conf") is None
 
 
-def test_the_key_can_come_from_a_secret_in_the_agents_namespace(
+def test_the_agent_reads_its_key_from_a_secret_in_its_namespace(
     secret_repo, real_sops, kube, tmp_path, controlplane
 ) -> None:
+    """With the rules of the template's agent ClusterRole only, the agent reads
+    gitkube-system/gitkube-age-key and applies the decrypted Secret. (The one
+    test that writes that Secret; the role is bound to a user of its own so
+    it does not meet test_rbac's install of the agent.)"""
     key = make_key(tmp_path)
     repo = secret_repo(key)
-    _seal(repo, real_sops, "app/db.sops.yaml", _secret("db", {"password": "from-cluster"}))
-    repo.commit_and_render("secret")
+    user = f"secrets-agent-{uuid.uuid4().hex[:8]}"
+    (template_role,) = [
+        doc
+        for doc in yaml.safe_load_all((AGENT_APP / "rbac.yaml").read_text())
+        if doc["kind"] == "ClusterRole"
+    ]
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    kube.request(
+        "POST",
+        f"{rbac}/clusterroles",
+        body={**template_role, "metadata": {"name": user}},
+    )
+    kube.request(
+        "POST",
+        f"{rbac}/clusterrolebindings",
+        body={
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": user},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": user,
+            },
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    )
     kube.ensure_namespace(PARENT_NAMESPACE)
     name = "gitkube-age-key"
     body = {
@@ -193,7 +224,11 @@ def test_the_key_can_come_from_a_secret_in_the_agents_namespace(
     except KubeApiError as exc:
         assert exc.status == 409
         kube.request("PUT", f"/api/v1/namespaces/{PARENT_NAMESPACE}/secrets/{name}", body=body)
-    repo.sync_json()
+    _seal(repo, real_sops, "app/db.sops.yaml", _secret("db", {"password": "from-cluster"}))
+    repo.commit_and_render("secret")
+    as_agent = controlplane.user_kubeconfig(user)
+    done = repo.cli("sync", "--repo", repo.path, "--kubeconfig", as_agent, "-o", "json")
+    assert done.returncode == 0, done.stderr
     live = kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/secrets/db")
     assert base64.b64decode(live["data"]["password"]) == b"from-cluster"
 
