@@ -22,6 +22,7 @@ import pyrage
 import yaml
 
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
+from gitkube.domain.secrets import check_sops_rules
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.sops import (
     KUBERNETES_ENCRYPTED_REGEX,
@@ -88,7 +89,7 @@ def sops_config_text(recipients: Sequence[str]) -> str:
     )
 
 
-def _repo_config(repo: Path) -> RepoConfig:
+def _repo_config(repo: Path, *, rotating: bool = False) -> RepoConfig:
     path = repo / CONFIG_FILE
     try:
         data = path.read_bytes()
@@ -102,6 +103,10 @@ def _repo_config(repo: Path) -> RepoConfig:
             "secrets.age lists no age recipients; add yours (`gitkube secret keygen` makes one)",
             file=str(path),
         )
+    rules = repo / SOPS_CONFIG_FILE
+    if rules.is_file() and not rotating:
+        # The real sops would encrypt to other keys than gitkube checks for.
+        check_sops_rules(rules.read_bytes(), config, str(rules))
     return config
 
 
@@ -133,7 +138,7 @@ def encrypt_file(repo: Path, file: Path) -> None:
 
 def rotate(repo: Path, key_file: str | None) -> list[str]:
     """Re-encrypt every SOPS file under ``repo`` to the current recipients, with a new data key."""
-    config = _repo_config(repo)
+    config = _repo_config(repo, rotating=True)  # rotate rewrites .sops.yaml
     identities = load_identities(key_file)
     done = []
     files = sorted(

@@ -115,6 +115,36 @@ def _annotations(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return annotations if isinstance(annotations, dict) else {}
 
 
+def check_sops_rules(data: bytes, config: RepoConfig, path: str = ".sops.yaml") -> None:
+    """sops' creation rules must encrypt to exactly the recipients of secrets.age.
+
+    Otherwise a file made with the real ``sops`` would be refused at render
+    (an unknown recipient) or readable by a key gitkube does not list.
+    """
+    import yaml
+
+    try:
+        rules = yaml.safe_load(data) or {}
+    except yaml.YAMLError:
+        raise SopsError("not readable YAML (sops' creation rules)", file=path) from None
+    expected = sorted(config.age_recipients)
+    for index, rule in enumerate(
+        (rules.get("creation_rules") if isinstance(rules, dict) else None) or []
+    ):
+        if not isinstance(rule, dict) or "age" not in rule:
+            continue
+        given = rule["age"]
+        names = given.split(",") if isinstance(given, str) else list(given or [])
+        found = sorted(str(name).strip() for name in names if str(name).strip())
+        if found != expected:
+            raise SopsError(
+                f"creation_rules[{index}] encrypts to {', '.join(found) or 'no one'}, but "
+                f"secrets.age in gitkube.yaml lists {', '.join(expected) or 'no one'}; make them "
+                "equal (`gitkube secret rotate` rewrites this file from gitkube.yaml)",
+                file=path,
+            )
+
+
 def is_wrapper(body: Mapping[str, Any]) -> bool:
     return body.get("kind") == "Secret" and isinstance(_annotations(body).get(SOPS_ANNOTATION), str)
 

@@ -129,7 +129,10 @@ def test_a_sops_file_without_a_mac_is_refused(cli: Cli, age_key: AgeKey, tmp_pat
 def test_sops_creation_rules_at_the_root_are_not_a_manifest(
     cli: Cli, age_key: AgeKey, tmp_path: Path
 ) -> None:
-    root = _repo(tmp_path, age_key, {".sops.yaml": b"creation_rules: []\n"})
+    from gitkube.commands.secret import sops_config_text
+
+    rules = sops_config_text([age_key.recipient]).encode()
+    root = _repo(tmp_path, age_key, {".sops.yaml": rules})
     assert _render(cli, root, tmp_path / "out").returncode == 0
 
 

@@ -161,3 +161,18 @@ def test_init_puts_the_identity_where_sops_looks_by_default(cli: Cli, tmp_path: 
     keys = tmp_path / "xdg-config" / "sops" / "age" / "keys.txt"
     assert stat.S_IMODE(keys.stat().st_mode) == 0o600
     assert sops.parse_identities(keys.read_text(), str(keys))
+
+
+def test_encrypt_refuses_when_sops_rules_disagree_with_gitkube_yaml(
+    cli: Cli, age_key: AgeKey, tmp_path: Path
+) -> None:
+    from gitkube.commands.secret import sops_config_text
+
+    repo = _repo(tmp_path, age_key)
+    other = make_key(tmp_path, "other.key")
+    (repo / ".sops.yaml").write_text(sops_config_text([other.recipient]))
+    file = repo / "minecraft/rcon.sops.yaml"
+    result = cli("secret", "encrypt", file, "--repo", repo)
+    assert result.returncode == 1
+    assert ".sops.yaml" in result.stderr and other.recipient in result.stderr
+    assert file.read_text() == PLAIN  # untouched
