@@ -51,7 +51,8 @@ AgeKeyFile = Annotated[
     typer.Option(
         "--age-key-file",
         help="age identities that decrypt SOPS Secrets (default: $SOPS_AGE_KEY_FILE, "
-        "$SOPS_AGE_KEY, then the Secret gitkube-age-key in gitkube-system).",
+        "$SOPS_AGE_KEY, ~/.config/sops/age/keys.txt, then the Secret gitkube-age-key "
+        "in gitkube-system).",
     ),
 ]
 

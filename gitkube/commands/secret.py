@@ -53,7 +53,8 @@ def default_key_file() -> Path:
 def load_identities(
     key_file: str | None = None, *, required: bool = True
 ) -> list[pyrage.x25519.Identity]:
-    """Identities from ``key_file``, else ``$SOPS_AGE_KEY_FILE``, else ``$SOPS_AGE_KEY`` (as sops reads them)."""
+    """Identities from ``key_file``, else ``$SOPS_AGE_KEY_FILE``, else ``$SOPS_AGE_KEY``, else
+    sops' ``~/.config/sops/age/keys.txt`` (as sops reads them); ``[]`` if none and not ``required``."""
     path = key_file or os.environ.get(KEY_FILE_ENV)
     if path:
         try:
@@ -63,11 +64,11 @@ def load_identities(
         return parse_identities(text, path)
     if os.environ.get(KEY_ENV):
         return parse_identities(os.environ[KEY_ENV], f"${KEY_ENV}")
-    if not required:
-        return []
-    fallback = default_key_file()
+    fallback = default_key_file()  # where sops itself looks last
     if fallback.is_file():
         return parse_identities(fallback.read_text(), str(fallback))
+    if not required:
+        return []
     raise GitkubeError(f"no age identity: pass --age-key-file, or set {KEY_FILE_ENV} or {KEY_ENV}")
 
 

@@ -1,7 +1,8 @@
 """The sync side of SOPS Secrets: find the age identities, decrypt the wrappers in memory.
 
-Identities come from, in order: ``--age-key-file``; ``$SOPS_AGE_KEY_FILE`` and
-``$SOPS_AGE_KEY`` (as the real sops reads them); the Secret
+Identities come from, in order: ``--age-key-file``; ``$SOPS_AGE_KEY_FILE``,
+``$SOPS_AGE_KEY`` and ``~/.config/sops/age/keys.txt`` (as the real sops reads
+them); the Secret
 ``gitkube-age-key`` (key ``keys.txt``) in the agent's namespace
 ``gitkube-system``. They are looked up only when the rendered commit holds a
 SOPS Secret, and the plaintext never leaves memory: the decrypted bodies are

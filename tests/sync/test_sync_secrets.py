@@ -137,6 +137,16 @@ def test_sops_age_key_file_is_read_as_sops_reads_it(
     repo.sync_json()
     live = kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/secrets/db")
     assert base64.b64decode(live["data"]["password"]) == b"from-env"
+    # Then where sops looks by default ($XDG_CONFIG_HOME/sops/age/keys.txt).
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE")
+    default = tmp_path / "xdg-config" / "sops" / "age" / "keys.txt"  # tests/conftest.py's
+    default.parent.mkdir(parents=True)
+    default.write_text(key.file.read_text())
+    _seal(repo, real_sops, "app/db.sops.yaml", _secret("db", {"password": "from-default"}))
+    repo.commit_and_render("new password")
+    repo.sync_json()
+    live = kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/secrets/db")
+    assert base64.b64decode(live["data"]["password"]) == b"from-default"
 
 
 def test_without_a_matching_key_the_run_refuses_and_prunes_nothing(
