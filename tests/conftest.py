@@ -43,6 +43,14 @@ def require_tool(name: str) -> str:
     return found
 
 
+@pytest.fixture(autouse=True)
+def private_age_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gitkube init` appends an age identity to sops' key file: never the user's own."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
+    monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
+
+
 @pytest.fixture
 def make_repo(tmp_path: Path) -> Callable[..., Path]:
     """A config repo on disk with a gitkube.yaml and the given files."""

@@ -297,13 +297,23 @@ def explain(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the config repo.")],
+    age_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--age-key-file",
+            help="Append a new age identity here and encrypt the example secrets to it "
+            "(default: $SOPS_AGE_KEY_FILE or sops' ~/.config/sops/age/keys.txt).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOption = Format.text,
 ) -> None:
     """Create a new config repo from the bundled example."""
     from gitkube.commands.init import init_repo
+    from gitkube.commands.secret import default_key_file
 
     with reported_errors(output):
-        files = init_repo(directory)
+        files = init_repo(directory, age_key_file or default_key_file())
     if output.structured:
         emit(output, {"directory": str(directory), "files": files})
     else:
@@ -369,7 +379,7 @@ def diff(
     ] = DiffFormat.text,
 ) -> None:
     """Show what changes in the rendered objects between two refs, per app."""
-    from gitkube.commands.diff import describe, diff_refs, to_markdown
+    from gitkube.commands.diff import describe, diff_refs, secret_keys_note, to_markdown
 
     with reported_errors(output):
         report = diff_refs(
@@ -391,7 +401,10 @@ def diff(
             for change in (c for c in report.changes if c.app == app_path):
                 mark, colour = marks[change.action]
                 gce = " [GCE]" if change.gce else ""
-                typer.secho(f"{mark} {change.action} {describe(change)}{gce}", fg=colour)
+                typer.secho(
+                    f"{mark} {change.action} {describe(change)}{gce}{secret_keys_note(change)}",
+                    fg=colour,
+                )
                 for line in change.diff.splitlines():
                     style = (
                         "cyan"

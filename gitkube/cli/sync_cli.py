@@ -46,6 +46,15 @@ Only = Annotated[
     ),
 ]
 Output = Annotated[Format, typer.Option("--output", "-o", help="text, json or yaml")]
+AgeKeyFile = Annotated[
+    str | None,
+    typer.Option(
+        "--age-key-file",
+        help="age identities that decrypt SOPS Secrets (default: $SOPS_AGE_KEY_FILE, "
+        "$SOPS_AGE_KEY, ~/.config/sops/age/keys.txt, then the Secret gitkube-age-key "
+        "in gitkube-system).",
+    ),
+]
 
 
 def _options(
@@ -96,6 +105,7 @@ def plan(
     verify_rerender: VerifyRerender = False,
     verify_configmap: VerifyConfigMap = None,
     allow_rewind: AllowRewind = False,
+    age_key_file: AgeKeyFile = None,
     output: Output = Format.text,
 ) -> None:
     """Show what sync would change, per object and field. Writes nothing."""
@@ -106,7 +116,17 @@ def plan(
     )
     with reported_errors(output):
         result = compute_plan(
-            _options(repo, ref, kubeconfig, context, gce_endpoint, only, adopt=adopt, trust=trust)
+            _options(
+                repo,
+                ref,
+                kubeconfig,
+                context,
+                gce_endpoint,
+                only,
+                adopt=adopt,
+                trust=trust,
+                age_key_file=age_key_file,
+            )
         )
     _report(result, output)
 
@@ -149,6 +169,7 @@ def sync(
     verify_rerender: VerifyRerender = False,
     verify_configmap: VerifyConfigMap = None,
     allow_rewind: AllowRewind = False,
+    age_key_file: AgeKeyFile = None,
     output: Output = Format.text,
 ) -> None:
     """Apply the rendered commit to the cluster and GCE; prune what gitkube owns and no longer wants.
@@ -170,6 +191,7 @@ def sync(
         force_conflicts=force_conflicts,
         allow_replace=allow_replace,
         allow_mass_prune=allow_mass_prune,
+        age_key_file=age_key_file,
         trust=trust_options(
             verify_rendered, verify_source, verify_rerender, verify_configmap, allow_rewind
         ),
@@ -280,6 +302,7 @@ def agent(
     verify_source: VerifySource = None,
     verify_rerender: VerifyRerender = False,
     verify_configmap: VerifyConfigMap = None,
+    age_key_file: AgeKeyFile = None,
 ) -> None:
     """Fetch the rendered branch, sync when it moves and every interval; one agent at a time."""
     import logging
@@ -298,6 +321,7 @@ def agent(
                 gce_endpoint,
                 None,
                 allow_mass_prune=allow_mass_prune,
+                age_key_file=age_key_file,
                 # The agent never rewinds on its own: no --allow-rewind here.
                 trust=trust_options(
                     verify_rendered, verify_source, verify_rerender, verify_configmap

@@ -22,6 +22,7 @@ from gitkube.domain.context import Problem
 from gitkube.domain.render import INVENTORY_FILE
 from gitkube.domain.resources import GCE_GROUP
 from gitkube.domain.risks import HIGH, ObjectPair, Risk, risks_of
+from gitkube.domain.secrets import is_wrapper_text, key_changes, review_text
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
@@ -60,9 +61,12 @@ class ObjectChange:
     namespace: str | None
     gce: bool
     diff: str
+    # For SOPS Secrets: which keys were added, removed or changed (never a value).
+    secret_keys: dict[str, list[str]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **({"secretKeys": self.secret_keys} if self.secret_keys is not None else {}),
             "app": self.app,
             "path": self.path,
             "action": self.action,
@@ -278,9 +282,16 @@ def _rendered_commit(store: GitStore, commit: str, branch: str | None) -> str | 
 
 
 def _change(path: str, action: str, old: bytes | None, new: bytes | None) -> ObjectChange:
+    meta = _identity(new if new is not None else old, path)
+    secret_keys = None
+    if is_wrapper_text(old) or is_wrapper_text(new):
+        # A SOPS Secret: review its keys, never its values (domain/secrets.py).
+        keys = key_changes(_object(old, path), _object(new, path))
+        secret_keys = {"added": keys.added, "removed": keys.removed, "changed": keys.changed}
+        old = review_text(old, path) if old is not None else None
+        new = review_text(new, path) if new is not None else None
     text_old = old.decode() if old is not None else ""
     text_new = new.decode() if new is not None else ""
-    meta = _identity(new if new is not None else old, path)
     diff = "".join(
         difflib.unified_diff(
             text_old.splitlines(keepends=True),
@@ -304,6 +315,7 @@ def _change(path: str, action: str, old: bytes | None, new: bytes | None) -> Obj
         namespace=None if gce or not namespace else str(namespace),
         gce=gce,
         diff=diff,
+        secret_keys=secret_keys,
     )
 
 
@@ -316,6 +328,18 @@ def _identity(data: bytes | None, path: str) -> dict[str, Any]:
 
 
 # -- presentation -----------------------------------------------------------------
+
+
+def secret_keys_note(change: ObjectChange) -> str:
+    """' (keys: ...)' for a SOPS Secret: what happened to which key, never a value."""
+    if not change.secret_keys:
+        return ""
+    parts = [
+        f"{what} {', '.join(f'`{k}`' for k in keys)}"
+        for what, keys in change.secret_keys.items()
+        if keys
+    ]
+    return f" (encrypted; keys {'; '.join(parts)})" if parts else " (encrypted; no key changed)"
 
 
 def describe(change: ObjectChange) -> str:
@@ -401,7 +425,11 @@ def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
             label += f"; {app_gce} GCE"
         summary = f"<summary><code>{app}</code>: {label}</summary>"
         titles = [
-            (f"{symbol[c.action]} **{c.action}** `{describe(c)}`{' **(GCE)**' if c.gce else ''}", c)
+            (
+                f"{symbol[c.action]} **{c.action}** `{describe(c)}`{' **(GCE)**' if c.gce else ''}"
+                + secret_keys_note(c),
+                c,
+            )
             for c in changes
         ]
         cost = len(summary) + 30 + sum(len(t) + 3 for t, _c in titles)

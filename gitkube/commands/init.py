@@ -6,6 +6,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+from gitkube.commands.secret import seed_secrets
 from gitkube.primitives.errors import GitkubeError
 
 TEMPLATE_PACKAGE = "gitkube_repo_template"
@@ -20,8 +21,13 @@ def template_root() -> Path:
     raise GitkubeError(f"the {TEMPLATE_PACKAGE} package is missing; reinstall gitkube")
 
 
-def init_repo(target: Path) -> list[str]:
-    """Copy the template into ``target`` (new or empty); return the files written."""
+def init_repo(target: Path, age_key_file: Path | None = None) -> list[str]:
+    """Copy the template into ``target`` (new or empty); return the files written.
+
+    The template's SOPS Secrets are encrypted to a public demo key; with
+    ``age_key_file`` a fresh age identity is appended there and the secrets get
+    new random values encrypted to it (``secrets.age`` and ``.sops.yaml`` follow).
+    """
     if target.exists() and any(target.iterdir()):
         raise GitkubeError(
             "directory is not empty; gitkube init only fills a new directory", file=str(target)
@@ -33,4 +39,6 @@ def init_repo(target: Path) -> list[str]:
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("__pycache__", "__init__.py", "*.pyc"),
     )
+    if age_key_file is not None:
+        seed_secrets(target, age_key_file)
     return sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from gitkube.commands.sops_sync import decrypt_desired
 from gitkube.commands.source import open_source
 from gitkube.commands.trust import TrustOptions, check_trust
 from gitkube.commands.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
@@ -42,6 +43,7 @@ class SyncOptions:
     allow_replace: bool = False
     allow_mass_prune: bool = False
     trust: TrustOptions = field(default_factory=TrustOptions)  # signatures, rewinds, re-render
+    age_key_file: str | None = None  # decrypts SOPS Secrets (commands/sops_sync.py)
 
 
 @dataclass
@@ -106,6 +108,8 @@ def prepare(
         state=state,
         record=enforce_safety,  # plan writes nothing, not even a refusal's Event
     )
+    # After the trust checks (they read the commit as rendered), before any target looks.
+    desired = decrypt_desired(desired, options.age_key_file, options.kubeconfig, options.context)
     settings = _settings(options, desired)
     hooks = hooks or build_plugin_manager()
     targets = hooks.sync_targets(settings)

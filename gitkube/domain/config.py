@@ -193,6 +193,29 @@ CONFIG_SCHEMA: dict[str, Any] = {
             },
             "How sync reaches Compute Engine.",
         ),
+        "secrets": _doc(
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "age": _doc(
+                        {
+                            "type": "array",
+                            "items": {"type": "string", "pattern": "^age1[02-9ac-hj-np-z]{58}$"},
+                            "uniqueItems": True,
+                        },
+                        "The age recipients (public keys) every SOPS file of the repo is "
+                        "encrypted to; render refuses a file encrypted to any other "
+                        "(docs/secrets.md).",
+                        default=[],
+                        examples=[
+                            ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+                        ],
+                    ),
+                },
+            },
+            "SOPS files (`*.sops.yaml`) in app directories: who can decrypt them.",
+        ),
         "notify": documented(
             NOTIFY_SCHEMA,
             "Where to post what sync runs do (docs/notifications.md): webhooks with an "
@@ -255,6 +278,7 @@ class RepoConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     sign: bool = False  # render.sign
     verify: VerifyRequest = field(default_factory=VerifyRequest)  # sync.verify
+    age_recipients: tuple[str, ...] = ()  # secrets.age
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
         return self.plugin_options.get(plugin, {})
@@ -316,6 +340,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         notify=parse_rules(raw.get("notify", ())),
         sign=raw.get("render", {}).get("sign", False),
         verify=VerifyRequest.from_document(sync.get("verify", {})),
+        age_recipients=tuple(raw.get("secrets", {}).get("age", ())),
     )
 
 

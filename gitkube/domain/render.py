@@ -42,6 +42,8 @@ from gitkube.domain.resources import (
 )
 from gitkube.domain.schema import strict_validator
 from gitkube.domain.scopes import Scopes, crd_scopes
+from gitkube.domain.secrets import is_sops_path
+from gitkube.domain.secrets import wrap as wrap_sops
 from gitkube.primitives.errors import GitkubeError, printable
 from gitkube.primitives.filetree import FileTree
 from gitkube.primitives.kubeyaml import room_for_nesting
@@ -50,6 +52,7 @@ from gitkube.primitives.yamlio import dump_document, dump_many, load_many
 APP_FILE = "app.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 INVENTORY_FILE = "gitkube-inventory.yaml"
+SOPS_CONFIG_FILE = ".sops.yaml"  # sops' creation rules (docs/secrets.md), not a manifest
 
 # app.yaml keys that belong to gitkube itself rather than to a plugin.
 _DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -151,7 +154,11 @@ def render_tree(
     parsed: dict[str, list[Any]] = {}
     for file in app_files:
         with errors.collect():
-            parsed[file] = _parse(file, _read(tree, file, config.max_file_bytes))
+            data = _read(tree, file, config.max_file_bytes)
+            # SOPS files are checked and wrapped, never decrypted (domain/secrets.py).
+            parsed[file] = (
+                wrap_sops(file, data, config) if is_sops_path(file) else _parse(file, data)
+            )
 
     apps: list[App] = []
     resources: list[Resource] = []
@@ -367,7 +374,7 @@ def _read_app(
 ) -> tuple[App | None, list[tuple[str, dict[str, Any], str]]]:
     """Parse one directory's YAML files into an app and its manifests."""
     if directory == "":
-        stray = [f for f in files if f != CONFIG_FILE]
+        stray = [f for f in files if f not in (CONFIG_FILE, SOPS_CONFIG_FILE)]
         if stray:
             raise GitkubeError(
                 "a manifest at the repo root belongs to no app; move it into an app directory",
