@@ -60,6 +60,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def handed_in_plugins(ctx: typer.Context) -> tuple[tuple[str, object], ...]:
+    """Plugins the caller handed to this invocation as ``obj`` (``name, plugin``
+    pairs; the test kit's ``cli`` does, as ``CliRunner.invoke(..., obj=...)``)."""
+    return tuple(ctx.find_root().obj or ())
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -82,6 +88,7 @@ def _root(
 
 @app.command()
 def render(
+    ctx: typer.Context,
     repo_argument: RepoArgument = None,
     apps: Annotated[
         list[str] | None,
@@ -144,9 +151,9 @@ def render(
         if apps and out is None:
             raise typer.BadParameter("naming apps needs --out DIR", param_hint="APPS")
         if out is not None:
-            summary = render_to_directory(repo, out, apps)
+            summary = render_to_directory(repo, out, apps, plugins=handed_in_plugins(ctx))
         elif check:
-            summary = check_index(repo, use_cache=not no_cache)
+            summary = check_index(repo, use_cache=not no_cache, plugins=handed_in_plugins(ctx))
         else:
             skipped = source_branch_skip(repo) if ref is None else None
             if skipped is not None:
@@ -166,6 +173,7 @@ def render(
                 push=push,
                 use_cache=not no_cache,
                 progress=_progress(),
+                plugins=handed_in_plugins(ctx),
             )
     for problem in summary.warnings:
         warn(str(problem))
@@ -192,6 +200,7 @@ def render(
 
 @app.command()
 def plugins(
+    ctx: typer.Context,
     repo_argument: RepoArgument = None,
     repo_option: RepoOption = None,
     required: Annotated[
@@ -217,7 +226,7 @@ def plugins(
             typer.echo("".join(f"{line}\n" for line in lines), nl=False)
         return
     with reported_errors(output):
-        infos = list_plugins(repo)
+        infos = list_plugins(repo, plugins=handed_in_plugins(ctx))
     if output.structured:
         emit(
             output,

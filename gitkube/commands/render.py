@@ -29,6 +29,7 @@ from gitkube.primitives.filetree import file_stamps
 # that a render with nothing to do (see quick_unchanged) starts fast.
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem
+    from gitkube.domain.plugin_manager import ExtraPlugins
     from gitkube.domain.render import RenderResult
     from gitkube.domain.render_cache import RenderedSource
     from gitkube.primitives.gitstore import Entry, GitStore
@@ -75,7 +76,9 @@ def summarize(result: RenderResult, output: str) -> RenderSummary:
     )
 
 
-def render_to_directory(repo: Path, out: Path, apps: list[str] | None = None) -> RenderSummary:
+def render_to_directory(
+    repo: Path, out: Path, apps: list[str] | None = None, *, plugins: ExtraPlugins = ()
+) -> RenderSummary:
     """Render the work tree at ``repo`` into ``out``, all or nothing.
 
     Everything is rendered in memory first and written to a sibling temporary
@@ -85,12 +88,17 @@ def render_to_directory(repo: Path, out: Path, apps: list[str] | None = None) ->
 
     :param apps: app paths (``web/frontend``) to write; the whole repo is still
         rendered, so repo-wide checks (duplicates, validation) see every app.
+    :param plugins: more plugins for the plugin manager (the test kit's).
     """
     from gitkube.domain.config import closest
+    from gitkube.domain.plugin_manager import build_plugin_manager
     from gitkube.domain.render import render_tree
     from gitkube.primitives.filetree import DirectoryTree
 
-    result = render_tree(DirectoryTree(repo))
+    result = render_tree(
+        DirectoryTree(repo),
+        plugins=lambda config: build_plugin_manager(config.disabled_plugins, plugins=plugins),
+    )
     files = result.all_files()
     if apps:
         known = {app.path for app in result.apps}
@@ -201,6 +209,7 @@ def render_entries(
     tree_id: str | None = None,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    plugins: ExtraPlugins = (),
 ) -> RenderedSource:
     """Render the files ``entries`` name (from a commit or the index), cache-assisted."""
     from gitkube.domain.render_cache import RenderCache, render_listing
@@ -215,6 +224,7 @@ def render_entries(
         tree_id=tree_id,
         progress=progress,
         sizes=store.blob_sizes,
+        plugins=plugins,
     )
 
 
@@ -224,13 +234,19 @@ def render_commit(
     *,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    plugins: ExtraPlugins = (),
 ) -> tuple[str, str, RenderedSource]:
     """(commit id, tree id, rendered) for ``ref``; errors name the ref."""
     commit, tree = store.resolve_commit(ref)
     say = None if progress is None else (lambda text: progress(f"{ref}: {text}"))
     try:
         rendered = render_entries(
-            store, store.ls_tree(tree), tree_id=tree, use_cache=use_cache, progress=say
+            store,
+            store.ls_tree(tree),
+            tree_id=tree,
+            use_cache=use_cache,
+            progress=say,
+            plugins=plugins,
         )
     except GitkubeError as exc:
         raise _naming_ref(exc, ref, commit) from None
@@ -261,6 +277,7 @@ def render_to_branch(
     push: str | None = None,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    plugins: ExtraPlugins = (),
 ) -> RenderSummary:
     """Render ``ref`` of the git repository at ``repo`` onto the rendered branch.
 
@@ -269,7 +286,7 @@ def render_to_branch(
     compare-and-swap: if another render moved it meanwhile, this one starts
     over on the new tip (a few times), so the branch is never rewound or lost.
     """
-    if use_cache:
+    if use_cache and not plugins:  # plugins handed in are not on disk to stat
         quick = quick_unchanged(repo, ref, branch)
         if quick is not None:
             if push:
@@ -280,7 +297,9 @@ def render_to_branch(
     from gitkube.primitives.gitstore import GitStore
 
     store = GitStore(repo)
-    source, _tree, rendered = render_commit(store, ref, use_cache=use_cache, progress=progress)
+    source, _tree, rendered = render_commit(
+        store, ref, use_cache=use_cache, progress=progress, plugins=plugins
+    )
     branch_option = branch
     branch = branch or rendered.config.rendered_branch
     inventory = rendered.inventory_bytes(source)
@@ -378,7 +397,7 @@ def full_ref(branch: str) -> str:
     return f"refs/heads/{branch}"
 
 
-def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
+def check_index(repo: Path, *, use_cache: bool = True, plugins: ExtraPlugins = ()) -> RenderSummary:
     """Render what is staged (the pre-commit check): raise on any error, write nothing.
 
     Only the render cache under the git directory may be filled.
@@ -387,7 +406,7 @@ def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
 
     store = GitStore(repo)
     try:
-        rendered = render_entries(store, store.ls_index(), use_cache=use_cache)
+        rendered = render_entries(store, store.ls_index(), use_cache=use_cache, plugins=plugins)
     except GitkubeError as exc:
         raise exc.noting("in the staged files") from None
     return RenderSummary(
@@ -468,10 +487,6 @@ def _git(repo: Path, *args: str) -> list[str] | None:
 
 def quick_unchanged(repo: Path, ref: str, branch_option: str | None) -> RenderSummary | None:
     """The summary of a render that would change nothing, or None when not sure."""
-    if "gitkube.domain.plugin_manager" in sys.modules:
-        plugin_manager = sys.modules["gitkube.domain.plugin_manager"]
-        if getattr(plugin_manager, "_test_plugins", None):
-            return None  # plugins added in-process are not on disk to stat
     if not os.path.isdir(repo):
         return None
     out = _git(

@@ -40,6 +40,7 @@ class Problem:
     """A finding of a ``gitkube_validate`` hook.
 
     An ``error`` stops the render; a ``warning`` is reported and rendering goes on.
+    ``plugin`` is the plugin that found it; the plugin manager fills it in.
     """
 
     message: str
@@ -47,6 +48,7 @@ class Problem:
     app: str | None = None
     obj: str | None = None
     severity: Literal["error", "warning"] = "error"
+    plugin: str | None = None
 
     def __str__(self) -> str:
         where = ", ".join(p for p in (self.file, self.app and f"app {self.app}", self.obj) if p)

@@ -46,7 +46,7 @@ from gitkube.domain.config import (
 )
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.ownership import applyset_for
-from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
+from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks, build_plugin_manager
 from gitkube.domain.render import (
     INVENTORY_FILE,
     YAML_SUFFIXES,
@@ -374,6 +374,7 @@ def render_listing(
     tree_id: str | None = None,
     progress: Callable[[str], None] | None = None,
     sizes: BlobSizer | None = None,
+    plugins: ExtraPlugins = (),
 ) -> RenderedSource:
     """Render the source tree given as ``listing`` (path -> blob id).
 
@@ -381,7 +382,8 @@ def render_listing(
     are read); ``blob_id`` names rendered contents as the repository would;
     ``sizes``, when given, lets files over the size limit be refused unread.
     ``progress`` hears about the work when there is some to do. Raises
-    :class:`GitkubeError` exactly where a full render would.
+    :class:`GitkubeError` exactly where a full render would. ``plugins`` are
+    handed to :func:`build_plugin_manager` (the test kit's plugins).
     """
     visible = {p: oid for p, oid in listing.items() if not is_hidden(p)}
     config_oid = visible.get(CONFIG_FILE)
@@ -398,7 +400,7 @@ def render_listing(
         blobs = read(set(oids.values()))
         return {p: blobs[oid] for p, oid in oids.items()}
 
-    hooks = build_plugin_manager(config.disabled_plugins)
+    hooks = build_plugin_manager(config.disabled_plugins, plugins=plugins)
     code_stamp = _code_stamp(hooks)
     fp = fingerprint(hooks, code_stamp)
 

@@ -117,7 +117,7 @@ def test_a_plugin_edit_never_reaches_an_aliased_copy(
                 """,
         },
     )
-    result = render_tree(DirectoryTree(root))
+    result = render_tree(DirectoryTree(root), plugins=gitkube_plugin.for_config)
     (deployment,) = kubectl_reader.read(result.files["web/w/deployment-w.yaml"]).documents or []
     assert deployment["metadata"]["labels"]["tier"] == "edited"
     assert deployment["spec"]["selector"]["matchLabels"] == {"app": "w", "tier": "web"}
