@@ -17,12 +17,13 @@ from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.health import HEALTHY, Health, HealthState, worst
 from gitkube.domain.hookspec import hookimpl
-from gitkube.domain.names import gce_name_problem
-from gitkube.domain.notify import Event, NotifyRule
-from gitkube.domain.ownership import (
+from gitkube.domain.keys import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
     APPLYSET_ID_LABEL,
+    ATTACH_ANNOTATION,
     CONTAINS_GROUP_KINDS_ANNOTATION,
+    EXTERNAL_ADDRESS_ANNOTATION,
+    GCE_ADOPTED_LABEL,
     GCE_OWNER_LABEL,
     HEALTH_STATUS_ANNOTATION,
     MANAGED_BY_LABEL,
@@ -31,9 +32,15 @@ from gitkube.domain.ownership import (
     RECORD_APP_ANNOTATION,
     RECORD_HASH_ANNOTATION,
     RECORD_SOURCE_ANNOTATION,
+    REPLACE_ANNOTATION,
     STATUS_PREFIX,
+    TARGET_POOL_ANNOTATION,
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
+)
+from gitkube.domain.names import gce_name_problem
+from gitkube.domain.notify import Event, NotifyRule
+from gitkube.domain.ownership import (
     ApplySet,
     health_summary,
 )
@@ -65,7 +72,10 @@ __all__ = [
     "ADDITIONAL_NAMESPACES_ANNOTATION",
     "AGGREGATED_DISCOVERY",
     "APPLYSET_ID_LABEL",
+    "ATTACH_ANNOTATION",
     "CONTAINS_GROUP_KINDS_ANNOTATION",
+    "EXTERNAL_ADDRESS_ANNOTATION",
+    "GCE_ADOPTED_LABEL",
     "GCE_API_VERSION",
     "GCE_GROUP",
     "GCE_OWNER_LABEL",
@@ -77,8 +87,10 @@ __all__ = [
     "RECORD_APP_ANNOTATION",
     "RECORD_HASH_ANNOTATION",
     "RECORD_SOURCE_ANNOTATION",
+    "REPLACE_ANNOTATION",
     "STATUS_PREFIX",
     "TARGETS_ANNOTATION",
+    "TARGET_POOL_ANNOTATION",
     "TOOLING_ANNOTATION",
     "Action",
     "App",

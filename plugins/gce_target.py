@@ -38,8 +38,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitkube.plugin_api import (
+    ATTACH_ANNOTATION,
+    GCE_ADOPTED_LABEL,
     GCE_GROUP,
     GCE_OWNER_LABEL,
+    REPLACE_ANNOTATION,
+    TARGET_POOL_ANNOTATION,
     TARGETS_ANNOTATION,
     Action,
     Change,
@@ -55,10 +59,6 @@ from gitkube.plugin_api import (
 
 from .gce_client import GceApiError, GceClient, RetryPolicy, short_link
 
-REPLACE_ANNOTATION = "gitkube.dev/replace"
-TARGET_POOL_ANNOTATION = "gitkube.dev/target-pool"
-ATTACH_ANNOTATION = "gitkube.dev/attach-to-instance"
-ADOPTED_LABEL = "gitkube-adopted"
 SELF_LINK_BASE = "https://www.googleapis.com/compute/v1/"
 # Seconds a call may keep being retried on 429/5xx (default 120).
 RETRY_BUDGET_ENV = "GITKUBE_GCE_RETRY_SECONDS"
@@ -270,13 +270,13 @@ class GceTarget:
     def is_owned(self, kind: GceKind, live: Mapping[str, Any]) -> bool:
         labels = live.get("labels") or {}
         labelled = labels.get(GCE_OWNER_LABEL) == self.label
-        if kind.labels and labelled and labels.get(ADOPTED_LABEL) == "true":
+        if kind.labels and labelled and labels.get(GCE_ADOPTED_LABEL) == "true":
             return True
         return self.marker in str(live.get("description", "")) and (not kind.labels or labelled)
 
     @staticmethod
     def adopted(live: Mapping[str, Any]) -> bool:
-        return (live.get("labels") or {}).get(ADOPTED_LABEL) == "true"
+        return (live.get("labels") or {}).get(GCE_ADOPTED_LABEL) == "true"
 
     # -- mapping -------------------------------------------------------------
     def _to_api(self, obj: DesiredObject) -> Desired:
@@ -509,6 +509,7 @@ class GceTarget:
         adopting = not owned
         if adopting:
             change.action = Action.UPDATE
+            change.adopt = True
             change.note = "adopt: take over a resource gitkube did not create"
             if not self.settings.adopt:
                 change.blocked = (
@@ -652,11 +653,11 @@ class GceTarget:
         live = change.live or {}
         path = self._path(d.kind, d.name)
         fields = set(change.fields)
-        adopting = change.note.startswith("adopt")
+        adopting = change.adopt
         if d.kind.labels and ("labels" in fields or adopting):
             labels = {**(live.get("labels") or {}), **(d.body.get("labels") or {})}
             if adopting:
-                labels[ADOPTED_LABEL] = "true"
+                labels[GCE_ADOPTED_LABEL] = "true"
             self.client.mutate(
                 "POST",
                 f"{path}/setLabels",
@@ -712,7 +713,7 @@ class GceTarget:
                 labels = {
                     k: v
                     for k, v in (live.get("labels") or {}).items()
-                    if k not in (GCE_OWNER_LABEL, ADOPTED_LABEL)
+                    if k not in (GCE_OWNER_LABEL, GCE_ADOPTED_LABEL)
                 }
                 self.client.mutate(
                     "POST",

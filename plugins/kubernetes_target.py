@@ -46,6 +46,7 @@ from gitkube.plugin_api import (
     AGGREGATED_DISCOVERY,
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
+    EXTERNAL_ADDRESS_ANNOTATION,
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
     MANAGED_BY_LABEL,
@@ -54,6 +55,7 @@ from gitkube.plugin_api import (
     RECORD_APP_ANNOTATION,
     RECORD_HASH_ANNOTATION,
     RECORD_SOURCE_ANNOTATION,
+    REPLACE_ANNOTATION,
     STATUS_PREFIX,
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
@@ -85,8 +87,6 @@ FIELD_MANAGER = "gitkube"
 # `kubectl diff --server-side --field-manager=gitkube` of the rendered files,
 # which lack them, does not plan to remove them.
 LATE_BINDING_MANAGER = "gitkube-late-binding"
-REPLACE_ANNOTATION = "gitkube.dev/replace"
-EXTERNAL_ADDRESS_ANNOTATION = "gitkube.dev/external-address"
 
 # Apply order (DESIGN §6); unknown kinds go last, deletes run in reverse.
 KIND_ORDER = [

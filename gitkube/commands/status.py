@@ -6,14 +6,16 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gitkube.domain.ownership import (
+from gitkube.domain.keys import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     HEALTH_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
-    PARENT_NAMESPACE,
     STATUS_PREFIX,
     TOOLING_ANNOTATION,
+)
+from gitkube.domain.ownership import (
+    PARENT_NAMESPACE,
 )
 from gitkube.primitives.kubeapi import KubeApi
 

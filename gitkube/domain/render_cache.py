@@ -62,7 +62,7 @@ from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document
 
-CACHE_FORMAT = "gitkube-render-cache/2"
+CACHE_FORMAT = "gitkube-render-cache/3"
 KEEP_TREES = 8  # rendered trees whose entries are kept
 DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of objects
 
@@ -100,6 +100,7 @@ class RenderedObject:
     entry: bytes  # its item of the inventory's ``objects`` list, as emitted
     oid: str | None = None  # its blob id, when known without hashing
     item: str | None = None  # where in ``source`` (a List's item), see Resource.item
+    generated_by: str | None = None  # the plugin that made it, see Resource.generated_by
 
 
 @dataclass
@@ -559,7 +560,13 @@ def _split(result: RenderResult, inventory: bytes | None) -> list[RenderedApp]:
     }
     for resource, path, entry in zip(result.resources, paths, entries, strict=True):
         obj = RenderedObject(
-            path, resource.source, resource.body, result.files[path], entry, item=resource.item
+            path,
+            resource.source,
+            resource.body,
+            result.files[path],
+            entry,
+            item=resource.item,
+            generated_by=resource.generated_by,
         )
         by_app[resource.app.path].objects.append(obj)
     for app in by_app.values():
@@ -616,7 +623,9 @@ def _render_rest(
     apps.update(cached)
     ordered = [apps[d] for d in sorted(apps)]
     resources = [
-        Resource(obj.body, app.app, obj.source, obj.item) for app in ordered for obj in app.objects
+        Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by)
+        for app in ordered
+        for obj in app.objects
     ]
     resources.sort(key=lambda r: rendered_path(r, config.namespace))
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
@@ -644,6 +653,7 @@ def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes,
                 "path": obj.path,
                 "source": obj.source,
                 "item": obj.item,
+                "generatedBy": obj.generated_by,
                 "body": obj.body,
                 "oid": oids[obj.path],
                 "entry": obj.entry.decode(),
@@ -683,7 +693,14 @@ def _app_from_json(raw: bytes) -> RenderedApp | None:
         )
         objects = [
             RenderedObject(
-                o["path"], o["source"], o["body"], None, o["entry"].encode(), o["oid"], o["item"]
+                o["path"],
+                o["source"],
+                o["body"],
+                None,
+                o["entry"].encode(),
+                o["oid"],
+                o["item"],
+                o["generatedBy"],
             )
             for o in data["objects"]
         ]

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from gitkube.commands.source import open_source
 from gitkube.domain.desired import load_desired
-from gitkube.domain.ownership import (
+from gitkube.domain.keys import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     PART_OF_LABEL,
