@@ -19,7 +19,7 @@ from typing import Any
 from gitkube.commands.render import SOURCE_TRAILER, render_commit
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
 from gitkube.domain.context import Problem
-from gitkube.domain.render import INVENTORY_FILE
+from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.domain.resources import GCE_GROUP
 from gitkube.domain.risks import HIGH, ObjectPair, Risk, risks_of
 from gitkube.primitives.errors import GitkubeError

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitkube import __version__
+from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import file_stamps
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from gitkube.domain.render_cache import RenderedSource
     from gitkube.primitives.gitstore import Entry, GitStore
 
-INVENTORY_FILE = "gitkube-inventory.yaml"  # gitkube.domain.render.INVENTORY_FILE (tested equal)
 
 SOURCE_TRAILER = "Source-Commit"
 RENDERED_BY_TRAILER = "Rendered-By"

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gitkube.domain.config import RepoConfig
 
 if TYPE_CHECKING:
-    from gitkube.domain.plugin_manager import PluginHooks
-    from gitkube.domain.resources import App
+    from gitkube.domain.resources import App, Resource
+
+
+class RenderHooks(Protocol):
+    """What a render asks of the plugins besides the stages it drives itself
+    (:class:`gitkube.domain.plugin_manager.PluginHooks` is one). A protocol,
+    so this module needs nothing of the plugin manager: no import circle."""
+
+    def resolve_image(self, image: str, app: App, ctx: RenderContext) -> str: ...
+
+    def validate(self, resources: Sequence[Resource], ctx: RenderContext) -> list[Problem]: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class RenderContext:
 
     config: RepoConfig
     applyset_id: str
-    hooks: PluginHooks
+    hooks: RenderHooks
 
     def options(self, plugin: str) -> Mapping[str, Any]:
         """``plugins.options.<plugin>`` from gitkube.yaml (empty when unset)."""

@@ -27,6 +27,7 @@ from gitkube.domain.config import (
     sync_settings_document,
 )
 from gitkube.domain.context import Problem, RenderContext
+from gitkube.domain.inventory import INVENTORY_FILE, inventory_document
 from gitkube.domain.manifests import MAX_DEPTH, check_shape, expand_documents, settle_identity
 from gitkube.domain.names import app_path_problem, layout_conflicts, output_path_problem
 from gitkube.domain.ownership import applyset_for, stamp_ownership
@@ -42,7 +43,6 @@ from gitkube.primitives.yamlio import dump_document, dump_many, load_many
 
 APP_FILE = "app.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
-INVENTORY_FILE = "gitkube-inventory.yaml"
 
 # app.yaml keys that belong to gitkube itself rather than to a plugin.
 CORE_APP_KEYS: dict[str, dict[str, Any]] = {
@@ -79,16 +79,14 @@ class RenderResult:
                     "sha256": hashlib.sha256(self.files[path]).hexdigest(),
                 }
             )
-        return {
-            "apiVersion": "gitkube.dev/v1alpha1",
-            "kind": "Inventory",
-            "sourceCommit": source_commit,
-            "gitkubeVersion": __version__,
-            "plugins": dict(sorted(self.plugin_versions.items())),
-            "applysetId": applyset_for(self.config).id,
-            "settings": sync_settings_document(self.config),
-            "objects": objects,
-        }
+        return inventory_document(
+            source_commit=source_commit,
+            gitkube_version=__version__,
+            plugins=self.plugin_versions,
+            applyset_id=applyset_for(self.config).id,
+            settings=sync_settings_document(self.config),
+            objects=objects,
+        )
 
     def all_files(self, source_commit: str | None = None) -> dict[str, bytes]:
         """Every rendered file plus the inventory, by path."""

@@ -70,6 +70,7 @@ DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of obj
 RENDER_MODULES = (
     "domain/config.py",
     "domain/context.py",
+    "domain/inventory.py",
     "domain/manifests.py",
     "domain/names.py",
     "domain/ownership.py",
