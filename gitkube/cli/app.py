@@ -128,7 +128,7 @@ def render(
     output: OutputOption = Format.text,
 ) -> None:
     """Render a commit onto the rendered branch (or --out DIR, or --check the index)."""
-    from gitkube.commands.render import (
+    from gitkube.render.branch import (
         check_index,
         render_to_branch,
         render_to_directory,
@@ -371,7 +371,7 @@ def diff(
     ] = DiffFormat.text,
 ) -> None:
     """Show what changes in the rendered objects between two refs, per app."""
-    from gitkube.commands.diff import describe, diff_refs, to_markdown
+    from gitkube.render.diff import describe, diff_refs, to_markdown
 
     with reported_errors(output):
         report = diff_refs(

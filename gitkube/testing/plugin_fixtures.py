@@ -28,8 +28,8 @@ import pytest
 
 from gitkube.domain.config import RepoConfig
 from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks, build_plugin_manager
-from gitkube.domain.render import render_tree
 from gitkube.primitives.filetree import DirectoryTree
+from gitkube.render.pipeline import render_tree
 
 DEFAULT_CONFIG = (
     "cluster: {name: test, project: test-project, region: us-central1, zone: us-central1-b}\n"

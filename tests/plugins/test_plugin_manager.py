@@ -6,10 +6,10 @@ import pytest
 
 from gitkube.domain import plugin_manager
 from gitkube.domain.plugin_manager import BUILTIN_PLUGINS, build_plugin_manager
-from gitkube.domain.render import render_tree
 from gitkube.plugin_api import Problem, hookimpl
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree
+from gitkube.render.pipeline import render_tree
 
 pytest_plugins = ["pytester"]
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitkube.commands.render import SOURCE_TRAILER, render_commit
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
 from gitkube.domain.context import Problem
 from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.domain.resources import GCE_GROUP
-from gitkube.domain.risks import HIGH, ObjectPair, Risk, risks_of
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
+from gitkube.render.branch import SOURCE_TRAILER, render_commit
+from gitkube.render.risks import HIGH, ObjectPair, Risk, risks_of
 
 # Rendered files of the kinds that risk checks of a whole app read.
 APP_WIDE_PREFIXES = ("computeforwardingrule-", "computefirewall-")
@@ -236,8 +236,8 @@ def _side(
 
 def _work_tree(store: GitStore, repo: Path) -> Side:
     """The work tree as one side of a diff: rendered now, in memory."""
-    from gitkube.domain.render import render_tree
     from gitkube.primitives.filetree import DirectoryTree
+    from gitkube.render.pipeline import render_tree
 
     try:
         result = render_tree(DirectoryTree(repo))

@@ -31,9 +31,9 @@ from gitkube.primitives.filetree import file_stamps
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem
     from gitkube.domain.plugin_manager import ExtraPlugins
-    from gitkube.domain.render import RenderResult
-    from gitkube.domain.render_cache import RenderedSource
     from gitkube.primitives.gitstore import Entry, GitStore
+    from gitkube.render.cache import RenderedSource
+    from gitkube.render.pipeline import RenderResult
 
 
 SOURCE_TRAILER = "Source-Commit"
@@ -92,8 +92,8 @@ def render_to_directory(
     """
     from gitkube.domain.config import closest
     from gitkube.domain.plugin_manager import build_plugin_manager
-    from gitkube.domain.render import render_tree
     from gitkube.primitives.filetree import DirectoryTree
+    from gitkube.render.pipeline import render_tree
 
     result = render_tree(
         DirectoryTree(repo),
@@ -212,7 +212,7 @@ def render_entries(
     plugins: ExtraPlugins = (),
 ) -> RenderedSource:
     """Render the files ``entries`` name (from a commit or the index), cache-assisted."""
-    from gitkube.domain.render_cache import RenderCache, render_listing
+    from gitkube.render.cache import RenderCache, render_listing
 
     listing = {e.path: e.oid for e in store.resolve_symlinks(entries)}
     cache = RenderCache(cache_dir(store)) if use_cache else None

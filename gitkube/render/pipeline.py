@@ -28,7 +28,6 @@ from gitkube.domain.config import (
 )
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.inventory import INVENTORY_FILE, inventory_document
-from gitkube.domain.manifests import MAX_DEPTH, check_shape, expand_documents, settle_identity
 from gitkube.domain.names import app_path_problem, layout_conflicts, output_path_problem
 from gitkube.domain.ownership import applyset_for, stamp_ownership
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
@@ -40,6 +39,7 @@ from gitkube.primitives.errors import GitkubeError, printable
 from gitkube.primitives.filetree import FileTree
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document, dump_many, load_many
+from gitkube.render.manifests import MAX_DEPTH, check_shape, expand_documents, settle_identity
 
 APP_FILE = "app.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")

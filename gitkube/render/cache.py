@@ -47,7 +47,13 @@ from gitkube.domain.config import (
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.ownership import applyset_for
 from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks, build_plugin_manager
-from gitkube.domain.render import (
+from gitkube.domain.resources import App, Resource, rendered_path
+from gitkube.domain.scopes import crd_scopes, scopes_digest
+from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
+from gitkube.primitives.kubeyaml import room_for_nesting
+from gitkube.primitives.yamlio import dump_document
+from gitkube.render.pipeline import (
     INVENTORY_FILE,
     YAML_SUFFIXES,
     RenderResult,
@@ -55,12 +61,6 @@ from gitkube.domain.render import (
     read_config,
     render_tree,
 )
-from gitkube.domain.resources import App, Resource, rendered_path
-from gitkube.domain.scopes import crd_scopes, scopes_digest
-from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
-from gitkube.primitives.kubeyaml import room_for_nesting
-from gitkube.primitives.yamlio import dump_document
 
 CACHE_FORMAT = "gitkube-render-cache/3"
 KEEP_TREES = 8  # rendered trees whose entries are kept
