@@ -242,3 +242,9 @@ def test_noop_stamps_are_bounded(git_repo, monkeypatch):
     stamps = list((cache_dir(GitStore(repo)) / "noop").iterdir())
     assert len(stamps) == 2
     assert command.quick_unchanged(repo, "HEAD", None) is not None  # the newest is kept
+
+
+def test_the_code_stamp_names_modules_that_exist():
+    package = Path(render_cache.__file__).resolve().parent.parent
+    missing = [m for m in render_cache.RENDER_MODULES if not (package / m).is_file()]
+    assert missing == []
