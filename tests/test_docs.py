@@ -44,7 +44,7 @@ def test_relative_links_in_readme_and_docs_resolve():
 
 
 def test_agent_doc_lists_every_metric_the_agent_serves():
-    from gitkube.commands.agent import Metrics
+    from gitkube.sync.agent import Metrics
 
     served = {family.name for family in Metrics().registry.collect()}
     doc = (DOCS / "agent.md").read_text()

@@ -11,9 +11,9 @@ import typer
 from gitkube.cli.output import Format, emit, reported_errors
 
 if TYPE_CHECKING:
-    from gitkube.commands.sync import SyncOptions
-    from gitkube.commands.wait import AppHealth
     from gitkube.domain.targets import SyncResult
+    from gitkube.sync.run import SyncOptions
+    from gitkube.sync.wait import AppHealth
 
 Repo = Annotated[
     str,
@@ -49,7 +49,7 @@ def _options(
     only: list[str] | None,
     **flags: bool,
 ) -> SyncOptions:
-    from gitkube.commands.sync import SyncOptions
+    from gitkube.sync.run import SyncOptions
 
     return SyncOptions(
         repo=repo,
@@ -86,7 +86,7 @@ def plan(
     output: Output = Format.text,
 ) -> None:
     """Show what sync would change, per object and field. Writes nothing."""
-    from gitkube.commands.sync import plan as compute_plan
+    from gitkube.sync.run import plan as compute_plan
 
     with reported_errors(output):
         result = compute_plan(
@@ -135,8 +135,8 @@ def sync(
     Exit codes: 0 done, 1 error, 2 refused by a safety rule (nothing changed),
     3 applied but with --wait an app is Degraded or not healthy in time.
     """
-    from gitkube.commands import sync as sync_command
-    from gitkube.commands.agent import parse_duration
+    from gitkube.sync import run as sync_command
+    from gitkube.sync.agent import parse_duration
 
     options = _options(
         repo,
@@ -208,7 +208,7 @@ def status(
     output: Output = Format.text,
 ) -> None:
     """Show what each gitkube ApplySet in the cluster last synced, and how it went."""
-    from gitkube.commands.status import read_status
+    from gitkube.sync.status import read_status
 
     with reported_errors(output):
         statuses = read_status(kubeconfig, context)
@@ -255,7 +255,7 @@ def agent(
     import logging
     import signal
 
-    from gitkube.commands.agent import Agent, AgentOptions, parse_duration
+    from gitkube.sync.agent import Agent, AgentOptions, parse_duration
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with reported_errors():

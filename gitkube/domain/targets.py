@@ -2,7 +2,7 @@
 
 Kubernetes and GCE are both targets offered by built-in plugins through
 ``gitkube_sync_targets``; a package can add another the same way. A sync run
-(:mod:`gitkube.commands.sync`) gives each rendered object to the first target
+(:mod:`gitkube.sync.run`) gives each rendered object to the first target
 that handles it, asks every target for a plan, checks the safety rules on the
 whole plan, then applies creates and updates target by target and deletes in
 reverse, after every apply of the run succeeded.
@@ -202,7 +202,7 @@ class SyncResult:
     applied: bool
     error: str | None = None
     refused: str | None = None  # a safety rule that would stop this plan from being applied
-    health: dict[str, Any] | None = None  # what `sync --wait` found (see gitkube.commands.wait)
+    health: dict[str, Any] | None = None  # what `sync --wait` found (see gitkube.sync.wait)
     app_health: dict[str, Any] | None = None  # every app judged after the run (recorded)
 
     def count(self, action: Action) -> int:

@@ -10,9 +10,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gitkube.commands.source import open_source
-from gitkube.commands.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
-from gitkube.domain.desired import DesiredState, load_desired
 from gitkube.domain.notify import DEGRADED, DRIFT_REPAIRED, FAILED, REFUSED, SYNCED, Event
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.targets import (
@@ -26,6 +23,9 @@ from gitkube.domain.targets import (
 )
 from gitkube.primitives.errors import GitkubeError, SafetyRefusal
 from gitkube.primitives.kubeyaml import room_for_nesting
+from gitkube.sync.desired import DesiredState, load_desired
+from gitkube.sync.source import open_source
+from gitkube.sync.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def sync(
     asked between steps (the agent answers False once it lost its lease or got
     SIGTERM), so a run stops between writes, never inside one. With ``wait``
     (seconds), the objects the run changed are then polled until their apps
-    are healthy (see :mod:`gitkube.commands.wait`); ``result.health`` says how
+    are healthy (see :mod:`gitkube.sync.wait`); ``result.health`` says how
     that went, and ``report`` hears every poll. ``assess_health`` (the agent)
     judges every app once instead, from what the plan listed. Either verdict
     is recorded with the run (the ApplySet parent, ``gitkube status``).
