@@ -53,6 +53,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "notify",
 )
 BUILTIN_PACKAGE = "gitkube_plugins"
+# Built-in plugins that are packages: the module holding their hooks.
+_BUILTIN_MODULES = {"gce_target": "gce.target", "kubernetes_target": "kubernetes.target"}
 
 #: Plugins handed in by the caller (``name, plugin object``), as tox takes its
 #: inline plugin: the test kit's ``gitkube_plugin`` fixture passes them this way.
@@ -127,7 +129,8 @@ def build_plugin_manager(
         _register(pm, plugin, ep.name)
     for name in reversed(BUILTIN_PLUGINS):
         if name not in blocked:
-            _register(pm, importlib.import_module(f"{BUILTIN_PACKAGE}.{name}"), name)
+            module = _BUILTIN_MODULES.get(name, name)
+            _register(pm, importlib.import_module(f"{BUILTIN_PACKAGE}.{module}"), name)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

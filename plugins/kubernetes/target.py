@@ -27,7 +27,7 @@ API server refuses blocks the run before its first write.
 Before the first write, the namespaces the objects go in are checked: a
 missing one is created (owned, labelled, in the plan) unless
 ``sync.createNamespaces`` is false, which refuses the sync instead.
-Pruning passes the filters of :mod:`gitkube_plugins.kubernetes_filters`.
+Pruning passes the filters of :mod:`gitkube_plugins.kubernetes.filters`.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ from gitkube.plugin_api import (
     hookimpl,
 )
 
-from .kubernetes_filters import (
+from .filters import (
     LocalNamespacesFilter,
     NamespaceInUseFilter,
     ParentNamespaceFilter,

@@ -57,7 +57,7 @@ from gitkube.plugin_api import (
     hookimpl,
 )
 
-from .gce_client import GceApiError, GceClient, RetryPolicy, short_link
+from .client import GceApiError, GceClient, RetryPolicy, short_link
 
 SELF_LINK_BASE = "https://www.googleapis.com/compute/v1/"
 # Seconds a call may keep being retried on 429/5xx (default 120).
