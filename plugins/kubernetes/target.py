@@ -36,14 +36,11 @@ import contextlib
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from gitkube.plugin_api import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
-    AGGREGATED_DISCOVERY,
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     EXTERNAL_ADDRESS_ANNOTATION,
@@ -52,9 +49,7 @@ from gitkube.plugin_api import (
     MANAGED_BY_LABEL,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
-    RECORD_APP_ANNOTATION,
     RECORD_HASH_ANNOTATION,
-    RECORD_SOURCE_ANNOTATION,
     REPLACE_ANNOTATION,
     STATUS_PREFIX,
     TARGETS_ANNOTATION,
@@ -74,6 +69,8 @@ from gitkube.plugin_api import (
     hookimpl,
 )
 
+from .diff import differing_paths, is_subset, record_of, with_record, without_volatile_fields
+from .discovery import ApiResource, Discovery
 from .filters import (
     LocalNamespacesFilter,
     NamespaceInUseFilter,
@@ -113,71 +110,10 @@ KIND_ORDER = [
     "CronJob",
     "Pod",
 ]
-_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid")
 
 
 def kind_rank(kind: str) -> int:
     return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
-
-
-@dataclass(frozen=True)
-class ApiResource:
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-    listable: bool = True
-
-    def collection_path(self, namespace: str | None = None, version: str | None = None) -> str:
-        root = (
-            f"/apis/{self.group}/{version or self.version}"
-            if self.group
-            else f"/api/{version or self.version}"
-        )
-        if self.namespaced and namespace:
-            return f"{root}/namespaces/{namespace}/{self.plural}"
-        return f"{root}/{self.plural}"
-
-    def object_path(self, namespace: str | None, name: str, version: str | None = None) -> str:
-        # Path-segment names (RBAC, most custom resources) may hold ':', ' ', '?', '#'...
-        return f"{self.collection_path(namespace, version)}/{quote(name, safe=_PCHAR)}"
-
-
-# What a URL path segment may hold unescaped (RFC 3986 pchar, less '%').
-_PCHAR = "-._~!$&'()*+,;=:@"
-
-
-class Discovery:
-    """Group-kind → API resource, from aggregated discovery (two requests)."""
-
-    def __init__(self, api: KubeApi) -> None:
-        self.api = api
-        self.resources: dict[tuple[str, str], ApiResource] = {}
-        self.refresh()
-
-    def refresh(self) -> None:
-        self.resources.clear()
-        for root in ("/api", "/apis"):
-            doc = self.api.request("GET", root, accept=AGGREGATED_DISCOVERY)
-            for group in doc.get("items", ()):
-                group_name = group.get("metadata", {}).get("name", "")
-                # versions are listed most preferred first
-                for version in reversed(group.get("versions", ())):
-                    for res in version.get("resources", ()):
-                        kind = res.get("responseKind", {}).get("kind")
-                        if kind and "/" not in res["resource"]:
-                            self.resources[(group_name, kind)] = ApiResource(
-                                group_name,
-                                version["version"],
-                                kind,
-                                res["resource"],
-                                res.get("scope") == "Namespaced",
-                                "list" in (res.get("verbs") or ()),
-                            )
-
-    def find(self, group: str, kind: str) -> ApiResource | None:
-        return self.resources.get((group, kind))
 
 
 def _legacy_key(oid: ObjectId) -> str:
@@ -188,69 +124,8 @@ def _legacy_key(oid: ObjectId) -> str:
     return f"{oid.kind}.{oid.group or 'core'}.{oid.namespace or '_'}.{oid.name}"
 
 
-def record_of(obj: DesiredObject) -> dict[str, str]:
-    """The annotations that record on a member what gitkube applied to it."""
-    record = {RECORD_HASH_ANNOTATION: obj.content_hash}
-    if obj.path:
-        record[RECORD_SOURCE_ANNOTATION] = obj.path
-    if obj.app:
-        record[RECORD_APP_ANNOTATION] = obj.app
-    return record
-
-
-def with_record(body: Mapping[str, Any], record: Mapping[str, str]) -> dict[str, Any]:
-    """``body`` with ``record`` added to its annotations (``body`` is not changed)."""
-    meta = dict(body.get("metadata") or {})
-    meta["annotations"] = {**(meta.get("annotations") or {}), **record}
-    return {**body, "metadata": meta}
-
-
 def _group_kind(group: str, kind: str) -> str:
     return f"{kind}.{group}" if group else kind
-
-
-def _normalized(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """An object without the fields every write changes."""
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = dict(out.get("metadata") or {})
-    for key in _VOLATILE_METADATA:
-        meta.pop(key, None)
-    out["metadata"] = meta
-    return out
-
-
-def is_subset(desired: Any, live: Any) -> bool:
-    """Whether every field gitkube sends has the same value live (extra live fields are fine)."""
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(
-            k in live and is_subset(v, live[k]) for k, v in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(desired) == len(live)
-            and all(is_subset(d, v) for d, v in zip(desired, live, strict=True))
-        )
-    return desired == live or (desired is not None and str(desired) == str(live))
-
-
-def differing_paths(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Field paths where ``a`` and ``b`` differ (both directions)."""
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        paths: list[str] = []
-        for key in sorted(set(a) | set(b), key=str):
-            sub = f"{prefix}.{key}" if prefix else str(key)
-            if key not in a or key not in b:
-                paths.append(sub)
-            else:
-                paths.extend(differing_paths(a[key], b[key], sub))
-        return paths
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        paths = []
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            paths.extend(differing_paths(x, y, f"{prefix}[{i}]"))
-        return paths
-    return [] if a == b else [prefix or "."]
 
 
 class KubernetesTarget:
@@ -598,7 +473,7 @@ class KubernetesTarget:
         except KubeApiError as exc:
             self._classify_refusal(change, exc, body)
             return change
-        fields = differing_paths(_normalized(result), _normalized(live))
+        fields = differing_paths(without_volatile_fields(result), without_volatile_fields(live))
         if fields:
             change.action = Action.UPDATE
             change.fields = fields
