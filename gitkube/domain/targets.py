@@ -123,8 +123,6 @@ class SyncState:
 
     ``address_ips``: reserved IP by GCE address name (the GCE target fills it,
     the Kubernetes target sets Services' ``externalIPs`` from it).
-    ``node_instances``: the cluster's nodes as GCE instance URLs (from each
-    Node's ``providerID``), the target pools' members.
     ``targets_in_use``: targets other than Kubernetes that want or own
     something this run; the Kubernetes target records them on the ApplySet
     parent, so a target whose last object left the repo still observes (and
@@ -132,7 +130,6 @@ class SyncState:
     """
 
     address_ips: dict[str, str] = field(default_factory=dict)
-    node_instances: list[str] | None = None
     targets_in_use: set[str] = field(default_factory=set)
     _parent: dict[str, Any] | None = None
     _parent_read: bool = False

@@ -58,7 +58,6 @@ from gitkube.plugin_api import (
 from .client import GceApiError, GceClient, RetryPolicy, short_link
 from .kinds import BY_KIND, KINDS, ORDER, ComputeKind, Desired, Update
 
-SELF_LINK_BASE = "https://www.googleapis.com/compute/v1/"
 # Seconds a call may keep being retried on 429/5xx (default 120).
 RETRY_BUDGET_ENV = "GITKUBE_GCE_RETRY_SECONDS"
 
@@ -293,9 +292,6 @@ class GceTarget:
             instances.append(path)
             self.node_by_name[str(node.get("metadata", {}).get("name", ""))] = path
         self.nodes = sorted(instances)
-        state.node_instances = [
-            f"{SELF_LINK_BASE}projects/{self.cluster.project}/{p}" for p in self.nodes
-        ]
 
     def _differences(self, d: Desired, live: Mapping[str, Any], state: SyncState) -> list[str]:
         fields = []
