@@ -13,6 +13,7 @@ The hooks themselves are documented in :mod:`gitkube.domain.hookspec`.
 """
 
 from gitkube import __version__
+from gitkube.domain.applyset_parent import ApplySetParent
 from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.health import HEALTHY, Health, HealthState, worst
@@ -95,6 +96,7 @@ __all__ = [
     "Action",
     "App",
     "ApplySet",
+    "ApplySetParent",
     "Change",
     "ClusterConfig",
     "DesiredObject",

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from gitkube.domain.applyset_parent import ApplySetParent
 from gitkube.domain.config import RepoConfig
 from gitkube.domain.ownership import ApplySet
 from gitkube.domain.resources import ObjectId
-from gitkube.primitives.kubeapi import KubeApi, KubeApiError
+from gitkube.primitives.kubeapi import KubeApi
 
 
 class Action(StrEnum):
@@ -131,19 +132,21 @@ class SyncState:
 
     address_ips: dict[str, str] = field(default_factory=dict)
     targets_in_use: set[str] = field(default_factory=set)
-    _parent: dict[str, Any] | None = None
-    _parent_read: bool = False
+    kube: KubeApi | None = None  # the run's one Kubernetes API client (see kube_api)
+    _parent: ApplySetParent | None = None
 
-    def applyset_parent(self, api: KubeApi, applyset: ApplySet) -> dict[str, Any] | None:
-        """The ApplySet parent ConfigMap as the run began (None when absent), read once."""
-        if not self._parent_read:
-            path = f"/api/v1/namespaces/{applyset.namespace}/configmaps/{applyset.name}"
-            try:
-                self._parent = api.request("GET", path)
-            except KubeApiError as exc:
-                if exc.status != 404:
-                    raise
-            self._parent_read = True
+    def kube_api(self, settings: SyncSettings) -> KubeApi:
+        """The run's Kubernetes API client, shared by every target: connected on
+        first use (a GCE-only ``--only gce`` run may never need it), once."""
+        if self.kube is None:
+            self.kube = KubeApi.connect(settings.kubeconfig, settings.context)
+        return self.kube
+
+    def applyset_parent(self, api: KubeApi, applyset: ApplySet) -> ApplySetParent:
+        """The ApplySet parent as the run began, read and checked once
+        (see :meth:`ApplySetParent.fetch`)."""
+        if self._parent is None:
+            self._parent = ApplySetParent.fetch(api, applyset)
         return self._parent
 
 

@@ -213,6 +213,7 @@ class Agent:
                 # No new commit: whatever the run changes is drift it repairs.
                 drift=desired.commit == self._last_commit,
                 known_degraded=self._degraded,
+                api=self.api,  # one client for the agent and every target
             )
         except GitkubeError as exc:
             self.metrics.errors.inc()

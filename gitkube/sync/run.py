@@ -22,6 +22,7 @@ from gitkube.domain.targets import (
     Target,
 )
 from gitkube.primitives.errors import GitkubeError, SafetyRefusal
+from gitkube.primitives.kubeapi import KubeApi
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.sync.desired import DesiredState, load_desired
 from gitkube.sync.source import open_source
@@ -75,12 +76,15 @@ def prepare(
     *,
     enforce_safety: bool = True,
     hooks: PluginHooks | None = None,
+    api: KubeApi | None = None,
 ) -> PreparedRun:
     """Read the rendered commit, observe every target and plan. Writes nothing.
 
     With ``enforce_safety`` a plan that breaks a prune rule raises
     :class:`SafetyRefusal`; without, the refusal is recorded on the result so
-    ``gitkube plan`` can show what would be refused and why.
+    ``gitkube plan`` can show what would be refused and why. ``api`` is the
+    Kubernetes client every target of the run shares (the agent's); without
+    it, the run connects once, when a target first needs the cluster.
     """
     if options.kubeconfig is not None and not os.path.isfile(options.kubeconfig):
         # Checked first: a typo must not surface as a cloud credentials error.
@@ -110,7 +114,7 @@ def prepare(
             )
         # The other targets' objects are neither planned nor pruned this run.
         targets = [t for t in targets if t.name in options.only]
-    state = SyncState()
+    state = SyncState(kube=api)
     changes: list[Change] = []
     for target in targets:
         changes.extend(target.plan(assigned[target.name], state))
@@ -156,6 +160,7 @@ def sync(
     assess_health: bool = False,
     drift: bool = False,
     known_degraded: frozenset[str] = frozenset(),
+    api: KubeApi | None = None,
 ) -> SyncResult:
     """Plan, then apply: creates and updates target by target, deletes last and reversed.
 
@@ -177,7 +182,7 @@ def sync(
     hooks = build_plugin_manager()
     events = _Events(hooks, _settings(options, desired), desired)
     try:
-        run = prepare(options, desired, hooks=hooks)
+        run = prepare(options, desired, hooks=hooks, api=api)
     except SafetyRefusal as refusal:
         events.send(REFUSED, refusal.message)
         raise

@@ -42,7 +42,6 @@ from gitkube.plugin_api import (
     GCE_GROUP,
     GCE_OWNER_LABEL,
     REPLACE_ANNOTATION,
-    TARGETS_ANNOTATION,
     Action,
     Change,
     DesiredObject,
@@ -88,6 +87,7 @@ class GceTarget:
         self.owned: dict[tuple[str, str], dict[str, Any]] = {}
         self.nodes: list[str] | None = None  # instance paths: zones/Z/instances/N
         self.node_by_name: dict[str, str] = {}
+        self.state = SyncState()  # the run's, from plan(): its Kubernetes client is shared
 
     # -- wiring --------------------------------------------------------------
     @property
@@ -105,7 +105,8 @@ class GceTarget:
     @property
     def kube(self) -> KubeApi:
         if self._kube is None:
-            self._kube = KubeApi.connect(self.settings.kubeconfig, self.settings.context)
+            # The run's one client (SyncState.kube_api), shared with the Kubernetes target.
+            self._kube = self.state.kube_api(self.settings)
         return self._kube
 
     def handles(self, obj: DesiredObject) -> bool:
@@ -180,6 +181,7 @@ class GceTarget:
 
     # -- observe and plan ----------------------------------------------------
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
+        self.state = state
         if not desired and not self._was_in_use(state):
             # Nothing GCE in the commit, and the last sync owned nothing there:
             # do not reach for credentials a Kubernetes-only repo never configured.
@@ -268,9 +270,9 @@ class GceTarget:
 
     def _was_in_use(self, state: SyncState) -> bool:
         """Whether the ApplySet parent says the last sync left GCE objects behind."""
-        parent = state.applyset_parent(self.kube, self.settings.applyset) or {}
-        annotations = (parent.get("metadata") or {}).get("annotations") or {}
-        return self.name in str(annotations.get(TARGETS_ANNOTATION, "")).split(",")
+        return (
+            self.name in state.applyset_parent(self.kube, self.settings.applyset).targets_in_use()
+        )
 
     def _observe_nodes(self, state: SyncState) -> None:
         """The cluster's Nodes as instance paths (one LIST), for pools and attachments.

@@ -40,9 +40,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitkube.plugin_api import (
-    ADDITIONAL_NAMESPACES_ANNOTATION,
-    APPLYSET_ID_LABEL,
-    CONTAINS_GROUP_KINDS_ANNOTATION,
     EXTERNAL_ADDRESS_ANNOTATION,
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
@@ -53,8 +50,8 @@ from gitkube.plugin_api import (
     REPLACE_ANNOTATION,
     STATUS_PREFIX,
     TARGETS_ANNOTATION,
-    TOOLING_ANNOTATION,
     Action,
+    ApplySetParent,
     Change,
     DesiredObject,
     GitkubeError,
@@ -64,7 +61,6 @@ from gitkube.plugin_api import (
     SyncResult,
     SyncSettings,
     SyncState,
-    __version__,
     health_summary,
     hookimpl,
 )
@@ -138,7 +134,7 @@ class KubernetesTarget:
         self.applyset = settings.applyset
         self._api = api
         self._discovery: Discovery | None = None
-        self.parent: dict[str, Any] | None = None
+        self.parent = ApplySetParent(settings.applyset)  # read in plan()
         # gitkube 0.x kept each member's content hash in the parent's data; read to migrate.
         self.legacy_record: dict[str, str] = {}
         self.owned: dict[ObjectId, dict[str, Any]] = {}
@@ -154,7 +150,8 @@ class KubernetesTarget:
     @property
     def api(self) -> KubeApi:
         if self._api is None:
-            self._api = KubeApi.connect(self.settings.kubeconfig, self.settings.context)
+            # The run's one client (SyncState.kube_api), shared with the GCE target.
+            self._api = self.state.kube_api(self.settings)
         return self._api
 
     @property
@@ -170,27 +167,6 @@ class KubernetesTarget:
         return len(self.owned)
 
     # -- the parent ----------------------------------------------------------
-    def _parent_path(self) -> str:
-        return f"/api/v1/namespaces/{self.applyset.namespace}/configmaps/{self.applyset.name}"
-
-    def _read_parent(self, state: SyncState) -> dict[str, Any] | None:
-        parent = state.applyset_parent(self.api, self.applyset)
-        if parent is None:
-            return None
-        if parent.get("metadata", {}).get("labels", {}).get(APPLYSET_ID_LABEL) != self.applyset.id:
-            raise GitkubeError(
-                f"ConfigMap {self.applyset.namespace}/{self.applyset.name} exists but is not "
-                f"gitkube's ApplySet parent (label {APPLYSET_ID_LABEL} differs); "
-                "refusing to manage anything through it"
-            )
-        return parent
-
-    def _parent_annotations(self) -> dict[str, str]:
-        return dict((self.parent or {}).get("metadata", {}).get("annotations") or {})
-
-    def _listed(self, annotation: str) -> set[str]:
-        return {v for v in self._parent_annotations().get(annotation, "").split(",") if v}
-
     def _write_parent(
         self,
         group_kinds: Iterable[str],
@@ -198,37 +174,7 @@ class KubernetesTarget:
         status: Mapping[str, str],
         legacy_record: Mapping[str, str] | None = None,
     ) -> None:
-        """Server-side apply the whole parent: what it does not name is dropped."""
-        if self.parent is None:
-            self.api.ensure_namespace(self.applyset.namespace)
-        parent: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": self.applyset.name,
-                "namespace": self.applyset.namespace,
-                "labels": {APPLYSET_ID_LABEL: self.applyset.id},
-                "annotations": {
-                    TOOLING_ANNOTATION: f"gitkube/{__version__}",
-                    CONTAINS_GROUP_KINDS_ANNOTATION: ",".join(sorted(set(group_kinds))),
-                    ADDITIONAL_NAMESPACES_ANNOTATION: ",".join(
-                        sorted(set(namespaces) - {self.applyset.namespace})
-                    ),
-                    **status,
-                },
-            },
-        }
-        if legacy_record:
-            parent["data"] = dict(legacy_record)
-        self.parent = self.api.apply(self._parent_path(), parent, manager=FIELD_MANAGER, force=True)
-
-    def _previous_status(self) -> dict[str, str]:
-        keep = (TARGETS_ANNOTATION,)
-        return {
-            k: v
-            for k, v in self._parent_annotations().items()
-            if k.startswith(STATUS_PREFIX) or k in keep
-        }
+        self.parent = self.parent.write(self.api, group_kinds, namespaces, status, legacy_record)
 
     # -- observe and plan ----------------------------------------------------
     def _resource_for(self, oid: ObjectId) -> ApiResource:
@@ -268,9 +214,9 @@ class KubernetesTarget:
 
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
         self.state = state  # read again in finish(): which other targets are in use
-        self.parent = self._read_parent(state)
-        self.legacy_record = dict((self.parent or {}).get("data") or {})
-        recorded_gks = self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
+        self.parent = state.applyset_parent(self.api, self.applyset)
+        self.legacy_record = dict(self.parent.legacy_record)
+        recorded_gks = set(self.parent.group_kinds)
         targeted = _targeted_namespaces(desired)
         desired_gks = {(d.id.group, d.id.kind) for d in desired}
         if targeted:
@@ -542,15 +488,15 @@ class KubernetesTarget:
         namespace this run may write (KEP-3659; kubectl's applyset does the same),
         so a run that stops anywhere leaves nothing the next run cannot find."""
         group_kinds, namespaces = self._members_scope(self.desired_by_id)
-        current_gks = self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
-        current_ns = self._listed(ADDITIONAL_NAMESPACES_ANNOTATION)
+        current_gks = set(self.parent.group_kinds)
+        current_ns = set(self.parent.namespaces)
         namespaces -= {self.applyset.namespace}
-        if self.parent is not None and group_kinds <= current_gks and namespaces <= current_ns:
+        if self.parent.exists and group_kinds <= current_gks and namespaces <= current_ns:
             return
         self._write_parent(
             current_gks | group_kinds,
             current_ns | namespaces,
-            self._previous_status(),
+            self.parent.previous_status(),
             self.legacy_record,
         )
 
@@ -705,11 +651,11 @@ class KubernetesTarget:
         legacy: Mapping[str, str] | None = None
         if result.error:
             desired_gks, desired_ns = self._members_scope(self.desired_by_id)
-            group_kinds |= desired_gks | self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
-            namespaces |= desired_ns | self._listed(ADDITIONAL_NAMESPACES_ANNOTATION)
+            group_kinds |= desired_gks | self.parent.group_kinds
+            namespaces |= desired_ns | self.parent.namespaces
             legacy = self.legacy_record  # still the record of what was not migrated yet
         namespaces -= {self.applyset.namespace}
-        previous = self._parent_annotations()
+        previous = self.parent.annotations
         status = {
             TARGETS_ANNOTATION: ",".join(sorted(self.state.targets_in_use)),
             f"{STATUS_PREFIX}rendered-commit": result.commit or "",
@@ -722,11 +668,11 @@ class KubernetesTarget:
             status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
         changed = (
             not result.in_sync
-            or self.parent is None
+            or not self.parent.exists
             or bool(self.legacy_record) != bool(legacy)
             or any(previous.get(k) != v for k, v in status.items())
-            or self._listed(CONTAINS_GROUP_KINDS_ANNOTATION) != group_kinds
-            or self._listed(ADDITIONAL_NAMESPACES_ANNOTATION) != namespaces
+            or self.parent.group_kinds != group_kinds
+            or self.parent.namespaces != namespaces
         )
         if not changed:
             return  # a no-op sync writes nothing
