@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from gitkube import __version__
-from gitkube.cli.output import Format, color_disabled, emit, reported_errors, settings, warn
+from gitkube.cli.present import Format, color_disabled, emit, reported_errors, settings, warn
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 an error (one line on stderr naming the file, nothing written); "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gitkube.cli.output import Format, emit, reported_errors
+from gitkube.cli.present import Format, emit, reported_errors
 
 if TYPE_CHECKING:
     from gitkube.domain.targets import SyncResult
