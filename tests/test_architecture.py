@@ -70,3 +70,17 @@ def test_the_halves_are_independent_and_the_layers_point_down():
     result = subprocess.run([str(lint)], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "The two halves never import each other" in result.stdout
+
+
+def test_every_command_is_registered_where_it_is_defined():
+    import inspect
+
+    from gitkube.cli import app
+
+    for command in app.registered_commands:
+        callback = command.callback
+        assert callback is not None
+        source = inspect.getsource(inspect.getmodule(callback))
+        assert f"@app.command()\ndef {callback.__name__}(" in source, callback.__name__
+    init = (REPO_ROOT / "gitkube" / "cli" / "__init__.py").read_text()
+    assert "app.command()(" not in init

@@ -11,7 +11,17 @@ from typing import Annotated
 import typer
 
 from gitkube import __version__
-from gitkube.cli.present import Format, color_disabled, emit, reported_errors, settings, warn
+from gitkube.cli.present import (
+    Format,
+    color_disabled,
+    emit,
+    print_plugins,
+    print_render_summary,
+    print_versions,
+    reported_errors,
+    settings,
+    warn,
+)
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 an error (one line on stderr naming the file, nothing written); "
@@ -179,23 +189,9 @@ def render(
         warn(str(problem))
     if output.structured:
         emit(output, summary.as_dict())
-    elif check:
-        typer.echo(
-            f"ok: the staged files render to {summary.objects} objects "
-            f"({summary.gce_objects} GCE) from {summary.apps} apps"
-        )
-    elif out is not None:
-        typer.echo(
-            f"rendered {summary.objects} objects ({summary.gce_objects} GCE) "
-            f"from {summary.apps} apps into {summary.output}"
-        )
     else:
-        state = "committed" if summary.changed else "unchanged at"
-        pushed = f", pushed to {push}" if push else ""
-        typer.echo(
-            f"rendered {summary.objects} objects ({summary.gce_objects} GCE) from "
-            f"{summary.apps} apps: {summary.output} {state} {(summary.commit or '')[:12]}{pushed}"
-        )
+        mode = "check" if check else "out" if out is not None else "branch"
+        print_render_summary(summary, mode=mode, push=push)
 
 
 @app.command()
@@ -243,11 +239,7 @@ def plugins(
             ],
         )
         return
-    for info in infos:
-        origin = "built-in" if info.builtin else "installed"
-        keys = f"  keys: {', '.join(info.app_keys)}" if info.app_keys else ""
-        typer.echo(f"{info.name} {info.version} ({origin}){keys}")
-        typer.echo(f"  hooks: {', '.join(info.hooks)}")
+    print_plugins(infos)
 
 
 @app.command()
@@ -260,9 +252,7 @@ def version(output: OutputOption = Format.text) -> None:
     if output.structured:
         emit(output, info)
         return
-    typer.echo(f"gitkube {info['gitkube']} (Python {info['python']})")
-    for name, plugin_version in info["plugins"].items():
-        typer.echo(f"  {name} {plugin_version}")
+    print_versions(info)
 
 
 @app.command()

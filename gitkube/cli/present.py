@@ -1,4 +1,9 @@
-"""How the CLI speaks: text for people, JSON for machines, errors on stderr."""
+"""How the CLI speaks: text for people, JSON for machines, errors on stderr.
+
+All human formatting lives here: commands return data (summaries, plans,
+statuses) and the command definitions hand it to :func:`emit` (JSON/YAML)
+or to one of the ``print_*`` functions below (text).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,18 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gitkube.primitives.errors import GitkubeError
+
+if TYPE_CHECKING:
+    from gitkube.commands.plugins import PluginInfo
+    from gitkube.domain.targets import SyncResult
+    from gitkube.render.branch import RenderSummary
+    from gitkube.sync.status import ApplySetStatus
+    from gitkube.sync.wait import AppHealth
 
 
 class Format(StrEnum):
@@ -116,6 +128,118 @@ def reported_errors(output: str | None = "text") -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def run(action: Callable[[], Any]) -> Any:
-    with reported_errors():
-        return action()
+# -- text for people -----------------------------------------------------------------
+
+
+def print_render_summary(summary: RenderSummary, *, mode: str, push: str | None = None) -> None:
+    """One line: what a render made (``mode``: check, out or branch)."""
+    made = f"{summary.objects} objects ({summary.gce_objects} GCE)"
+    if mode == "check":
+        typer.echo(f"ok: the staged files render to {made} from {summary.apps} apps")
+    elif mode == "out":
+        typer.echo(f"rendered {made} from {summary.apps} apps into {summary.output}")
+    else:
+        state = "committed" if summary.changed else "unchanged at"
+        pushed = f", pushed to {push}" if push else ""
+        typer.echo(
+            f"rendered {made} from "
+            f"{summary.apps} apps: {summary.output} {state} {(summary.commit or '')[:12]}{pushed}"
+        )
+
+
+def print_plugins(infos: list[PluginInfo]) -> None:
+    for info in infos:
+        origin = "built-in" if info.builtin else "installed"
+        keys = f"  keys: {', '.join(info.app_keys)}" if info.app_keys else ""
+        typer.echo(f"{info.name} {info.version} ({origin}){keys}")
+        typer.echo(f"  hooks: {', '.join(info.hooks)}")
+
+
+def print_versions(info: dict[str, Any]) -> None:
+    typer.echo(f"gitkube {info['gitkube']} (Python {info['python']})")
+    for name, plugin_version in info["plugins"].items():
+        typer.echo(f"  {name} {plugin_version}")
+
+
+def print_statuses(statuses: list[ApplySetStatus]) -> None:
+    if not statuses:
+        typer.echo("no gitkube ApplySet in this cluster yet: run gitkube sync")
+    for s in statuses:
+        typer.echo(
+            f"{s.name}: {s.result} at {s.synced_at}\n"
+            f"  rendered commit {s.rendered_commit}\n  source commit   {s.source_commit}\n"
+            f"  manages {s.objects} objects of {len(s.group_kinds)} kinds"
+            + (f"\n  message: {s.message}" if s.message else "")
+        )
+        if s.health is not None:
+            problems = s.health.get("problems") or {}
+            typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")
+            for app, text in problems.items():
+                typer.secho(f"    {app}: {text}", fg=typer.colors.YELLOW)
+
+
+@contextmanager
+def health_display(output: Format) -> Iterator[Callable[[list[AppHealth]], None] | None]:
+    """One line per changed app while --wait polls, on a terminal; quiet otherwise."""
+    if output.structured or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    live = Live(console=Console(stderr=True), transient=True)
+
+    def show(apps: list[AppHealth]) -> None:
+        table = Table.grid(padding=(0, 2))
+        for app in apps:
+            colour = {"Healthy": "green", "Degraded": "red"}.get(app.health.state.value, "yellow")
+            table.add_row(app.app, f"[{colour}]{app.health.state.value}[/]", app.describe())
+        live.update(table)
+
+    with live:
+        yield show
+
+
+def print_plan(result: SyncResult) -> None:
+    """A plan as people read it: one line per change, fields indented, a summary last."""
+    # Imported here: `gitkube render` prints through this module and must start fast.
+    from gitkube.domain.targets import Action
+
+    style = {
+        Action.CREATE: ("+", typer.colors.GREEN),
+        Action.UPDATE: ("~", typer.colors.YELLOW),
+        Action.REPLACE: ("-/+", typer.colors.MAGENTA),
+        Action.DELETE: ("-", typer.colors.RED),
+    }
+    for change in result.changes:
+        if change.action is Action.UNCHANGED and not change.note:
+            continue
+        mark, colour = style.get(change.action, ("=", typer.colors.WHITE))
+        scope = f"{change.id.namespace}/" if change.id.namespace else ""
+        line = f"{mark} {change.target}: {change.id.kind} {scope}{change.id.name}"
+        if change.app:
+            line += f"  (app {change.app})"
+        typer.secho(line, fg=colour)
+        for path in change.fields[:20]:
+            typer.echo(f"      {path}")
+        for path, value in change.late_bound.items():
+            typer.echo(f"      {path} = {value}  (bound at apply time)")
+        if change.note:
+            typer.echo(f"      note: {change.note}")
+        if change.blocked:
+            typer.secho(f"      blocked: {change.blocked}", fg=typer.colors.RED)
+    counts = (
+        result.count(Action.CREATE),
+        result.count(Action.UPDATE) + result.count(Action.REPLACE),
+        result.count(Action.DELETE),
+    )
+    commit = result.commit[:12] if result.commit else "-"
+    if result.applied:
+        summary = "{} created, {} updated, {} deleted".format(*counts)
+        typer.echo(f"applied {commit}: {summary}, {result.count(Action.UNCHANGED)} unchanged")
+    else:
+        summary = "{} to create, {} to update, {} to delete".format(*counts)
+        typer.echo(f"planned {commit}: {summary}, {result.count(Action.UNCHANGED)} unchanged")
+        if result.refused:
+            typer.secho(f"sync would refuse this plan: {result.refused}", fg=typer.colors.RED)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gitkube.cli.present import Format, emit, reported_errors
+from gitkube.cli.app import app
+from gitkube.cli.present import (
+    Format,
+    emit,
+    health_display,
+    print_plan,
+    print_statuses,
+    reported_errors,
+)
 
 if TYPE_CHECKING:
     from gitkube.domain.targets import SyncResult
     from gitkube.sync.run import SyncOptions
-    from gitkube.sync.wait import AppHealth
 
 Repo = Annotated[
     str,
@@ -68,11 +73,10 @@ def _report(result: SyncResult, output: Format) -> None:
     if output.structured:
         emit(output, result.as_dict())
         return
-    from gitkube.cli.plan_text import print_plan
-
     print_plan(result)
 
 
+@app.command()
 def plan(
     repo: Repo = ".",
     ref: Ref = "refs/heads/rendered",
@@ -95,6 +99,7 @@ def plan(
     _report(result, output)
 
 
+@app.command()
 def sync(
     repo: Repo = ".",
     ref: Ref = "refs/heads/rendered",
@@ -155,7 +160,7 @@ def sync(
         if dry_run:
             result = sync_command.plan(options)
         else:
-            with _health_display(output) as report:
+            with health_display(output) as report:
                 result = sync_command.sync(options, wait=seconds, report=report)
     _report(result, output)
     if result.health is not None and not result.health["healthy"]:
@@ -177,31 +182,7 @@ def sync(
 UNHEALTHY_EXIT_CODE = 3
 
 
-@contextmanager
-def _health_display(output: Format) -> Iterator[Callable[[list[AppHealth]], None] | None]:
-    """One line per changed app while --wait polls, on a terminal; quiet otherwise."""
-    import sys
-
-    if output.structured or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.live import Live
-    from rich.table import Table
-
-    live = Live(console=Console(stderr=True), transient=True)
-
-    def show(apps: list[AppHealth]) -> None:
-        table = Table.grid(padding=(0, 2))
-        for app in apps:
-            colour = {"Healthy": "green", "Degraded": "red"}.get(app.health.state.value, "yellow")
-            table.add_row(app.app, f"[{colour}]{app.health.state.value}[/]", app.describe())
-        live.update(table)
-
-    with live:
-        yield show
-
-
+@app.command()
 def status(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
@@ -215,22 +196,10 @@ def status(
     if output.structured:
         emit(output, [s.as_dict() for s in statuses])
         return
-    if not statuses:
-        typer.echo("no gitkube ApplySet in this cluster yet: run gitkube sync")
-    for s in statuses:
-        typer.echo(
-            f"{s.name}: {s.result} at {s.synced_at}\n"
-            f"  rendered commit {s.rendered_commit}\n  source commit   {s.source_commit}\n"
-            f"  manages {s.objects} objects of {len(s.group_kinds)} kinds"
-            + (f"\n  message: {s.message}" if s.message else "")
-        )
-        if s.health is not None:
-            problems = s.health.get("problems") or {}
-            typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")
-            for app, text in problems.items():
-                typer.secho(f"    {app}: {text}", fg=typer.colors.YELLOW)
+    print_statuses(statuses)
 
 
+@app.command()
 def agent(
     repo: Repo = ".",
     ref: Ref = "refs/heads/rendered",
