@@ -13,7 +13,6 @@ import json
 import os
 import posixpath
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -25,8 +24,9 @@ from gitkube import __version__
 from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import file_stamps
+from gitkube.primitives.gitstore import run_git
 
-# The renderer, jsonschema and gitpython are imported where they are used, so
+# The renderer and jsonschema are imported where they are used, so
 # that a render with nothing to do (see quick_unchanged) starts fast.
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem
@@ -123,14 +123,10 @@ def uncommitted_note(repo: Path) -> str | None:
     """A note when the work tree has changes that a render of a commit leaves out."""
     if not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
         return None  # nothing committed yet: the render itself says so
-    proc = subprocess.run(
-        ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = run_git("status", "--porcelain", "-z", "--untracked-files=all", cwd=repo)
+    entries = (
+        proc.stdout.decode(errors="surrogateescape").split("\0") if proc.returncode == 0 else []
     )
-    entries = proc.stdout.split("\0") if proc.returncode == 0 else []
     changed = [
         entry[3:]
         for entry in entries
@@ -373,9 +369,7 @@ def source_branch_skip(repo: Path) -> str | None:
     head = (_git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}") or [""])[0]
     if not head:
         return None  # no commit yet: the render reports it
-    shown = subprocess.run(
-        ["git", "show", f"{head}:gitkube.yaml"], cwd=repo, capture_output=True, check=False
-    )
+    shown = run_git("show", f"{head}:gitkube.yaml", cwd=repo)
     try:
         settings = load_one(shown.stdout, "gitkube.yaml") if shown.returncode == 0 else None
     except GitkubeError:
@@ -481,8 +475,8 @@ def _save_stamp(
 
 
 def _git(repo: Path, *args: str) -> list[str] | None:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
-    return proc.stdout.split() if proc.returncode == 0 else None
+    proc = run_git(*args, cwd=repo)
+    return proc.stdout.decode().split() if proc.returncode == 0 else None
 
 
 def quick_unchanged(repo: Path, ref: str, branch_option: str | None) -> RenderSummary | None:
