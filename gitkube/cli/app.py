@@ -15,11 +15,13 @@ from gitkube.cli.present import (
     Format,
     color_disabled,
     emit,
+    print_diff,
     print_plugins,
     print_render_summary,
     print_versions,
     reported_errors,
     settings,
+    to_markdown,
     warn,
 )
 
@@ -361,7 +363,7 @@ def diff(
     ] = DiffFormat.text,
 ) -> None:
     """Show what changes in the rendered objects between two refs, per app."""
-    from gitkube.render.diff import describe, diff_refs, to_markdown
+    from gitkube.render.diff import diff_refs
 
     with reported_errors(output):
         report = diff_refs(
@@ -372,29 +374,7 @@ def diff(
     elif output is DiffFormat.markdown:
         typer.echo(to_markdown(report), nl=False)
     else:
-        typer.secho(f"{report.base.ref}..{report.head.ref}: {report.summary()}", bold=True)
-        for risk in report.risks:
-            where = f" [{risk.app}]" if risk.app else ""
-            colour = "red" if risk.severity == "high" else "yellow"
-            typer.secho(f"! {risk.reason}{where}: {risk.message}", fg=colour)
-        marks = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
-        for app_path in report.apps:
-            typer.secho(f"\napp {app_path}", bold=True)
-            for change in (c for c in report.changes if c.app == app_path):
-                mark, colour = marks[change.action]
-                gce = " [GCE]" if change.gce else ""
-                typer.secho(f"{mark} {change.action} {describe(change)}{gce}", fg=colour)
-                for line in change.diff.splitlines():
-                    style = (
-                        "cyan"
-                        if line.startswith("@@")
-                        else "green"
-                        if line.startswith("+") and not line.startswith("+++")
-                        else "red"
-                        if line.startswith("-") and not line.startswith("---")
-                        else None
-                    )
-                    typer.secho(f"    {line}", fg=style)
+        print_diff(report)
     if fail_on is not None and any(
         fail_on is FailOn.risk or risk.severity == "high" for risk in report.risks
     ):

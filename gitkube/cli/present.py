@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from gitkube.commands.plugins import PluginInfo
     from gitkube.domain.targets import SyncResult
     from gitkube.render.branch import RenderSummary
+    from gitkube.render.diff import DiffReport, ObjectChange, Side
+    from gitkube.render.risks import Risk
     from gitkube.sync.status import ApplySetStatus
     from gitkube.sync.wait import AppHealth
 
@@ -243,3 +245,165 @@ def print_plan(result: SyncResult) -> None:
         typer.echo(f"planned {commit}: {summary}, {result.count(Action.UNCHANGED)} unchanged")
         if result.refused:
             typer.secho(f"sync would refuse this plan: {result.refused}", fg=typer.colors.RED)
+
+
+# -- gitkube diff ----------------------------------------------------------------------
+
+MARKDOWN_LIMIT = 60_000  # characters; GitHub's comment limit is 65,536
+
+
+def describe(change: ObjectChange) -> str:
+    where = f"{change.namespace}/" if change.namespace else ""
+    return f"{change.kind} {where}{change.name}"
+
+
+def _label(side: Side) -> str:
+    if not side.commit:
+        return f"the {side.ref}"
+    if side.commit.startswith(side.ref):
+        return f"`{side.commit[:12]}`"
+    return f"`{side.ref}` ({side.commit[:12]})"
+
+
+RISK_HEADINGS = {
+    "replacement": "forces replacement",
+    "data-loss": "destroys data",
+    "sync-would-refuse": "sync would refuse",
+    "exposure": "widens exposure",
+    "render-warning": "render warning",
+}
+
+
+def risk_block(risks: list[Risk]) -> list[str]:
+    """Markdown lines for the risks, most severe first, like a Terraform plan's summary."""
+    from gitkube.render.risks import HIGH  # here: the render half loads only for a diff
+
+    if not risks:
+        return []
+    high = [r for r in risks if r.severity == HIGH]
+    kind = "CAUTION" if high else "WARNING"
+    lines = [
+        "",
+        f"> [!{kind}]",
+        f"> **{len(risks)} risk{'s' if len(risks) != 1 else ''}** in this change:",
+    ]
+    for risk in risks[:30]:
+        where = f" in `{risk.app}`" if risk.app else ""
+        lines.append(f"> - **{RISK_HEADINGS[risk.reason]}**{where}: {risk.message}")
+    if len(risks) > 30:
+        lines.append(f"> - and {len(risks) - 30} more (`gitkube diff -o json` lists them all)")
+    return lines
+
+
+def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A ready pull-request comment: summary first, one collapsible section per app.
+
+    GitHub refuses comments over 65,536 characters, so the comment stays under
+    ``limit``: every changed object is listed while the list fits, and diff
+    bodies are included in order while they fit in what is left; anything
+    left out is said so, with the command that shows it all.
+    """
+    from gitkube.render.diff import ACTIONS  # here: the render half loads only for a diff
+
+    base, head = report.base, report.head
+    head_lines = [
+        "### gitkube diff",
+        "",
+        f"{_label(base)} → {_label(head)}: **{report.summary()}**",
+    ]
+    head_lines += risk_block(report.risks)
+    gce = [c for c in report.changes if c.gce]
+    if gce:
+        head_lines += [
+            "",
+            "> [!WARNING]",
+            "> Google Compute Engine resources change (applied to the cloud project by sync):",
+        ]
+        head_lines += [f"> - {c.action} `{describe(c)}` in `{c.app}`" for c in gce]
+    symbol = {
+        "added": "\N{HEAVY PLUS SIGN}",
+        "removed": "\N{HEAVY MINUS SIGN}",
+        "changed": "\N{PENCIL}\N{VARIATION SELECTOR-16}",
+    }
+    reserve = 600  # for the notes at the end
+    used = sum(len(line) + 1 for line in head_lines)
+    # Pass 1: which apps and titles fit, without diff bodies.
+    sections: list[tuple[str, str, list[tuple[str, ObjectChange]]]] = []
+    apps_left_out = 0
+    for app in report.apps:
+        changes = [c for c in report.changes if c.app == app]
+        counts = {a: sum(1 for c in changes if c.action == a) for a in ACTIONS}
+        label = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
+        app_gce = sum(1 for c in changes if c.gce)
+        if app_gce:
+            label += f"; {app_gce} GCE"
+        summary = f"<summary><code>{app}</code>: {label}</summary>"
+        titles = [
+            (f"{symbol[c.action]} **{c.action}** `{describe(c)}`{' **(GCE)**' if c.gce else ''}", c)
+            for c in changes
+        ]
+        cost = len(summary) + 30 + sum(len(t) + 3 for t, _c in titles)
+        if used + cost > limit - reserve:
+            apps_left_out += 1
+            continue
+        used += cost
+        sections.append((app, summary, titles))
+    # Pass 2: diff bodies, in order, while they fit.
+    omitted = 0
+    lines = list(head_lines)
+    for _app, summary, titles in sections:
+        lines += ["", "<details>", summary, ""]
+        for title, change in titles:
+            fence = "```"
+            while fence in change.diff:
+                fence += "`"
+            body = [f"{fence}diff", change.diff.rstrip("\n"), fence]
+            cost = sum(len(line) + 1 for line in body)
+            if used + cost > limit - reserve:
+                body = ["_(diff left out for size)_"]
+                cost = len(body[0]) + 1
+                omitted += 1
+            used += cost
+            lines += [title, "", *body, ""]
+        lines.append("</details>")
+    if apps_left_out:
+        lines += [
+            "",
+            f"_{apps_left_out} more app{'s' if apps_left_out != 1 else ''} with changes "
+            "not shown for size._",
+        ]
+    if omitted or apps_left_out:
+        lines += [
+            "",
+            f"_{omitted} diff{'s' if omitted != 1 else ''} left out for size; "
+            f"run `gitkube diff {' '.join(s.commit[:12] for s in (base, head) if s.commit)}` "
+            "to see everything._",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def print_diff(report: DiffReport) -> None:
+    """The diff for a terminal: risks first, then each app's objects with their diffs."""
+    typer.secho(f"{report.base.ref}..{report.head.ref}: {report.summary()}", bold=True)
+    for risk in report.risks:
+        where = f" [{risk.app}]" if risk.app else ""
+        colour = "red" if risk.severity == "high" else "yellow"
+        typer.secho(f"! {risk.reason}{where}: {risk.message}", fg=colour)
+    marks = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
+    for app_path in report.apps:
+        typer.secho(f"\napp {app_path}", bold=True)
+        for change in (c for c in report.changes if c.app == app_path):
+            mark, colour = marks[change.action]
+            gce = " [GCE]" if change.gce else ""
+            typer.secho(f"{mark} {change.action} {describe(change)}{gce}", fg=colour)
+            for line in change.diff.splitlines():
+                style = (
+                    "cyan"
+                    if line.startswith("@@")
+                    else "green"
+                    if line.startswith("+") and not line.startswith("+++")
+                    else "red"
+                    if line.startswith("-") and not line.startswith("---")
+                    else None
+                )
+                typer.secho(f"    {line}", fg=style)
