@@ -72,6 +72,7 @@ class ComputeKind:
     # Other spec keys the kind reads (where it lives, or mapped by hand).
     other_keys: ClassVar[frozenset[str]] = frozenset({"location"})
     location_key: ClassVar[str] = "location"
+    needs_nodes: ClassVar[bool] = False  # its body names the cluster's instances
 
     @property
     def handled(self) -> set[str]:
@@ -95,6 +96,10 @@ class ComputeKind:
     def kept_when_pruned(self, live: Mapping[str, Any]) -> bool:
         """Whether pruning only lets go (removes gitkube's labels) instead of deleting."""
         return False
+
+    def prune_note(self, live: Mapping[str, Any]) -> str:
+        """What the plan says about pruning this resource (why it is only let go)."""
+        return ""
 
     def __repr__(self) -> str:
         return self.kind
@@ -128,6 +133,14 @@ class Address(ComputeKind):
         # An IP gitkube did not reserve is let go, never released.
         return (live.get("labels") or {}).get(GCE_ADOPTED_LABEL) == "true"
 
+    def prune_note(self, live: Mapping[str, Any]) -> str:
+        if not self.kept_when_pruned(live):
+            return ""
+        return (
+            "adopted address: gitkube lets go of it (removes its labels) and never "
+            "releases an IP it did not reserve"
+        )
+
 
 class Disk(ComputeKind):
     kind = "ComputeDisk"
@@ -157,6 +170,12 @@ class Disk(ComputeKind):
 
     def kept_when_pruned(self, live: Mapping[str, Any]) -> bool:
         return True  # a disk's data is never deleted by a prune
+
+    def prune_note(self, live: Mapping[str, Any]) -> str:
+        return (
+            "disk kept: gitkube lets go of it (removes its labels) and never deletes "
+            "data; delete it by hand once you are sure"
+        )
 
 
 class Firewall(ComputeKind):
@@ -221,6 +240,7 @@ class TargetPool(ComputeKind):
     )
     other_keys = frozenset({"region"})
     location_key = "region"
+    needs_nodes = True
 
     def send_body(self, desired: Desired, nodes: list[str] | None) -> dict[str, Any]:
         body = dict(desired.body)

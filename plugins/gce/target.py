@@ -209,7 +209,7 @@ class GceTarget:
             # Recorded on the ApplySet parent: forgotten only after a run that
             # observed nothing left to own.
             state.targets_in_use.add(self.name)
-        if any(d.kind.kind == "ComputeTargetPool" or d.attach_to for d in self.desired.values()):
+        if any(d.kind.needs_nodes or d.attach_to for d in self.desired.values()):
             self._observe_nodes(state)
         for name, live in self.live.get("ComputeAddress", {}).items():
             key = ("ComputeAddress", name)
@@ -233,16 +233,7 @@ class GceTarget:
                 app=(live.get("labels") or {}).get("app"),
                 live=live,
             )
-            if kind_name == "ComputeAddress" and self.adopted(live):
-                change.note = (
-                    "adopted address: gitkube lets go of it (removes its labels) and never "
-                    "releases an IP it did not reserve"
-                )
-            elif kind_name == "ComputeDisk":
-                change.note = (
-                    "disk kept: gitkube lets go of it (removes its labels) and never deletes "
-                    "data; delete it by hand once you are sure"
-                )
+            change.note = BY_KIND[kind_name].prune_note(live)
             changes.append(change)
         return changes
 
