@@ -137,6 +137,12 @@ def render(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Ignore and skip the render cache.")
     ] = False,
+    sign: Annotated[
+        bool,
+        typer.Option(
+            "--sign", help="Sign the rendered commit (git's user.signingKey; render.sign)."
+        ),
+    ] = False,
     output: OutputOption = Format.text,
 ) -> None:
     """Render a commit onto the rendered branch (or --out DIR, or --check the index)."""
@@ -155,9 +161,9 @@ def render(
     with reported_errors(output):
         if sum((out is not None, check)) > 1:
             raise typer.BadParameter("--out and --check do not go together", param_hint="--check")
-        if (out is not None or check) and (ref is not None or branch or push):
+        if (out is not None or check) and (ref is not None or branch or push or sign):
             raise typer.BadParameter(
-                "--ref, --branch and --push are for rendering onto the branch",
+                "--ref, --branch, --push and --sign are for rendering onto the branch",
                 param_hint="--out/--check",
             )
         if apps and out is None:
@@ -186,6 +192,7 @@ def render(
                 use_cache=not no_cache,
                 progress=_progress(),
                 plugins=handed_in_plugins(ctx),
+                sign=sign,
             )
     for problem in summary.warnings:
         warn(str(problem))

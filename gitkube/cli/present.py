@@ -173,6 +173,8 @@ def print_statuses(statuses: list[ApplySetStatus]) -> None:
             f"  manages {s.objects} objects of {len(s.group_kinds)} kinds"
             + (f"\n  message: {s.message}" if s.message else "")
         )
+        if s.refused:
+            typer.secho(f"  refused: {s.refused}", fg=typer.colors.RED)
         if s.health is not None:
             problems = s.health.get("problems") or {}
             typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,14 @@ from gitkube.cli.present import (
     print_plan,
     print_statuses,
     reported_errors,
+)
+from gitkube.cli.trust_options import (
+    AllowRewind,
+    VerifyConfigMap,
+    VerifyRendered,
+    VerifyRerender,
+    VerifySource,
+    trust_options,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +60,7 @@ def _options(
     context: str | None,
     gce_endpoint: str | None,
     only: list[str] | None,
-    **flags: bool,
+    **flags: Any,
 ) -> SyncOptions:
     from gitkube.sync.run import SyncOptions
 
@@ -87,14 +95,22 @@ def plan(
     adopt: Annotated[
         bool, typer.Option(help="Plan to take over unowned objects in the way.")
     ] = False,
+    verify_rendered: VerifyRendered = None,
+    verify_source: VerifySource = None,
+    verify_rerender: VerifyRerender = False,
+    verify_configmap: VerifyConfigMap = None,
+    allow_rewind: AllowRewind = False,
     output: Output = Format.text,
 ) -> None:
     """Show what sync would change, per object and field. Writes nothing."""
     from gitkube.sync.run import plan as compute_plan
 
+    trust = trust_options(
+        verify_rendered, verify_source, verify_rerender, verify_configmap, allow_rewind
+    )
     with reported_errors(output):
         result = compute_plan(
-            _options(repo, ref, kubeconfig, context, gce_endpoint, only, adopt=adopt)
+            _options(repo, ref, kubeconfig, context, gce_endpoint, only, adopt=adopt, trust=trust)
         )
     _report(result, output)
 
@@ -133,6 +149,11 @@ def sync(
     timeout: Annotated[
         str, typer.Option("--timeout", help="How long --wait waits, e.g. 90s, 5m.")
     ] = "5m",
+    verify_rendered: VerifyRendered = None,
+    verify_source: VerifySource = None,
+    verify_rerender: VerifyRerender = False,
+    verify_configmap: VerifyConfigMap = None,
+    allow_rewind: AllowRewind = False,
     output: Output = Format.text,
 ) -> None:
     """Apply the rendered commit to the cluster and GCE; prune what gitkube owns and no longer wants.
@@ -154,6 +175,9 @@ def sync(
         force_conflicts=force_conflicts,
         allow_replace=allow_replace,
         allow_mass_prune=allow_mass_prune,
+        trust=trust_options(
+            verify_rendered, verify_source, verify_rerender, verify_configmap, allow_rewind
+        ),
     )
     with reported_errors(output):
         seconds = parse_duration(timeout) if wait else None
@@ -219,6 +243,10 @@ def agent(
     ] = "127.0.0.1:9090",
     identity: Annotated[str, typer.Option(help="This agent's name in the Lease.")] = "",
     allow_mass_prune: Annotated[bool, typer.Option(help="See gitkube sync.")] = False,
+    verify_rendered: VerifyRendered = None,
+    verify_source: VerifySource = None,
+    verify_rerender: VerifyRerender = False,
+    verify_configmap: VerifyConfigMap = None,
 ) -> None:
     """Fetch the rendered branch, sync when it moves and every interval; one agent at a time."""
     import logging
@@ -237,6 +265,10 @@ def agent(
                 gce_endpoint,
                 None,
                 allow_mass_prune=allow_mass_prune,
+                # The agent never rewinds on its own: no --allow-rewind here.
+                trust=trust_options(
+                    verify_rendered, verify_source, verify_rerender, verify_configmap
+                ),
             ),
             interval=parse_duration(interval),
             poll=parse_duration(poll),

@@ -31,6 +31,10 @@ TOOL = "gitkube"
 FIELD_MANAGER = "gitkube"
 
 
+class ForeignParent(GitkubeError):
+    """A ConfigMap holds the parent's name but is another ApplySet's or another tool's."""
+
+
 def _listed(value: str | None) -> frozenset[str]:
     return frozenset(v for v in (value or "").split(",") if v)
 
@@ -47,6 +51,7 @@ class ApplySetParent:
     namespaces: frozenset[str] = frozenset()  # besides the parent's own
     # gitkube 0.x kept each member's content hash in the parent's data; read to migrate.
     legacy_record: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None  # as the API server returned it
 
     @property
     def path(self) -> str:
@@ -70,14 +75,14 @@ class ApplySetParent:
         where = f"ConfigMap {applyset.namespace}/{applyset.name}"
         metadata = body.get("metadata") or {}
         if (metadata.get("labels") or {}).get(APPLYSET_ID_LABEL) != applyset.id:
-            raise GitkubeError(
+            raise ForeignParent(
                 f"{where} exists but is not gitkube's ApplySet parent (label "
                 f"{APPLYSET_ID_LABEL} differs); refusing to manage anything through it"
             )
         annotations = dict(metadata.get("annotations") or {})
         tooling = annotations.get(TOOLING_ANNOTATION)
         if tooling is not None and tooling.split("/", 1)[0] != TOOL:
-            raise GitkubeError(
+            raise ForeignParent(
                 f"{where} is the ApplySet parent of another tool ({TOOLING_ANNOTATION}: "
                 f"{tooling}); refusing to take it over"
             )
@@ -88,6 +93,7 @@ class ApplySetParent:
             group_kinds=_listed(annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION)),
             namespaces=_listed(annotations.get(ADDITIONAL_NAMESPACES_ANNOTATION)),
             legacy_record=dict(body.get("data") or {}),
+            body=body,
         )
 
     def previous_status(self) -> dict[str, str]:

@@ -12,6 +12,7 @@ import jsonschema
 from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
 from gitkube.domain.schema import strict_validator
 from gitkube.domain.schema_docs import documented
+from gitkube.domain.trust import VERIFY_SCHEMA, VerifyRequest
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.yamlio import load_one
 
@@ -135,6 +136,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "the repo has; false: refuse the sync before any write, naming them.",
                         default=True,
                     ),
+                    "verify": _doc(
+                        VERIFY_SCHEMA,
+                        "Checks to require before applying (docs/threat-model.md). The repo can "
+                        "only ask for them: who is trusted comes from the operator "
+                        "(`--verify-rendered`, `--verify-source`, `--verify-configmap`), and a "
+                        "check the operator turned on stays on whatever this says.",
+                    ),
                 },
             },
             "How `gitkube sync` and the agent apply.",
@@ -160,6 +168,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "Refuse (naming it) any file of the repo larger than this many bytes, "
                         "without reading it.",
                         default=DEFAULT_MAX_FILE_BYTES,
+                    ),
+                    "sign": _doc(
+                        {"type": "boolean"},
+                        "Sign each rendered commit with git's own signing (`user.signingKey`; "
+                        "SSH keys with `gpg.format=ssh`), like `gitkube render --sign`.",
+                        default=False,
                     ),
                 },
             },
@@ -239,6 +253,8 @@ class RepoConfig:
     notify: tuple[NotifyRule, ...] = ()
     gce_endpoint: str | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    sign: bool = False  # render.sign
+    verify: VerifyRequest = field(default_factory=VerifyRequest)  # sync.verify
 
     def options_for(self, plugin: str) -> Mapping[str, Any]:
         return self.plugin_options.get(plugin, {})
@@ -298,6 +314,8 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         max_file_bytes=raw.get("render", {}).get("maxFileBytes", DEFAULT_MAX_FILE_BYTES),
         gce_endpoint=raw.get("gce", {}).get("endpoint"),
         notify=parse_rules(raw.get("notify", ())),
+        sign=raw.get("render", {}).get("sign", False),
+        verify=VerifyRequest.from_document(sync.get("verify", {})),
     )
 
 
@@ -313,6 +331,8 @@ def sync_settings_document(config: RepoConfig) -> dict[str, Any]:
         not config.create_namespaces
     ):  # written only when set, so older inventories stay as they were
         sync["createNamespaces"] = False
+    if config.verify.any:  # only when asked for, so older inventories stay as they were
+        sync["verify"] = config.verify.as_document()
     return {
         "cluster": {
             "name": cluster.name,

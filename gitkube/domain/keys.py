@@ -28,6 +28,10 @@ STATUS_PREFIX = "status.gitkube.dev/"
 OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
 # The apps' health as the last run judged it: {"healthy": N, "problems": {app: text}}.
 HEALTH_STATUS_ANNOTATION = f"{STATUS_PREFIX}health"
+# The newest rendered commit a run applied from: the next must descend from it (no rewinds).
+LAST_SYNCED_COMMIT_ANNOTATION = f"{STATUS_PREFIX}last-synced-commit"
+# Why the latest run was refused by a trust check (until one passes; gitkube status shows it).
+REFUSED_ANNOTATION = "verify.gitkube.dev/refused"
 # The other sync targets (e.g. "gce") that own objects of this ApplySet.
 TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
 

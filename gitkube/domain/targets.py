@@ -138,8 +138,12 @@ class SyncState:
     def kube_api(self, settings: SyncSettings) -> KubeApi:
         """The run's Kubernetes API client, shared by every target: connected on
         first use (a GCE-only ``--only gce`` run may never need it), once."""
+        return self.connect(settings.kubeconfig, settings.context)
+
+    def connect(self, kubeconfig: str | None, context: str | None) -> KubeApi:
+        """:meth:`kube_api` for callers that hold the kubeconfig and context only."""
         if self.kube is None:
-            self.kube = KubeApi.connect(settings.kubeconfig, settings.context)
+            self.kube = KubeApi.connect(kubeconfig, context)
         return self.kube
 
     def applyset_parent(self, api: KubeApi, applyset: ApplySet) -> ApplySetParent:

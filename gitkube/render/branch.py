@@ -274,6 +274,7 @@ def render_to_branch(
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
     plugins: ExtraPlugins = (),
+    sign: bool = False,
 ) -> RenderSummary:
     """Render ``ref`` of the git repository at ``repo`` onto the rendered branch.
 
@@ -339,6 +340,10 @@ def render_to_branch(
             message=message,
             expected_tree=new_tree,
         )
+        if sign or rendered.config.sign:
+            from gitkube.primitives.gitsign import sign_commit
+
+            commit = sign_commit(store.cwd, commit)
         if store.update_ref(
             full_ref(branch), commit, tip[0] if tip else None, f"gitkube render {source}"
         ):

@@ -30,7 +30,7 @@ from prometheus_client import (
 
 from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.domain.targets import Action
-from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.errors import GitkubeError, SafetyRefusal
 from gitkube.primitives.kubeapi import KubeApi
 from gitkube.sync.desired import load_desired
 from gitkube.sync.lease import Lease
@@ -78,6 +78,13 @@ class Metrics:
         self.errors = Counter(
             "gitkube_sync_errors", "Sync runs that failed or were refused.", registry=self.registry
         )
+        self.refusals = Counter(
+            "gitkube_sync_refusals",
+            "Sync runs a safety rule refused, by check (rendered-signature, source-signature, "
+            "rewind, rerender, policy, safety).",
+            ["check"],
+            registry=self.registry,
+        )
         self.last_success = Gauge(
             "gitkube_last_success_timestamp_seconds",
             "When the last sync succeeded.",
@@ -114,6 +121,7 @@ class Agent:
         self._last_commit: str | None = None
         self._degraded: frozenset[str] = frozenset()  # apps already reported Degraded
         self._next_full = 0.0
+        self._refused: tuple[str | None, float] = (None, 0.0)  # commit, when to try again
         self._server: ThreadingHTTPServer | None = None
         self.status = AgentStatus(self.identity)
 
@@ -197,6 +205,8 @@ class Agent:
             log.error("cannot read the rendered branch: %s", exc)
             return True
         due = desired.commit != self._last_commit or time.monotonic() >= self._next_full
+        if desired.commit == self._refused[0] and time.monotonic() < self._refused[1]:
+            due = False  # a refused commit is tried again each interval, not each poll
         if due and self._sync_once(desired):
             self._last_commit = desired.commit
             self._next_full = time.monotonic() + self.options.interval
@@ -215,6 +225,13 @@ class Agent:
                 known_degraded=self._degraded,
                 api=self.api,  # one client for the agent and every target
             )
+        except SafetyRefusal as exc:
+            self.metrics.errors.inc()
+            self.metrics.refusals.labels(check=getattr(exc, "check", "safety")).inc()
+            self.status.record_event("refused", f"{desired.commit[:12]}: {exc}")
+            self._refused = (desired.commit, time.monotonic() + self.options.interval)
+            log.error("sync of %s refused: %s", desired.commit[:12], exc)
+            return False
         except GitkubeError as exc:
             self.metrics.errors.inc()
             self.status.record_event("failed", f"{desired.commit[:12]}: {exc}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gitkube.domain.notify import DEGRADED, DRIFT_REPAIRED, FAILED, REFUSED, SYNCED, Event
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
@@ -26,6 +26,7 @@ from gitkube.primitives.kubeapi import KubeApi
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.sync.desired import DesiredState, load_desired
 from gitkube.sync.source import open_source
+from gitkube.sync.trust import TrustOptions, check_trust
 from gitkube.sync.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
 
 
@@ -41,6 +42,7 @@ class SyncOptions:
     force_conflicts: bool = False
     allow_replace: bool = False
     allow_mass_prune: bool = False
+    trust: TrustOptions = field(default_factory=TrustOptions)  # signatures, rewinds, re-render
 
 
 @dataclass
@@ -96,6 +98,19 @@ def prepare(
             f"rendered commit {desired.commit[:12]} has no objects; refusing to plan the "
             "deletion of everything gitkube owns"
         )
+    # The parent the trust step reads is the one the targets see; one client for all.
+    state = SyncState(kube=api)
+    # Before any target looks: an untrusted commit is not even planned.
+    check_trust(
+        options.trust,
+        desired,
+        repo=options.repo,
+        kubeconfig=options.kubeconfig,
+        context=options.context,
+        kubernetes=options.only is None or "kubernetes" in options.only,
+        state=state,
+        record=enforce_safety,  # plan writes nothing, not even a refusal's Event
+    )
     settings = _settings(options, desired)
     hooks = hooks or build_plugin_manager()
     targets = hooks.sync_targets(settings)
@@ -114,7 +129,6 @@ def prepare(
             )
         # The other targets' objects are neither planned nor pruned this run.
         targets = [t for t in targets if t.name in options.only]
-    state = SyncState(kube=api)
     changes: list[Change] = []
     for target in targets:
         changes.extend(target.plan(assigned[target.name], state))

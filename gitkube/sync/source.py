@@ -31,7 +31,7 @@ def open_source(repo: str) -> GitStore:
     """
     if not is_remote(repo):
         return GitStore(repo)
-    mirror = cache_dir() / hashlib.sha256(repo.encode()).hexdigest()[:24]
+    mirror = mirror_dir(repo)
     if not (mirror / "HEAD").exists():
         mirror.mkdir(parents=True, exist_ok=True)
         _git("init", "--bare", "--quiet", str(mirror))
@@ -46,6 +46,16 @@ def open_source(repo: str) -> GitStore:
         "+refs/heads/*:refs/heads/*",
     )
     return GitStore(mirror)
+
+
+def mirror_dir(repo: str) -> Path:
+    """Where the bare mirror of the remote ``repo`` lives."""
+    return cache_dir() / hashlib.sha256(repo.encode()).hexdigest()[:24]
+
+
+def opened_source(repo: str) -> GitStore:
+    """The repository :func:`open_source` last made ready, without fetching again."""
+    return GitStore(mirror_dir(repo)) if is_remote(repo) else GitStore(repo)
 
 
 def _git(*args: str) -> None:

@@ -11,6 +11,7 @@ from gitkube.domain.keys import (
     CONTAINS_GROUP_KINDS_ANNOTATION,
     HEALTH_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
+    REFUSED_ANNOTATION,
     STATUS_PREFIX,
     TOOLING_ANNOTATION,
 )
@@ -32,6 +33,7 @@ class ApplySetStatus:
     group_kinds: list[str]
     objects: int
     health: dict[str, Any] | None = None  # {"healthy": N, "problems": {app: text}}
+    refused: str = ""  # why the latest run was refused by a trust check (until one passes)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -66,6 +68,7 @@ def read_status(
                 ],
                 objects=_member_count(parent),
                 health=_health(annotations.get(HEALTH_STATUS_ANNOTATION)),
+                refused=annotations.get(REFUSED_ANNOTATION, ""),
             )
         )
     return statuses

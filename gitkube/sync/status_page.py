@@ -90,7 +90,7 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .4em}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3em .6em;
 border-bottom:1px solid #e5e5ea;vertical-align:top}th{color:#6e6e73;font-weight:600}
 code{font:12px ui-monospace,monospace}.muted{color:#6e6e73}
-.Healthy{color:#1a7f37}.Progressing{color:#9a6700}.Degraded,.error{color:#cf222e}
+.Healthy{color:#1a7f37}.Progressing{color:#9a6700}.Degraded,.error,.refused{color:#cf222e}
 .Missing{color:#8250df}.badge{font-weight:600}
 """
 

@@ -43,6 +43,7 @@ from gitkube.plugin_api import (
     EXTERNAL_ADDRESS_ANNOTATION,
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
+    LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
@@ -174,6 +175,9 @@ class KubernetesTarget:
         status: Mapping[str, str],
         legacy_record: Mapping[str, str] | None = None,
     ) -> None:
+        if self.settings.rendered_commit:
+            # Written before the first write of a run too: no rewinds past it.
+            status = {**status, LAST_SYNCED_COMMIT_ANNOTATION: self.settings.rendered_commit}
         self.parent = self.parent.write(self.api, group_kinds, namespaces, status, legacy_record)
 
     # -- observe and plan ----------------------------------------------------
