@@ -1,17 +1,33 @@
-"""labels: ``app: <name>`` (plus app.yaml ``labels``) on every object, selector and pod template.
+"""labels: ``app: <name>`` (plus app.yaml ``labels``) on every object, pod template and own selector.
 
 The seed labels every Service, RC and Pod so that
 ``kubectl delete pod,rc,service -l app=NAME`` removes a stack; this plugin
-keeps that promise for every object without anyone writing it. Semantics
-follow kustomize's ``labels`` with ``includeSelectors`` and
-``includeTemplates``: selectors gain the labels, existing selector keys stay.
-A value the user wrote that differs is an error, never overwritten.
+keeps that promise for every object without anyone writing it. Every object's
+``metadata.labels`` and every pod template gain the labels, as kustomize's
+``labels`` with ``includeTemplates`` does.
+
+Selectors are narrower than kustomize's ``includeSelectors``, because adding a
+key to a selector changes what it selects:
+
+* a workload's selector (Deployment, ReplicaSet, StatefulSet, DaemonSet,
+  ReplicationController) selects its own pod template, which gains the
+  labels, so it gains them too (created when absent, as kustomize does);
+* the selector of a Service, PodDisruptionBudget or NetworkPolicy gains them
+  only when, as written, it selects a pod template (or Pod) of the same app
+  (as written, plus the app's labels the template gains: ``selector: {app:
+  frontend}`` in app ``frontend`` selects its pods).
+  One that selects another app's pods, or pods an operator makes
+  (``selector: {prometheus: main}``), is left as written, and so is an empty
+  one (it selects every pod). None is created where there was none: a Service
+  without a selector is how hand-written EndpointSlices are used.
+
+A label value the user wrote that differs is an error, never overwritten.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from gitkube.plugin_api import (
@@ -28,21 +44,24 @@ from gitkube.plugin_api import (
 MANAGED_BY = (MANAGED_BY_LABEL, "gitkube")
 _GCE_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
-# Kinds whose selector is a plain map (created when absent).
+# Workloads whose selector is a plain map, selecting their own template (created when absent).
 _MAP_SELECTOR_KINDS = {
-    "Service": ("spec", "selector"),
     "ReplicationController": ("spec", "selector"),
 }
-# Kinds whose selector is a LabelSelector (matchLabels created when absent).
+# Workloads whose selector is a LabelSelector over their own template (matchLabels
+# created when absent).
 _LABEL_SELECTOR_KINDS = {
     "Deployment": ("spec", "selector"),
     "ReplicaSet": ("spec", "selector"),
     "StatefulSet": ("spec", "selector"),
     "DaemonSet": ("spec", "selector"),
 }
-# Selectors that gain labels only when the user wrote them (creating one
-# would change what they select).
-_EXISTING_LABEL_SELECTOR_KINDS = {
+# Selectors of pods made elsewhere: they gain the labels only when, as written,
+# they select a pod template of the same app (see the module docstring).
+_OTHER_PODS_MAP_SELECTOR_KINDS = {
+    "Service": ("spec", "selector"),
+}
+_OTHER_PODS_LABEL_SELECTOR_KINDS = {
     "PodDisruptionBudget": ("spec", "selector"),
     "NetworkPolicy": ("spec", "podSelector"),
 }
@@ -104,20 +123,32 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
         "metadata.labels",
     )
     body = resource.body
-    if resource.kind in _MAP_SELECTOR_KINDS and not _is_external_name(body):
+    if resource.kind in _MAP_SELECTOR_KINDS:
         selector = _dig(body, _MAP_SELECTOR_KINDS[resource.kind], create=True)
         _merge(resource, selector, labels, "spec.selector")
+    if resource.kind in _OTHER_PODS_MAP_SELECTOR_KINDS and not _is_external_name(body):
+        selector = _dig(body, _OTHER_PODS_MAP_SELECTOR_KINDS[resource.kind], create=False)
+        if isinstance(selector, dict) and selects_own_pods(
+            _as_labelled(resource.app.pod_labels, labels), selector, ()
+        ):
+            _merge(resource, selector, labels, "spec.selector")
     if resource.kind in _LABEL_SELECTOR_KINDS:
         selector = _dig(body, _LABEL_SELECTOR_KINDS[resource.kind], create=True)
         _check_expressions(resource, selector, labels, "spec.selector")
         _merge(
             resource, selector.setdefault("matchLabels", {}), labels, "spec.selector.matchLabels"
         )
-    if resource.kind in _EXISTING_LABEL_SELECTOR_KINDS:
-        selector = _dig(body, _EXISTING_LABEL_SELECTOR_KINDS[resource.kind], create=False)
-        if selector is not None:
-            _check_expressions(resource, selector, labels, "selector")
-            _merge(resource, selector.setdefault("matchLabels", {}), labels, "selector.matchLabels")
+    if resource.kind in _OTHER_PODS_LABEL_SELECTOR_KINDS:
+        path = _OTHER_PODS_LABEL_SELECTOR_KINDS[resource.kind]
+        selector = _dig(body, path, create=False)
+        if isinstance(selector, dict) and selects_own_pods(
+            _as_labelled(resource.app.pod_labels, labels),
+            selector.get("matchLabels") or {},
+            selector.get("matchExpressions") or (),
+        ):
+            where = ".".join(path)
+            _check_expressions(resource, selector, labels, where)
+            _merge(resource, selector.setdefault("matchLabels", {}), labels, f"{where}.matchLabels")
     if resource.kind == "CronJob":
         job_meta = _dig(body, ("spec", "jobTemplate", "metadata"), create=True)
         _merge(
@@ -127,6 +158,48 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
         for template in resource.pod_templates():
             meta = template.setdefault("metadata", {})
             _merge(resource, meta.setdefault("labels", {}), labels, "pod template labels")
+
+
+def selects_own_pods(
+    pod_labels: Sequence[Mapping[str, str]],
+    match_labels: Mapping[str, Any],
+    match_expressions: Sequence[Any],
+) -> bool:
+    """Whether a selector, as written, selects one of the app's pod templates.
+
+    An empty selector selects every pod (of the namespace): it is not the
+    app's own, and adding the app's labels would narrow it.
+    """
+    if not match_labels and not match_expressions:
+        return False
+    return any(
+        all(labels.get(str(k)) == str(v) for k, v in match_labels.items())
+        and all(_expression_holds(e, labels) for e in match_expressions)
+        for labels in pod_labels
+    )
+
+
+def _as_labelled(
+    pod_labels: Sequence[Mapping[str, str]], labels: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """The app's pod labels as written, with the labels this plugin gives every template."""
+    return [{**labels, **written} for written in pod_labels]
+
+
+def _expression_holds(expression: Any, labels: Mapping[str, str]) -> bool:
+    if not isinstance(expression, Mapping):
+        return False
+    key, operator = str(expression.get("key")), expression.get("operator")
+    values = {str(v) for v in expression.get("values") or ()}
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":
+        return labels.get(key) not in values
+    if operator == "Exists":
+        return key in labels
+    if operator == "DoesNotExist":
+        return key not in labels
+    return False
 
 
 def _is_external_name(body: Mapping[str, Any]) -> bool:

@@ -25,10 +25,19 @@ from gitkube.render.pipeline import APP_FILE, CORE_APP_KEYS
 _CORE_DOCS = {
     "name": documented(
         CORE_APP_KEYS["name"],
-        "The app's name (the `app` label and the prefix of generated objects).",
-        default="<the directory's name>",
+        "The app's name (the `app` label and the prefix of generated objects). Without it, "
+        "the `app` label that every manifest of the app already carries, if they all carry "
+        "the same one; otherwise the directory's name.",
+        default="<the app label all its manifests carry, else the directory's name>",
         examples=["frontend"],
-    )
+    ),
+    "namespace": documented(
+        CORE_APP_KEYS["namespace"],
+        "The namespace of the app's namespaced objects that name none (instead of "
+        "`namespace` in gitkube.yaml). Objects that name one keep it.",
+        default="<namespace in gitkube.yaml>",
+        examples=["monitoring"],
+    ),
 }
 
 

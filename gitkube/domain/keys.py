@@ -20,6 +20,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 RECORD_HASH_ANNOTATION = "gitkube.dev/content-hash"
 RECORD_SOURCE_ANNOTATION = "gitkube.dev/source"
 RECORD_APP_ANNOTATION = "gitkube.dev/app"
+# The hash of the values as the API server normalised them (cpu: 0.5 -> 500m), so a
+# later sync recognises its own object without a dry-run.
+SERVER_FORM_ANNOTATION = "gitkube.dev/server-form-hash"
 
 # -- on the parent ------------------------------------------------------------------
 # The last sync's outcome (rendered-commit, source-commit, result, ...).
@@ -30,6 +33,8 @@ OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
 HEALTH_STATUS_ANNOTATION = f"{STATUS_PREFIX}health"
 # The newest rendered commit a run applied from: the next must descend from it (no rewinds).
 LAST_SYNCED_COMMIT_ANNOTATION = f"{STATUS_PREFIX}last-synced-commit"
+# The group-kinds of the members that exist after the last run (read by `gitkube status`).
+MEMBER_KINDS_STATUS_ANNOTATION = f"{STATUS_PREFIX}group-kinds"
 # Why the latest run was refused by a trust check (until one passes; gitkube status shows it).
 REFUSED_ANNOTATION = "verify.gitkube.dev/refused"
 # The other sync targets (e.g. "gce") that own objects of this ApplySet.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -53,7 +53,9 @@ class App:
 
     ``path`` (``web/frontend``) is its identity; ``name`` is the directory's
     base name unless ``app.yaml`` says ``name:``; ``settings`` is the content
-    of ``app.yaml`` (empty when there is none).
+    of ``app.yaml`` (empty when there is none). ``pod_labels`` holds the
+    labels of each of the app's pod templates and Pods as written, before any
+    plugin ran (what the app's own selectors can be checked against).
     """
 
     path: str
@@ -61,6 +63,7 @@ class App:
     settings: dict[str, Any] = field(default_factory=dict)
     settings_file: str | None = None
     manifest_files: list[str] = field(default_factory=list)
+    pod_labels: list[dict[str, str]] = field(default_factory=list)
 
 
 class _MetadataMap(MutableMapping[str, Any]):
@@ -211,6 +214,19 @@ class Resource:
             spec = template.get("spec")
             if isinstance(spec, dict):
                 yield spec
+
+
+def written_pod_labels(resources: Iterable[Resource]) -> list[dict[str, str]]:
+    """The labels of every pod template and Pod among ``resources``, as they are now."""
+    found = []
+    for resource in resources:
+        for template in resource.pod_templates():
+            meta = template.get("metadata")
+            labels = meta.get("labels") if isinstance(meta, dict) else None
+            found.append(
+                {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+            )
+    return found
 
 
 # kubectl's order for the top of an object; the rest keeps the author's order.

@@ -85,12 +85,14 @@ class Change:
     blocked: str | None = None
     late_bound: dict[str, str] = field(default_factory=dict)
     adopt: bool = False  # taking over an object gitkube did not create
+    source: str | None = None  # the object's file on the rendered branch
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "action": self.action.value,
             "app": self.app,
+            "file": self.source,
             "group": self.id.group,
             "kind": self.id.kind,
             "namespace": self.id.namespace,

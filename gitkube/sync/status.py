@@ -10,6 +10,7 @@ from gitkube.domain.keys import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     HEALTH_STATUS_ANNOTATION,
+    MEMBER_KINDS_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
     REFUSED_ANNOTATION,
     STATUS_PREFIX,
@@ -63,15 +64,26 @@ def read_status(
                 synced_at=annotations.get(f"{STATUS_PREFIX}synced-at", ""),
                 result=annotations.get(f"{STATUS_PREFIX}result", "never synced"),
                 message=annotations.get(f"{STATUS_PREFIX}message", ""),
-                group_kinds=[
-                    g for g in annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "").split(",") if g
-                ],
+                group_kinds=_member_kinds(annotations),
                 objects=_member_count(parent),
                 health=_health(annotations.get(HEALTH_STATUS_ANNOTATION)),
                 refused=annotations.get(REFUSED_ANNOTATION, ""),
             )
         )
     return statuses
+
+
+def _member_kinds(annotations: dict[str, str]) -> list[str]:
+    """The group-kinds of what the last run left in the cluster.
+
+    Not the ApplySet's list: after a failed run that also names the kinds the
+    run meant to write and never did. Parents written before gitkube recorded
+    this have only the ApplySet's list.
+    """
+    recorded = annotations.get(MEMBER_KINDS_STATUS_ANNOTATION)
+    if recorded is None:
+        recorded = annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "")
+    return [g for g in recorded.split(",") if g]
 
 
 def _health(recorded: str | None) -> dict[str, Any] | None:

@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 from gitkube.plugin_api import AGGREGATED_DISCOVERY, KubeApi
 
+from .preflight import ServedKind
+
 
 @dataclass(frozen=True)
 class ApiResource:
@@ -42,10 +44,13 @@ class Discovery:
     def __init__(self, api: KubeApi) -> None:
         self.api = api
         self.resources: dict[tuple[str, str], ApiResource] = {}
+        # Every version served for each group-kind (an object may name any of them).
+        self.versions: dict[tuple[str, str], set[str]] = {}
         self.refresh()
 
     def refresh(self) -> None:
         self.resources.clear()
+        self.versions.clear()
         for root in ("/api", "/apis"):
             doc = self.api.request("GET", root, accept=AGGREGATED_DISCOVERY)
             for group in doc.get("items", ()):
@@ -55,6 +60,9 @@ class Discovery:
                     for res in version.get("resources", ()):
                         kind = res.get("responseKind", {}).get("kind")
                         if kind and "/" not in res["resource"]:
+                            self.versions.setdefault((group_name, kind), set()).add(
+                                version["version"]
+                            )
                             self.resources[(group_name, kind)] = ApiResource(
                                 group_name,
                                 version["version"],
@@ -66,3 +74,10 @@ class Discovery:
 
     def find(self, group: str, kind: str) -> ApiResource | None:
         return self.resources.get((group, kind))
+
+    def served(self, group: str, kind: str) -> ServedKind | None:
+        res = self.resources.get((group, kind))
+        if res is None:
+            return None
+        versions = frozenset(self.versions.get((group, kind), ()))
+        return ServedKind(res.namespaced, versions, "the cluster")

@@ -21,8 +21,14 @@ what the server holds (server defaults and other managers' fields are
 ignored), and a suspected difference is confirmed with a server-side-apply
 dry-run before it is called drift.
 
-Creates are tried as server-side dry-runs while planning, so an object the
-API server refuses blocks the run before its first write.
+Before anything is written, the whole plan is checked
+(:mod:`gitkube_plugins.kubernetes.preflight`): every kind and apiVersion
+served, scope as the cluster's discovery says, no object bound for a
+Terminating namespace; every problem is listed at once. Creates are tried as
+server-side dry-runs while planning, so an object the API server refuses
+blocks the run before its first write. An object being deleted counts as
+deleted. Values the server keeps in its own form are recognised once
+(:mod:`gitkube_plugins.kubernetes.server_form`).
 
 Before the first write, the namespaces the objects go in are checked: a
 missing one is created (owned, labelled, in the plan) unless
@@ -35,7 +41,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,10 +51,14 @@ from gitkube.plugin_api import (
     HEALTH_STATUS_ANNOTATION,
     LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
+    MEMBER_KINDS_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
+    RECORD_APP_ANNOTATION,
     RECORD_HASH_ANNOTATION,
+    RECORD_SOURCE_ANNOTATION,
     REPLACE_ANNOTATION,
+    SERVER_FORM_ANNOTATION,
     STATUS_PREFIX,
     TARGETS_ANNOTATION,
     Action,
@@ -74,6 +84,23 @@ from .filters import (
     ParentNamespaceFilter,
     PruneFilter,
     first_refusal,
+)
+from .preflight import (
+    PlanCheck,
+    ScopeCheck,
+    ServedKind,
+    ServedKindCheck,
+    ServedVersionCheck,
+    TerminatingNamespaceCheck,
+    crd_kinds,
+    plan_problems,
+    refuse_plan,
+)
+from .server_form import (
+    remembered,
+    remembered_form_matches,
+    server_form_hash,
+    with_server_form,
 )
 
 FIELD_MANAGER = "gitkube"
@@ -145,6 +172,8 @@ class KubernetesTarget:
         self.applied: set[ObjectId] = set()
         self.deleted: set[ObjectId] = set()
         self.live_namespaces: set[str] = set()
+        # The server's form of each object's values, where it differs from what is sent.
+        self.server_forms: dict[ObjectId, str | None] = {}
         self.state = SyncState()
 
     # -- wiring --------------------------------------------------------------
@@ -227,15 +256,18 @@ class KubernetesTarget:
             desired_gks.add(("", "Namespace"))  # listed whole: which of them exist
         selector = f"{PART_OF_LABEL}={self.applyset.id}"
 
+        run_crds = crd_kinds(desired)
+
+        def served(group: str, kind: str) -> ServedKind | None:
+            # The cluster's discovery wins; a CRD of this run serves what it defines.
+            return self.discovery.served(group, kind) or run_crds.get((group, kind))
+
+        problems = plan_problems(_kind_checks(served), desired)
         live: dict[ObjectId, dict[str, Any]] = {}
-        creatable_crd_kinds = _kinds_defined_by_crds(desired)
         for group, kind in sorted(desired_gks):
             res = self.discovery.find(group, kind)
             if res is None:
-                if (group, kind) in creatable_crd_kinds:
-                    continue  # its CRD is created in this run: nothing can exist yet
-                self._resource_for(ObjectId(group, kind, None, ""))
-                continue
+                continue  # not served: a problem above, or its CRD is created in this run
             # Desired kinds are listed whole: creates must see unowned objects in the way.
             for item in self._list(res, None):
                 live[_live_id(group, kind, item)] = item
@@ -248,11 +280,26 @@ class KubernetesTarget:
                 for item in self._list(res, selector):
                     live[_live_id(group, kind, item)] = item
 
-        self.owned = {oid: obj for oid, obj in live.items() if self._is_member(obj)}
-        self.live_namespaces = {
-            oid.name for oid in live if oid.group == "" and oid.kind == "Namespace"
+        # An object being deleted counts as deleted: never pruned, counted or reported again.
+        self.owned = {
+            oid: obj
+            for oid, obj in live.items()
+            if self._is_member(obj) and not is_being_deleted(obj)
         }
-        self.desired = [*desired, *self._namespaces_to_keep(targeted, desired, live)]
+        namespaces = {
+            oid.name: obj
+            for oid, obj in live.items()
+            if oid.group == "" and oid.kind == "Namespace"
+        }
+        self.live_namespaces = {n for n, obj in namespaces.items() if not is_being_deleted(obj)}
+        terminating = set(namespaces) - self.live_namespaces
+        problems += plan_problems([TerminatingNamespaceCheck(terminating)], desired)
+        implicit, missing = self._namespaces_to_keep(targeted, desired, live)
+        if missing:
+            problems.append(missing)
+        if problems:
+            raise refuse_plan(problems)
+        self.desired = [*desired, *implicit]
         self.desired_by_id = {d.id: d for d in self.desired}
         changes = [self._plan_one(d, live.get(d.id), state) for d in self.desired]
         changes.extend(self._plan_prunes(targeted))
@@ -263,11 +310,12 @@ class KubernetesTarget:
         targeted: Mapping[str, Sequence[str]],
         desired: Sequence[DesiredObject],
         live: Mapping[ObjectId, Mapping[str, Any]],
-    ) -> list[DesiredObject]:
-        """The namespaces objects go in that the repo does not define, as desired objects.
+    ) -> tuple[list[DesiredObject], str | None]:
+        """The namespaces objects go in that the repo does not define, as desired
+        objects, and the problem of the missing ones when they may not be created.
 
         One that is missing is created (unless ``sync.createNamespaces`` is
-        false: then the sync is refused here, before any write); one gitkube
+        false: then the sync is refused, before any write); one gitkube
         created before stays desired, so it is not pruned while in use; one
         that someone else created is left alone.
         """
@@ -282,16 +330,22 @@ class KubernetesTarget:
                 missing[namespace] = apps
             elif existing is None or self._is_member(existing):
                 implicit.append(self._implicit_namespace(namespace))
-        if missing:
-            listing = "; ".join(
-                f"{ns} (needed by {', '.join(apps)})" for ns, apps in missing.items()
-            )
-            raise GitkubeError(
-                f"{len(missing)} namespace(s) the rendered objects go in do not exist and "
-                f"sync.createNamespaces is false: {listing}; nothing was changed. Create "
-                "them, define them in the repo, or let gitkube create them"
-            )
-        return implicit
+        if not missing:
+            return implicit, None
+        first_file: dict[str, str] = {}
+        for d in sorted(desired, key=lambda d: d.path):
+            if d.id.namespace in missing and d.path:
+                first_file.setdefault(d.id.namespace, d.path)
+        listing = "; ".join(
+            f"{ns} (needed by {', '.join(apps)}"
+            + (f", first in {first_file[ns]})" if ns in first_file else ")")
+            for ns, apps in missing.items()
+        )
+        return implicit, (
+            f"{len(missing)} namespace(s) the rendered objects go in do not exist and "
+            f"sync.createNamespaces is false: {listing}. Create them, define them in the "
+            "repo, or let gitkube create them"
+        )
 
     def _implicit_namespace(self, name: str) -> DesiredObject:
         body = {
@@ -317,8 +371,8 @@ class KubernetesTarget:
         for oid, obj in sorted(self.owned.items(), key=lambda kv: (kind_rank(kv[0].kind), kv[0])):
             if oid in self.desired_by_id:
                 continue
-            labels = obj.get("metadata", {}).get("labels") or {}
-            change = Change(self.name, Action.DELETE, oid, app=labels.get("app"), live=obj)
+            app, source = _recorded_origin(obj)
+            change = Change(self.name, Action.DELETE, oid, app=app, live=obj, source=source)
             reason = first_refusal(filters, oid, obj)
             if reason:
                 change.action = Action.UNCHANGED
@@ -377,13 +431,28 @@ class KubernetesTarget:
         record = record_of(obj)
         body = with_record(bound, record)
         change = Change(
-            self.name, Action.UNCHANGED, oid, app=obj.app, desired=body, live=live, late_bound=late
+            self.name,
+            Action.UNCHANGED,
+            oid,
+            app=obj.app,
+            desired=body,
+            live=live,
+            late_bound=late,
+            source=obj.path or None,
         )
         if live is None:
             change.action = Action.CREATE
             if not obj.path:
                 change.note = "objects go in this namespace and the repo does not define it"
             change.blocked = self._refused_create(oid, body)
+            return change
+        if is_being_deleted(live):
+            change.action = Action.CREATE
+            change.blocked = (
+                f"{oid} is being deleted (finalizers: "
+                f"{', '.join(live.get('metadata', {}).get('finalizers') or ()) or 'none'}); "
+                "sync again once it is gone"
+            )
             return change
         if not self._is_member(live):
             change.action = Action.UPDATE
@@ -398,6 +467,8 @@ class KubernetesTarget:
         # The record is part of the body: a match means gitkube's intent is unchanged too.
         if is_subset(body, live) and not pending:
             return change
+        if not late and remembered_form_matches(body, live):
+            return change  # values the server keeps in its own form, as recorded last time
         live_annotations = live.get("metadata", {}).get("annotations") or {}
         if (
             RECORD_HASH_ANNOTATION not in live_annotations
@@ -415,7 +486,7 @@ class KubernetesTarget:
         try:
             result = self.api.apply(
                 self._resource_for(oid).object_path(oid.namespace, oid.name, _version(body)),
-                body,
+                with_server_form(body, remembered(live)),
                 manager=FIELD_MANAGER,
                 force=self.settings.force_conflicts,
                 dry_run=True,
@@ -423,10 +494,19 @@ class KubernetesTarget:
         except KubeApiError as exc:
             self._classify_refusal(change, exc, body)
             return change
+        form = None if late else server_form_hash(body, result)
+        self.server_forms[oid] = form
         fields = differing_paths(without_volatile_fields(result), without_volatile_fields(live))
         if fields:
             change.action = Action.UPDATE
             change.fields = fields
+        elif form != remembered(live):
+            change.action = Action.UPDATE
+            change.fields = [f"metadata.annotations.{SERVER_FORM_ANNOTATION}"]
+            change.note = (
+                "the server keeps some values in its own form (cpu: 0.5 as 500m); "
+                "recording it once so later syncs need not ask"
+            )
         return change
 
     def _refused_create(self, oid: ObjectId, body: Mapping[str, Any]) -> str | None:
@@ -438,12 +518,14 @@ class KubernetesTarget:
         if res is None or (res.namespaced and oid.namespace not in self.live_namespaces):
             return None
         try:
-            self.api.apply(
+            result = self.api.apply(
                 res.object_path(oid.namespace, oid.name, _version(body)),
                 body,
                 manager=FIELD_MANAGER,
                 dry_run=True,
             )
+            if not (body.get("spec") or {}).get("externalIPs"):
+                self.server_forms[oid] = server_form_hash(body, result)
         except KubeApiError as exc:
             # 404, 409: its namespace went, or it was created meanwhile: the apply will tell.
             if exc.status in (404, 409):
@@ -509,18 +591,51 @@ class KubernetesTarget:
         if not writes:
             return
         self._record_intent()
+        pending_crds: list[str] = []
         for change in sorted(writes, key=lambda c: (kind_rank(c.id.kind), c.id)):
+            if pending_crds and change.id.kind != "CustomResourceDefinition":
+                self._crds_established(pending_crds)
+                pending_crds = []
             try:
                 self._apply_one(change, state)
             except GitkubeError as exc:
                 raise GitkubeError(
                     f"could not apply {change.id}: {_reason(exc)} ({len(self.applied)} of "
-                    f"{len(writes)} writes made, nothing pruned; the next sync carries on)"
+                    f"{len(writes)} writes made, nothing pruned; the next sync carries on)",
+                    file=change.source,
+                    app=change.app,
                 ) from None
             self.applied.add(change.id)
             if change.id.kind == "CustomResourceDefinition":
-                self._wait_established(change.id.name)
-                self.discovery.refresh()
+                pending_crds.append(change.id.name)
+        if pending_crds:
+            self._crds_established(pending_crds)
+
+    def _crds_established(self, names: Sequence[str], timeout: float = 30.0) -> None:
+        """Wait for the CRDs applied so far, all together, until the cluster's discovery
+        serves every kind and version they define (two small requests a poll, instead
+        of a GET of each large CRD), so their custom resources can follow."""
+        wanted = crd_kinds(
+            d
+            for d in self.desired
+            if d.id.kind == "CustomResourceDefinition" and d.id.name in names
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            self.discovery.refresh()
+            waiting = [
+                kind.source
+                for (group, name), kind in sorted(wanted.items())
+                if not kind.versions <= (self.discovery.versions.get((group, name)) or set())
+            ]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if waiting:
+            raise GitkubeError(
+                f"not served within {timeout:.0f}s of being applied (not Established?): "
+                + ", ".join(w.removesuffix(" in this commit") for w in waiting)
+            )
 
     def _apply_one(self, change: Change, state: SyncState) -> None:
         oid = change.id
@@ -538,7 +653,12 @@ class KubernetesTarget:
         rendered = with_record(desired.body, record_of(desired))
         # Adopting means taking the object's fields from whoever set them.
         force = self.settings.force_conflicts or change.adopt
-        self.api.apply(path, rendered, manager=FIELD_MANAGER, force=force)
+        form = self.server_forms.get(oid)
+        served = self.api.apply(
+            path, with_server_form(rendered, form), manager=FIELD_MANAGER, force=force
+        )
+        if not bound:
+            self._remember_server_form(path, rendered, form, served, force)
         if late:
             self.api.apply(
                 path,
@@ -553,20 +673,22 @@ class KubernetesTarget:
             )
         self._event(change, "Applied" if change.action is not Action.CREATE else "Created")
 
-    def _wait_established(self, name: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
-        while time.monotonic() < deadline:
-            crd = self.api.request("GET", path)
-            conditions = crd.get("status", {}).get("conditions") or ()
-            if any(
-                c.get("type") == "Established" and c.get("status") == "True" for c in conditions
-            ):
-                return
-            time.sleep(0.2)
-        raise GitkubeError(
-            f"CustomResourceDefinition {name} was not established within {timeout:.0f}s"
-        )
+    def _remember_server_form(
+        self,
+        path: str,
+        rendered: Mapping[str, Any],
+        sent_form: str | None,
+        served: Mapping[str, Any],
+        force: bool,
+    ) -> None:
+        """Record the server's form of values it normalised, when no dry-run told it
+        beforehand (a create in a namespace, or of a kind, this run makes): one more
+        apply, once, so later syncs compare without asking."""
+        actual = server_form_hash(rendered, served)
+        if actual != sent_form:
+            self.api.apply(
+                path, with_server_form(rendered, actual), manager=FIELD_MANAGER, force=force
+            )
 
     def _wait_gone(self, path: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -652,6 +774,9 @@ class KubernetesTarget:
             return
         members = (set(self.owned) | self.applied) - self.deleted
         group_kinds, namespaces = self._members_scope(members)
+        # What exists, for `gitkube status`; the ApplySet annotation below may list
+        # more after a failed run (what it meant to write, so nothing goes unfound).
+        member_kinds = ",".join(sorted(group_kinds))
         legacy: Mapping[str, str] | None = None
         if result.error:
             desired_gks, desired_ns = self._members_scope(self.desired_by_id)
@@ -667,6 +792,7 @@ class KubernetesTarget:
             f"{STATUS_PREFIX}result": "error" if result.error else "synced",
             f"{STATUS_PREFIX}message": (result.error or "")[:1000],
             OBJECTS_STATUS_ANNOTATION: str(len(members)),
+            MEMBER_KINDS_STATUS_ANNOTATION: member_kinds,
         }
         if result.app_health is not None:
             status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
@@ -733,13 +859,25 @@ def _live_id(group: str, kind: str, item: Mapping[str, Any]) -> ObjectId:
     return ObjectId(group, kind, meta.get("namespace") or None, str(meta.get("name", "")))
 
 
-def _kinds_defined_by_crds(desired: Sequence[DesiredObject]) -> set[tuple[str, str]]:
-    kinds = set()
-    for d in desired:
-        if d.id.kind == "CustomResourceDefinition":
-            spec = d.body.get("spec", {})
-            kinds.add((spec.get("group", ""), spec.get("names", {}).get("kind", "")))
-    return kinds
+def _kind_checks(served: Callable[[str, str], ServedKind | None]) -> list[PlanCheck]:
+    """The checks of each object's kind, version and scope against what is served."""
+    return [ServedKindCheck(served), ServedVersionCheck(served), ScopeCheck(served)]
+
+
+def _recorded_origin(live: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The app (by path) and rendered file a member came from, as its record says.
+
+    Members applied before the record existed fall back to their ``app`` label.
+    """
+    meta = live.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    app = annotations.get(RECORD_APP_ANNOTATION) or (meta.get("labels") or {}).get("app")
+    return app, annotations.get(RECORD_SOURCE_ANNOTATION)
+
+
+def is_being_deleted(obj: Mapping[str, Any]) -> bool:
+    """Whether the API server is deleting the object (finalizers still pending)."""
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
 @hookimpl

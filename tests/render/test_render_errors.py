@@ -145,7 +145,8 @@ def test_duplicate_identity_names_both_files(make_repo, cli, tmp_path):
 
 def test_conflicting_app_label_is_not_overwritten(make_repo, cli, tmp_path):
     pod = POD.replace("metadata: {name: p}", "metadata: {name: p, labels: {app: other}}")
-    repo = make_repo({"web/a/pod.yaml": pod})
+    # Without app.yaml the label would name the app; name: says otherwise.
+    repo = make_repo({"web/a/pod.yaml": pod, "web/a/app.yaml": "name: a\n"})
     render_fails(cli, repo, tmp_path / "out", "web/a/pod.yaml", 'app: "other"', "set name:")
 
 

@@ -122,7 +122,12 @@ spec:
 
 # What gitkube adds at apply time and the rendered files do not carry (the
 # record of what it applied); kubectl diff of the rendered files shows only these.
-RECORD_KEYS = ("gitkube.dev/app:", "gitkube.dev/content-hash:", "gitkube.dev/source:")
+RECORD_KEYS = (
+    "gitkube.dev/app:",
+    "gitkube.dev/content-hash:",
+    "gitkube.dev/source:",
+    "gitkube.dev/server-form-hash:",
+)
 
 
 def record_requests(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict]]:

@@ -289,7 +289,9 @@ def test_a_run_that_fails_midway_records_what_it_applied_and_prunes_nothing(
     monkeypatch.undo()
     assert failed.returncode == 1
     (line,) = failed.stderr.strip().splitlines()
-    assert line.startswith(f"error: could not apply Service {repo.namespace}/new:"), line
+    assert line.startswith(
+        f"error: apps/new/service-new.yaml, app apps/new: could not apply Service {repo.namespace}/new:"
+    ), line
     assert "request timed out" in line and "2 of 4 writes made, nothing pruned" in line, line
     assert get(kube, f"{ns}/configmaps/old-conf") is not None  # nothing pruned that run
     role = kube.request("GET", role_path)
@@ -429,8 +431,8 @@ rules: []
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert "sync.createNamespaces is false" in line
-    assert f"one-{tag} (needed by apps/first, apps/second)" in line
-    assert f"two-{tag} (needed by apps/second)" in line
+    assert f"one-{tag} (needed by apps/first, apps/second, first in apps/first/" in line
+    assert f"two-{tag} (needed by apps/second, first in apps/second/" in line
     assert get(kube, f"{RBAC}/clusterroles/{role}") is None  # refused before any write
     assert get(kube, f"/api/v1/namespaces/one-{tag}") is None
 
