@@ -27,11 +27,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from gitkube.commands.source import open_source
-from gitkube.commands.sync import SyncOptions, sync
-from gitkube.domain.desired import load_desired
 from gitkube.primitives.kubeapi import KubeApi
 from gitkube.primitives.yamlio import dump_document
+from gitkube.sync.desired import load_desired
+from gitkube.sync.run import SyncOptions, sync
+from gitkube.sync.source import open_source
 from gitkube.testing.controlplane import ControlPlane, default_bin_dir
 
 

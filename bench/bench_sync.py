@@ -30,8 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
 
-from gitkube.commands.sync import SyncOptions, sync
 from gitkube.primitives.kubeapi import KubeApi
+from gitkube.sync.run import SyncOptions, sync
 from gitkube.testing.controlplane import ControlPlane, default_bin_dir
 
 

@@ -33,10 +33,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
 
-from gitkube.commands.sync import SyncOptions, sync
-from gitkube.commands.trust import TrustOptions
 from gitkube.primitives.gitsign import is_ancestor, keyring, read_key_file, verify_commit
 from gitkube.primitives.kubeapi import KubeApi
+from gitkube.sync.run import SyncOptions, sync
+from gitkube.sync.trust import TrustOptions
 from gitkube.testing.controlplane import ControlPlane, default_bin_dir
 
 

@@ -13,28 +13,41 @@ The hooks themselves are documented in :mod:`gitkube.domain.hookspec`.
 """
 
 from gitkube import __version__
+from gitkube.domain.applyset_parent import ApplySetParent
 from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.health import HEALTHY, Health, HealthState, worst
 from gitkube.domain.hookspec import hookimpl
-from gitkube.domain.names import gce_name_problem
-from gitkube.domain.notify import Event, NotifyRule
-from gitkube.domain.ownership import (
+from gitkube.domain.keys import (
     ADDITIONAL_NAMESPACES_ANNOTATION,
     APPLYSET_ID_LABEL,
+    ATTACH_ANNOTATION,
     CONTAINS_GROUP_KINDS_ANNOTATION,
+    EXTERNAL_ADDRESS_ANNOTATION,
+    GCE_ADOPTED_LABEL,
     GCE_OWNER_LABEL,
     HEALTH_STATUS_ANNOTATION,
     LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
+    MEMBER_KINDS_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
     RECORD_APP_ANNOTATION,
     RECORD_HASH_ANNOTATION,
     RECORD_SOURCE_ANNOTATION,
+    REFUSED_ANNOTATION,
+    REPLACE_ANNOTATION,
+    SERVER_FORM_ANNOTATION,
+    SOPS_FILE_ANNOTATION,
+    SOPS_SOURCE_ANNOTATION,
     STATUS_PREFIX,
+    TARGET_POOL_ANNOTATION,
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
+)
+from gitkube.domain.names import gce_name_problem
+from gitkube.domain.notify import Event, NotifyRule
+from gitkube.domain.ownership import (
     ApplySet,
     health_summary,
 )
@@ -66,7 +79,10 @@ __all__ = [
     "ADDITIONAL_NAMESPACES_ANNOTATION",
     "AGGREGATED_DISCOVERY",
     "APPLYSET_ID_LABEL",
+    "ATTACH_ANNOTATION",
     "CONTAINS_GROUP_KINDS_ANNOTATION",
+    "EXTERNAL_ADDRESS_ANNOTATION",
+    "GCE_ADOPTED_LABEL",
     "GCE_API_VERSION",
     "GCE_GROUP",
     "GCE_OWNER_LABEL",
@@ -74,17 +90,25 @@ __all__ = [
     "HEALTH_STATUS_ANNOTATION",
     "LAST_SYNCED_COMMIT_ANNOTATION",
     "MANAGED_BY_LABEL",
+    "MEMBER_KINDS_STATUS_ANNOTATION",
     "OBJECTS_STATUS_ANNOTATION",
     "PART_OF_LABEL",
     "RECORD_APP_ANNOTATION",
     "RECORD_HASH_ANNOTATION",
     "RECORD_SOURCE_ANNOTATION",
+    "REFUSED_ANNOTATION",
+    "REPLACE_ANNOTATION",
+    "SERVER_FORM_ANNOTATION",
+    "SOPS_FILE_ANNOTATION",
+    "SOPS_SOURCE_ANNOTATION",
     "STATUS_PREFIX",
     "TARGETS_ANNOTATION",
+    "TARGET_POOL_ANNOTATION",
     "TOOLING_ANNOTATION",
     "Action",
     "App",
     "ApplySet",
+    "ApplySetParent",
     "Change",
     "ClusterConfig",
     "DesiredObject",

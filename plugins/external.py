@@ -24,7 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 from gitkube.plugin_api import (
+    EXTERNAL_ADDRESS_ANNOTATION,
     GCE_API_VERSION,
+    TARGET_POOL_ANNOTATION,
     App,
     GitkubeError,
     Problem,
@@ -34,9 +36,6 @@ from gitkube.plugin_api import (
     gce_name_problem,
     hookimpl,
 )
-
-ADDRESS_ANNOTATION = "gitkube.dev/external-address"
-TARGET_POOL_ANNOTATION = "gitkube.dev/target-pool"
 
 EXTERNAL_SCHEMA = {
     "type": "object",
@@ -154,16 +153,16 @@ def gitkube_transform(resource: Resource, ctx: RenderContext) -> None:
     if not service_ports & set(external["ports"]):
         return
     annotations = resource.ensure_annotations()
-    current = annotations.get(ADDRESS_ANNOTATION)
+    current = annotations.get(EXTERNAL_ADDRESS_ANNOTATION)
     if current not in (None, external["address"]):
         raise GitkubeError(
-            f"{ADDRESS_ANNOTATION} is {current} but app.yaml external.address is "
+            f"{EXTERNAL_ADDRESS_ANNOTATION} is {current} but app.yaml external.address is "
             f"{external['address']}",
             file=resource.source,
             app=resource.app.path,
             obj=resource.describe(),
         )
-    annotations[ADDRESS_ANNOTATION] = external["address"]
+    annotations[EXTERNAL_ADDRESS_ANNOTATION] = external["address"]
 
 
 @hookimpl
@@ -174,7 +173,7 @@ def gitkube_validate(resources: list[Resource], ctx: RenderContext) -> list[Prob
     for resource in resources:
         if resource.app.settings.get("external"):
             exposed[resource.app.path] = resource.app
-            if resource.kind == "Service" and ADDRESS_ANNOTATION in resource.annotations():
+            if resource.kind == "Service" and EXTERNAL_ADDRESS_ANNOTATION in resource.annotations():
                 served.add(resource.app.path)
     return problems + [
         Problem(
@@ -193,7 +192,7 @@ def _reference_problems(resources: list[Resource]) -> list[Problem]:
     problems = []
     for resource in resources:
         annotations = resource.annotations()
-        for key in (TARGET_POOL_ANNOTATION, ADDRESS_ANNOTATION):
+        for key in (TARGET_POOL_ANNOTATION, EXTERNAL_ADDRESS_ANNOTATION):
             if key not in annotations:
                 continue
             problem = gce_name_problem(annotations[key])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gitkube.plugin_api import HEALTHY, Health, HealthState, hookimpl
+from gitkube.plugin_api import ATTACH_ANNOTATION, HEALTHY, Health, HealthState, hookimpl
 
 Status = Mapping[str, Any]
 PROGRESSING, DEGRADED = HealthState.PROGRESSING, HealthState.DEGRADED
@@ -184,9 +184,7 @@ def _gce(obj: Status, live: Status) -> Health:
         )
     if (
         kind == "ComputeDisk"
-        and ((obj.get("metadata") or {}).get("annotations") or {}).get(
-            "gitkube.dev/attach-to-instance"
-        )
+        and ((obj.get("metadata") or {}).get("annotations") or {}).get(ATTACH_ANNOTATION)
         and not live.get("users")
     ):
         return Health(PROGRESSING, "Detached", "the disk is not attached to its node yet")

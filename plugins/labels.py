@@ -32,6 +32,7 @@ from typing import Any
 
 from gitkube.plugin_api import (
     GCE_OWNER_LABEL,
+    MANAGED_BY_LABEL,
     PART_OF_LABEL,
     GitkubeError,
     RenderContext,
@@ -40,7 +41,7 @@ from gitkube.plugin_api import (
     hookimpl,
 )
 
-MANAGED_BY = ("app.kubernetes.io/managed-by", "gitkube")
+MANAGED_BY = (MANAGED_BY_LABEL, "gitkube")
 _GCE_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 # Workloads whose selector is a plain map, selecting their own template (created when absent).

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gitkube.cli import app
+from gitkube.testing.plugin_fixtures import TestPlugins
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = REPO_ROOT / "tests" / "data"  # vendored third-party data: tests/data/README.md
@@ -66,11 +67,14 @@ def make_repo(tmp_path: Path) -> Callable[..., Path]:
 class Cli:
     """Runs the real ``gitkube`` command line in-process (fast) or as a subprocess."""
 
-    def __init__(self) -> None:
+    def __init__(self, plugins: TestPlugins | None = None) -> None:
         self.runner = CliRunner()
+        self.plugins = plugins if plugins is not None else TestPlugins()
 
     def __call__(self, *args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-        result = self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        result = self.runner.invoke(
+            app, [str(a) for a in args], catch_exceptions=False, obj=self.plugins.plugins
+        )
         return subprocess.CompletedProcess(
             args=list(args), returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr
         )
@@ -92,8 +96,9 @@ class Cli:
 
 
 @pytest.fixture
-def cli() -> Cli:
-    return Cli()
+def cli(gitkube_plugin: TestPlugins) -> Cli:
+    """The command line, with the test's plugins (``gitkube_plugin``) handed in."""
+    return Cli(gitkube_plugin)
 
 
 @pytest.fixture(scope="session")

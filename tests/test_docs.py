@@ -44,7 +44,7 @@ def test_relative_links_in_readme_and_docs_resolve():
 
 
 def test_agent_doc_lists_every_metric_the_agent_serves():
-    from gitkube.commands.agent import Metrics
+    from gitkube.sync.agent import Metrics
 
     served = {family.name for family in Metrics().registry.collect()}
     doc = (DOCS / "agent.md").read_text()
@@ -54,7 +54,7 @@ def test_agent_doc_lists_every_metric_the_agent_serves():
 
 def test_user_docs_exist_and_readme_links_them():
     readme = (REPO_ROOT / "README.md").read_text()
-    for page in ("tutorial", "concepts", "reference", "plugins", "agent", "yaml"):
+    for page in ("tutorial", "concepts", "reference", "plugins", "agent", "yaml", "architecture"):
         assert (DOCS / f"{page}.md").is_file(), page
         assert f"docs/{page}.md" in readme, page
     sections = re.findall(r"^## (.+)$", readme, flags=re.MULTILINE)

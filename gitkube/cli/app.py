@@ -11,7 +11,19 @@ from typing import Annotated
 import typer
 
 from gitkube import __version__
-from gitkube.cli.output import Format, color_disabled, emit, reported_errors, settings, warn
+from gitkube.cli.present import (
+    Format,
+    color_disabled,
+    emit,
+    print_diff,
+    print_plugins,
+    print_render_summary,
+    print_versions,
+    reported_errors,
+    settings,
+    to_markdown,
+    warn,
+)
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 an error (one line on stderr naming the file, nothing written); "
@@ -60,6 +72,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def handed_in_plugins(ctx: typer.Context) -> tuple[tuple[str, object], ...]:
+    """Plugins the caller handed to this invocation as ``obj`` (``name, plugin``
+    pairs; the test kit's ``cli`` does, as ``CliRunner.invoke(..., obj=...)``)."""
+    return tuple(ctx.find_root().obj or ())
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -82,6 +100,7 @@ def _root(
 
 @app.command()
 def render(
+    ctx: typer.Context,
     repo_argument: RepoArgument = None,
     apps: Annotated[
         list[str] | None,
@@ -127,7 +146,7 @@ def render(
     output: OutputOption = Format.text,
 ) -> None:
     """Render a commit onto the rendered branch (or --out DIR, or --check the index)."""
-    from gitkube.commands.render import (
+    from gitkube.render.branch import (
         check_index,
         render_to_branch,
         render_to_directory,
@@ -150,9 +169,9 @@ def render(
         if apps and out is None:
             raise typer.BadParameter("naming apps needs --out DIR", param_hint="APPS")
         if out is not None:
-            summary = render_to_directory(repo, out, apps)
+            summary = render_to_directory(repo, out, apps, plugins=handed_in_plugins(ctx))
         elif check:
-            summary = check_index(repo, use_cache=not no_cache)
+            summary = check_index(repo, use_cache=not no_cache, plugins=handed_in_plugins(ctx))
         else:
             skipped = source_branch_skip(repo) if ref is None else None
             if skipped is not None:
@@ -172,33 +191,21 @@ def render(
                 push=push,
                 use_cache=not no_cache,
                 progress=_progress(),
+                plugins=handed_in_plugins(ctx),
                 sign=sign,
             )
     for problem in summary.warnings:
         warn(str(problem))
     if output.structured:
         emit(output, summary.as_dict())
-    elif check:
-        typer.echo(
-            f"ok: the staged files render to {summary.objects} objects "
-            f"({summary.gce_objects} GCE) from {summary.apps} apps"
-        )
-    elif out is not None:
-        typer.echo(
-            f"rendered {summary.objects} objects ({summary.gce_objects} GCE) "
-            f"from {summary.apps} apps into {summary.output}"
-        )
     else:
-        state = "committed" if summary.changed else "unchanged at"
-        pushed = f", pushed to {push}" if push else ""
-        typer.echo(
-            f"rendered {summary.objects} objects ({summary.gce_objects} GCE) from "
-            f"{summary.apps} apps: {summary.output} {state} {(summary.commit or '')[:12]}{pushed}"
-        )
+        mode = "check" if check else "out" if out is not None else "branch"
+        print_render_summary(summary, mode=mode, push=push)
 
 
 @app.command()
 def plugins(
+    ctx: typer.Context,
     repo_argument: RepoArgument = None,
     repo_option: RepoOption = None,
     required: Annotated[
@@ -224,7 +231,7 @@ def plugins(
             typer.echo("".join(f"{line}\n" for line in lines), nl=False)
         return
     with reported_errors(output):
-        infos = list_plugins(repo)
+        infos = list_plugins(repo, plugins=handed_in_plugins(ctx))
     if output.structured:
         emit(
             output,
@@ -241,11 +248,7 @@ def plugins(
             ],
         )
         return
-    for info in infos:
-        origin = "built-in" if info.builtin else "installed"
-        keys = f"  keys: {', '.join(info.app_keys)}" if info.app_keys else ""
-        typer.echo(f"{info.name} {info.version} ({origin}){keys}")
-        typer.echo(f"  hooks: {', '.join(info.hooks)}")
+    print_plugins(infos)
 
 
 @app.command()
@@ -258,9 +261,7 @@ def version(output: OutputOption = Format.text) -> None:
     if output.structured:
         emit(output, info)
         return
-    typer.echo(f"gitkube {info['gitkube']} (Python {info['python']})")
-    for name, plugin_version in info["plugins"].items():
-        typer.echo(f"  {name} {plugin_version}")
+    print_versions(info)
 
 
 @app.command()
@@ -310,7 +311,7 @@ def init(
 ) -> None:
     """Create a new config repo from the bundled example."""
     from gitkube.commands.init import init_repo
-    from gitkube.commands.secret import default_key_file
+    from gitkube.primitives.sops import default_key_file
 
     with reported_errors(output):
         files = init_repo(directory, age_key_file or default_key_file())
@@ -379,7 +380,7 @@ def diff(
     ] = DiffFormat.text,
 ) -> None:
     """Show what changes in the rendered objects between two refs, per app."""
-    from gitkube.commands.diff import describe, diff_refs, secret_keys_note, to_markdown
+    from gitkube.render.diff import diff_refs
 
     with reported_errors(output):
         report = diff_refs(
@@ -390,32 +391,7 @@ def diff(
     elif output is DiffFormat.markdown:
         typer.echo(to_markdown(report), nl=False)
     else:
-        typer.secho(f"{report.base.ref}..{report.head.ref}: {report.summary()}", bold=True)
-        for risk in report.risks:
-            where = f" [{risk.app}]" if risk.app else ""
-            colour = "red" if risk.severity == "high" else "yellow"
-            typer.secho(f"! {risk.reason}{where}: {risk.message}", fg=colour)
-        marks = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
-        for app_path in report.apps:
-            typer.secho(f"\napp {app_path}", bold=True)
-            for change in (c for c in report.changes if c.app == app_path):
-                mark, colour = marks[change.action]
-                gce = " [GCE]" if change.gce else ""
-                typer.secho(
-                    f"{mark} {change.action} {describe(change)}{gce}{secret_keys_note(change)}",
-                    fg=colour,
-                )
-                for line in change.diff.splitlines():
-                    style = (
-                        "cyan"
-                        if line.startswith("@@")
-                        else "green"
-                        if line.startswith("+") and not line.startswith("+++")
-                        else "red"
-                        if line.startswith("-") and not line.startswith("---")
-                        else None
-                    )
-                    typer.secho(f"    {line}", fg=style)
+        print_diff(report)
     if fail_on is not None and any(
         fail_on is FailOn.risk or risk.severity == "high" for risk in report.risks
     ):

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from gitkube.cli.output import reported_errors
+from gitkube.cli.app import app
+from gitkube.cli.present import reported_errors
 
 secret_app = typer.Typer(
     name="secret",
@@ -15,6 +16,7 @@ secret_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+app.add_typer(secret_app)
 
 RepoOption = Annotated[Path, typer.Option("--repo", "-C", help="The config repo (default: here).")]
 KeyFile = Annotated[

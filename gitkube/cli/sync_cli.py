@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gitkube.cli.output import Format, emit, reported_errors
+from gitkube.cli.app import app
+from gitkube.cli.present import (
+    Format,
+    emit,
+    health_display,
+    print_plan,
+    print_statuses,
+    reported_errors,
+)
 from gitkube.cli.trust_options import (
     AllowRewind,
     VerifyConfigMap,
@@ -19,9 +25,8 @@ from gitkube.cli.trust_options import (
 )
 
 if TYPE_CHECKING:
-    from gitkube.commands.sync import SyncOptions
-    from gitkube.commands.wait import AppHealth
     from gitkube.domain.targets import SyncResult
+    from gitkube.sync.run import SyncOptions
 
 Repo = Annotated[
     str,
@@ -66,7 +71,7 @@ def _options(
     only: list[str] | None,
     **flags: Any,
 ) -> SyncOptions:
-    from gitkube.commands.sync import SyncOptions
+    from gitkube.sync.run import SyncOptions
 
     return SyncOptions(
         repo=repo,
@@ -85,11 +90,10 @@ def _report(result: SyncResult, output: Format) -> None:
     if output.structured:
         emit(output, result.as_dict())
         return
-    from gitkube.cli.plan_text import print_plan
-
     print_plan(result)
 
 
+@app.command()
 def plan(
     repo: Repo = ".",
     ref: Ref = "refs/heads/rendered",
@@ -109,7 +113,7 @@ def plan(
     output: Output = Format.text,
 ) -> None:
     """Show what sync would change, per object and field. Writes nothing."""
-    from gitkube.commands.sync import plan as compute_plan
+    from gitkube.sync.run import plan as compute_plan
 
     trust = trust_options(
         verify_rendered, verify_source, verify_rerender, verify_configmap, allow_rewind
@@ -131,6 +135,7 @@ def plan(
     _report(result, output)
 
 
+@app.command()
 def sync(
     repo: Repo = ".",
     ref: Ref = "refs/heads/rendered",
@@ -177,8 +182,8 @@ def sync(
     Exit codes: 0 done, 1 error, 2 refused by a safety rule (nothing changed),
     3 applied but with --wait an app is Degraded or not healthy in time.
     """
-    from gitkube.commands import sync as sync_command
-    from gitkube.commands.agent import parse_duration
+    from gitkube.sync import run as sync_command
+    from gitkube.sync.agent import parse_duration
 
     options = _options(
         repo,
@@ -201,7 +206,7 @@ def sync(
         if dry_run:
             result = sync_command.plan(options)
         else:
-            with _health_display(output) as report:
+            with health_display(output) as report:
                 result = sync_command.sync(options, wait=seconds, report=report)
     _report(result, output)
     if result.health is not None and not result.health["healthy"]:
@@ -223,62 +228,24 @@ def sync(
 UNHEALTHY_EXIT_CODE = 3
 
 
-@contextmanager
-def _health_display(output: Format) -> Iterator[Callable[[list[AppHealth]], None] | None]:
-    """One line per changed app while --wait polls, on a terminal; quiet otherwise."""
-    import sys
-
-    if output.structured or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.live import Live
-    from rich.table import Table
-
-    live = Live(console=Console(stderr=True), transient=True)
-
-    def show(apps: list[AppHealth]) -> None:
-        table = Table.grid(padding=(0, 2))
-        for app in apps:
-            colour = {"Healthy": "green", "Degraded": "red"}.get(app.health.state.value, "yellow")
-            table.add_row(app.app, f"[{colour}]{app.health.state.value}[/]", app.describe())
-        live.update(table)
-
-    with live:
-        yield show
-
-
+@app.command()
 def status(
     kubeconfig: Kubeconfig = None,
     context: Context = None,
     output: Output = Format.text,
 ) -> None:
     """Show what each gitkube ApplySet in the cluster last synced, and how it went."""
-    from gitkube.commands.status import read_status
+    from gitkube.sync.status import read_status
 
     with reported_errors(output):
         statuses = read_status(kubeconfig, context)
     if output.structured:
         emit(output, [s.as_dict() for s in statuses])
         return
-    if not statuses:
-        typer.echo("no gitkube ApplySet in this cluster yet: run gitkube sync")
-    for s in statuses:
-        typer.echo(
-            f"{s.name}: {s.result} at {s.synced_at}\n"
-            f"  rendered commit {s.rendered_commit}\n  source commit   {s.source_commit}\n"
-            f"  manages {s.objects} objects of {len(s.group_kinds)} kinds"
-            + (f"\n  message: {s.message}" if s.message else "")
-        )
-        if s.refused:
-            typer.secho(f"  refused: {s.refused}", fg=typer.colors.RED)
-        if s.health is not None:
-            problems = s.health.get("problems") or {}
-            typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")
-            for app, text in problems.items():
-                typer.secho(f"    {app}: {text}", fg=typer.colors.YELLOW)
+    print_statuses(statuses)
 
 
+@app.command()
 def agent(
     repo: Repo = ".",
     ref: Ref = "refs/heads/rendered",
@@ -308,7 +275,7 @@ def agent(
     import logging
     import signal
 
-    from gitkube.commands.agent import Agent, AgentOptions, parse_duration
+    from gitkube.sync.agent import Agent, AgentOptions, parse_duration
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with reported_errors():

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from gitkube.commands.trust import TrustOptions
+    from gitkube.sync.trust import TrustOptions
 
 VerifyRendered = Annotated[
     list[str] | None,
@@ -62,7 +62,7 @@ def trust_options(
     configmap: str | None,
     allow_rewind: bool = False,
 ) -> TrustOptions:
-    from gitkube.commands.trust import TrustOptions
+    from gitkube.sync.trust import TrustOptions
 
     return TrustOptions(
         rendered_keys=tuple(rendered or ()),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
-from gitkube.domain.plugin_manager import PluginInfo, build_plugin_manager
+from gitkube.domain.plugin_manager import ExtraPlugins, PluginInfo, build_plugin_manager
 from gitkube.primitives.errors import GitkubeError
 
 
@@ -22,9 +22,9 @@ def read_config(repo: Path | None = None) -> RepoConfig:
     )
 
 
-def list_plugins(repo: Path | None = None) -> list[PluginInfo]:
+def list_plugins(repo: Path | None = None, *, plugins: ExtraPlugins = ()) -> list[PluginInfo]:
     """The plugins a render of ``repo`` would use (its gitkube.yaml may disable some)."""
-    return build_plugin_manager(read_config(repo).disabled_plugins).plugins()
+    return build_plugin_manager(read_config(repo).disabled_plugins, plugins=plugins).plugins()
 
 
 def required_plugins(repo: Path | None = None) -> list[str]:

@@ -18,9 +18,9 @@ import yaml
 
 from gitkube.domain.config import CONFIG_FILE, CONFIG_SCHEMA, closest
 from gitkube.domain.plugin_manager import build_plugin_manager
-from gitkube.domain.render import APP_FILE, CORE_APP_KEYS
 from gitkube.domain.schema_docs import constraints, documented, type_name
 from gitkube.primitives.errors import GitkubeError
+from gitkube.render.pipeline import APP_FILE, CORE_APP_KEYS
 
 _CORE_DOCS = {
     "name": documented(

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pyrage
 import yaml
 
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
@@ -31,45 +30,12 @@ from gitkube.primitives.sops import (
     encrypt,
     generate_identity,
     is_sops_path,
+    load_identities,
     parse,
-    parse_identities,
     rules_of,
 )
 
 SOPS_CONFIG_FILE = ".sops.yaml"
-KEY_FILE_ENV = "SOPS_AGE_KEY_FILE"
-KEY_ENV = "SOPS_AGE_KEY"
-
-
-def default_key_file() -> Path:
-    """Where sops itself looks for age identities on Linux."""
-    override = os.environ.get(KEY_FILE_ENV)
-    if override:
-        return Path(override)
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "sops" / "age" / "keys.txt"
-
-
-def load_identities(
-    key_file: str | None = None, *, required: bool = True
-) -> list[pyrage.x25519.Identity]:
-    """Identities from ``key_file``, else ``$SOPS_AGE_KEY_FILE``, else ``$SOPS_AGE_KEY``, else
-    sops' ``~/.config/sops/age/keys.txt`` (as sops reads them); ``[]`` if none and not ``required``."""
-    path = key_file or os.environ.get(KEY_FILE_ENV)
-    if path:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise GitkubeError(f"cannot read the age key file: {exc.strerror}", file=path) from None
-        return parse_identities(text, path)
-    if os.environ.get(KEY_ENV):
-        return parse_identities(os.environ[KEY_ENV], f"${KEY_ENV}")
-    fallback = default_key_file()  # where sops itself looks last
-    if fallback.is_file():
-        return parse_identities(fallback.read_text(), str(fallback))
-    if not required:
-        return []
-    raise GitkubeError(f"no age identity: pass --age-key-file, or set {KEY_FILE_ENV} or {KEY_ENV}")
 
 
 def sops_config_text(recipients: Sequence[str]) -> str:

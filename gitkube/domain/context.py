@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gitkube.domain.config import RepoConfig
 
 if TYPE_CHECKING:
-    from gitkube.domain.plugin_manager import PluginHooks
-    from gitkube.domain.resources import App
+    from gitkube.domain.resources import App, Resource
+
+
+class RenderHooks(Protocol):
+    """What a render asks of the plugins besides the stages it drives itself
+    (:class:`gitkube.domain.plugin_manager.PluginHooks` is one). A protocol,
+    so this module needs nothing of the plugin manager: no import circle."""
+
+    def resolve_image(self, image: str, app: App, ctx: RenderContext) -> str: ...
+
+    def validate(self, resources: Sequence[Resource], ctx: RenderContext) -> list[Problem]: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,7 @@ class RenderContext:
 
     config: RepoConfig
     applyset_id: str
-    hooks: PluginHooks
+    hooks: RenderHooks
 
     def options(self, plugin: str) -> Mapping[str, Any]:
         """``plugins.options.<plugin>`` from gitkube.yaml (empty when unset)."""
@@ -40,6 +49,7 @@ class Problem:
     """A finding of a ``gitkube_validate`` hook.
 
     An ``error`` stops the render; a ``warning`` is reported and rendering goes on.
+    ``plugin`` is the plugin that found it; the plugin manager fills it in.
     """
 
     message: str
@@ -47,6 +57,7 @@ class Problem:
     app: str | None = None
     obj: str | None = None
     severity: Literal["error", "warning"] = "error"
+    plugin: str | None = None
 
     def __str__(self) -> str:
         where = ", ".join(p for p in (self.file, self.app and f"app {self.app}", self.obj) if p)

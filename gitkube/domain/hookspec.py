@@ -19,7 +19,9 @@ Hooks are called in this order during ``gitkube render``:
 Implementations run in plugin order: the built-ins in the order ``labels,
 image, volumes, disk, external, checks``, then third-party plugins sorted by
 entry-point name. ``tryfirst``/``trylast`` move an implementation ahead or
-behind, as in pluggy.
+behind, and ``wrapper=True`` wraps the others, as in pluggy. Every hook is
+called through pluggy (``pm.hook``); an implementation whose name is no hook
+here is refused when the plugin is registered (``check_pending``).
 
 Only :func:`gitkube_sync_targets`, :func:`gitkube_health` and
 :func:`gitkube_notify` are called by ``gitkube sync`` and the agent; the sync

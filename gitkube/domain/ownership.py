@@ -25,27 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitkube.domain.config import RepoConfig
+from gitkube.domain.keys import (
+    GCE_OWNER_LABEL,
+    PART_OF_LABEL,
+)
 from gitkube.domain.resources import Resource
 
-PART_OF_LABEL = "applyset.kubernetes.io/part-of"
-APPLYSET_ID_LABEL = "applyset.kubernetes.io/id"
-TOOLING_ANNOTATION = "applyset.kubernetes.io/tooling"
-CONTAINS_GROUP_KINDS_ANNOTATION = "applyset.kubernetes.io/contains-group-kinds"
-ADDITIONAL_NAMESPACES_ANNOTATION = "applyset.kubernetes.io/additional-namespaces"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-# On each member, written in the same apply as the object: the record of what
-# gitkube applied (the rendered object's content hash, its rendered path, its app).
-RECORD_HASH_ANNOTATION = "gitkube.dev/content-hash"
-RECORD_SOURCE_ANNOTATION = "gitkube.dev/source"
-RECORD_APP_ANNOTATION = "gitkube.dev/app"
-# On the parent: the last sync's outcome (rendered-commit, source-commit, result, ...).
-STATUS_PREFIX = "status.gitkube.dev/"
-# On the parent: how many members the last run left (gitkube status reads it).
-OBJECTS_STATUS_ANNOTATION = f"{STATUS_PREFIX}objects"
-# The apps' health as the last run judged it: {"healthy": N, "problems": {app: text}}.
-HEALTH_STATUS_ANNOTATION = f"{STATUS_PREFIX}health"
-# The newest rendered commit a run applied from: the next must descend from it (no rewinds).
-LAST_SYNCED_COMMIT_ANNOTATION = f"{STATUS_PREFIX}last-synced-commit"
 HEALTH_PROBLEMS_KEPT = 50  # apps listed by name; the parent stays small at any scale
 
 
@@ -68,15 +53,9 @@ def health_summary(health: Mapping[str, Any]) -> str:
     return json.dumps(summary, sort_keys=True, separators=(",", ":"))
 
 
-# On the parent: the other sync targets (e.g. "gce") that own objects of this ApplySet.
-TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
-
 PARENT_NAMESPACE = "gitkube-system"
 PARENT_KIND = "ConfigMap"
 PARENT_GROUP = ""
-
-# GCE label keys allow only [a-z0-9_-]: the k8s label key cannot be used there.
-GCE_OWNER_LABEL = "gitkube-applyset"
 
 
 @dataclass(frozen=True)

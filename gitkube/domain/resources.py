@@ -117,6 +117,8 @@ class Resource:
     ``item`` says where in that file when it is not the whole document
     (``item 2 of the List in document 1``). ``namespaced`` is the scope the
     render decided (see :mod:`gitkube.domain.scopes`); ``None`` before that.
+    ``generated_by`` names the plugin whose ``gitkube_generate`` made the
+    object (``None`` for the user's own objects): read it, never ``source``.
     """
 
     body: dict[str, Any]
@@ -124,6 +126,7 @@ class Resource:
     source: str
     item: str | None = None
     namespaced: bool | None = None
+    generated_by: str | None = None
 
     @property
     def api_version(self) -> str:

@@ -28,6 +28,8 @@ from typing import Any
 import pyrage
 
 from gitkube.domain.config import RepoConfig
+from gitkube.domain.keys import SOPS_FILE_ANNOTATION as SOPS_ANNOTATION
+from gitkube.domain.keys import SOPS_SOURCE_ANNOTATION as SOURCE_ANNOTATION
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.sops import (
     KUBERNETES_ENCRYPTED_REGEX,
@@ -39,12 +41,8 @@ from gitkube.primitives.sops import (
     parse,
 )
 
-# The annotation of a rendered wrapper that holds the SOPS file verbatim.
-SOPS_ANNOTATION = "gitkube.dev/sops-file"
 # Kubernetes refuses more than 256 KiB of annotations on one object.
 MAX_SOPS_FILE_BYTES = 200 * 1024
-# Annotation on the wrapper (and the applied Secret): where it came from, for people.
-SOURCE_ANNOTATION = "gitkube.dev/sops-source"
 _VALUE_KEYS = ("data", "stringData")
 _SECRET_KEYS = {"apiVersion", "kind", "metadata", "type", "immutable", *_VALUE_KEYS}
 

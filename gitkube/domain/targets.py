@@ -2,7 +2,7 @@
 
 Kubernetes and GCE are both targets offered by built-in plugins through
 ``gitkube_sync_targets``; a package can add another the same way. A sync run
-(:mod:`gitkube.commands.sync`) gives each rendered object to the first target
+(:mod:`gitkube.sync.run`) gives each rendered object to the first target
 that handles it, asks every target for a plan, checks the safety rules on the
 whole plan, then applies creates and updates target by target and deletes in
 reverse, after every apply of the run succeeded.
@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from gitkube.domain.applyset_parent import ApplySetParent
 from gitkube.domain.config import RepoConfig
 from gitkube.domain.ownership import ApplySet
 from gitkube.domain.resources import ObjectId
-from gitkube.primitives.kubeapi import KubeApi, KubeApiError
+from gitkube.primitives.kubeapi import KubeApi
 
 
 class Action(StrEnum):
@@ -125,8 +126,6 @@ class SyncState:
 
     ``address_ips``: reserved IP by GCE address name (the GCE target fills it,
     the Kubernetes target sets Services' ``externalIPs`` from it).
-    ``node_instances``: the cluster's nodes as GCE instance URLs (from each
-    Node's ``providerID``), the target pools' members.
     ``targets_in_use``: targets other than Kubernetes that want or own
     something this run; the Kubernetes target records them on the ApplySet
     parent, so a target whose last object left the repo still observes (and
@@ -134,21 +133,26 @@ class SyncState:
     """
 
     address_ips: dict[str, str] = field(default_factory=dict)
-    node_instances: list[str] | None = None
     targets_in_use: set[str] = field(default_factory=set)
-    _parent: dict[str, Any] | None = None
-    _parent_read: bool = False
+    kube: KubeApi | None = None  # the run's one Kubernetes API client (see kube_api)
+    _parent: ApplySetParent | None = None
 
-    def applyset_parent(self, api: KubeApi, applyset: ApplySet) -> dict[str, Any] | None:
-        """The ApplySet parent ConfigMap as the run began (None when absent), read once."""
-        if not self._parent_read:
-            path = f"/api/v1/namespaces/{applyset.namespace}/configmaps/{applyset.name}"
-            try:
-                self._parent = api.request("GET", path)
-            except KubeApiError as exc:
-                if exc.status != 404:
-                    raise
-            self._parent_read = True
+    def kube_api(self, settings: SyncSettings) -> KubeApi:
+        """The run's Kubernetes API client, shared by every target: connected on
+        first use (a GCE-only ``--only gce`` run may never need it), once."""
+        return self.connect(settings.kubeconfig, settings.context)
+
+    def connect(self, kubeconfig: str | None, context: str | None) -> KubeApi:
+        """:meth:`kube_api` for callers that hold the kubeconfig and context only."""
+        if self.kube is None:
+            self.kube = KubeApi.connect(kubeconfig, context)
+        return self.kube
+
+    def applyset_parent(self, api: KubeApi, applyset: ApplySet) -> ApplySetParent:
+        """The ApplySet parent as the run began, read and checked once
+        (see :meth:`ApplySetParent.fetch`)."""
+        if self._parent is None:
+            self._parent = ApplySetParent.fetch(api, applyset)
         return self._parent
 
 
@@ -204,7 +208,7 @@ class SyncResult:
     applied: bool
     error: str | None = None
     refused: str | None = None  # a safety rule that would stop this plan from being applied
-    health: dict[str, Any] | None = None  # what `sync --wait` found (see gitkube.commands.wait)
+    health: dict[str, Any] | None = None  # what `sync --wait` found (see gitkube.sync.wait)
     app_health: dict[str, Any] | None = None  # every app judged after the run (recorded)
 
     def count(self, action: Action) -> int:

@@ -7,8 +7,10 @@ with one ``git fast-import`` stream and published with a compare-and-swap
 ``git update-ref``. The work tree, the index, ``HEAD`` and any checked-out
 branch are never touched, so all of it works in a bare repository too.
 
-gitpython finds and opens the repository; the bulk work runs in single git
-processes, because storing thousands of objects one call at a time is slow.
+Every git process gitkube starts goes through :func:`run_git` (gitkube's one
+git wrapper): ``git rev-parse`` finds and opens the repository; the bulk work
+runs in single git processes, because storing thousands of objects one call
+at a time is slow.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
-
-import git
 
 from gitkube.primitives.errors import GitkubeError
 
@@ -59,23 +59,46 @@ def _c_quote(path: str) -> str:
     return path
 
 
+def run_git(
+    *args: str,
+    cwd: str | os.PathLike[str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run one git command and return it, whatever its exit status (the caller decides)."""
+    return subprocess.run(
+        ["git", *args], cwd=cwd, input=input, capture_output=True, check=False, timeout=timeout
+    )
+
+
 class GitStore:
     """A git repository (bare or not), as gitkube reads and writes it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        try:
-            self.repo = git.Repo(path, search_parent_directories=True)
-        except git.NoSuchPathError:
-            raise GitkubeError("no such directory", file=str(path)) from None
-        except git.InvalidGitRepositoryError:
+        if not os.path.exists(path):
+            raise GitkubeError("no such directory", file=str(path))
+        # The repository ``path`` is in (or under), as git itself finds it.
+        where = path if os.path.isdir(path) else os.path.dirname(path) or "."
+        found = run_git(
+            "rev-parse",
+            "--path-format=absolute",
+            "--is-bare-repository",
+            "--absolute-git-dir",
+            "--git-common-dir",
+            cwd=where,
+        )
+        lines = found.stdout.decode().splitlines()
+        if found.returncode != 0 or len(lines) != 3:
             raise GitkubeError(
                 "not a git repository (render --out DIR renders a plain directory)",
                 file=str(path),
-            ) from None
-        self.bare = bool(self.repo.bare)
-        self.git_dir = Path(self.repo.git_dir)
-        self.common_dir = Path(self.repo.common_dir)
-        self.cwd = Path(self.repo.working_tree_dir or self.repo.git_dir)
+            )
+        self.bare = lines[0] == "true"
+        self.git_dir = Path(lines[1])
+        self.common_dir = Path(lines[2])
+        top = None if self.bare else run_git("rev-parse", "--show-toplevel", cwd=where)
+        work_tree = top.stdout.decode().strip() if top and top.returncode == 0 else ""
+        self.cwd = Path(work_tree) if work_tree else self.git_dir
         fmt = self._config("extensions.objectformat") or "sha1"
         if fmt not in ("sha1", "sha256"):
             raise GitkubeError(f"unsupported object format {fmt}", file=str(self.git_dir))
@@ -86,9 +109,7 @@ class GitStore:
         self, *args: str, input: bytes | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
         """Run one git command in the repository; a failure becomes a GitkubeError."""
-        proc = subprocess.run(
-            ["git", *args], cwd=self.cwd, input=input, capture_output=True, check=False
-        )
+        proc = run_git(*args, cwd=self.cwd, input=input)
         if check and proc.returncode != 0:
             message = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
             raise GitCommandError(f"git {args[0]} failed: {message}", file=str(self.cwd))

@@ -26,6 +26,7 @@ import datetime
 import hashlib
 import json
 import os
+import pathlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -454,3 +455,38 @@ def encrypt(
 def rules_of(envelope: Envelope) -> dict[str, Any]:
     """The envelope's encryption rules, to re-encrypt it the same way."""
     return {name: envelope.metadata[name] for name in _RULE_KEYS if envelope.metadata.get(name)}
+
+
+KEY_FILE_ENV = "SOPS_AGE_KEY_FILE"
+KEY_ENV = "SOPS_AGE_KEY"
+
+
+def default_key_file() -> pathlib.Path:
+    """Where sops itself looks for age identities on Linux."""
+    override = os.environ.get(KEY_FILE_ENV)
+    if override:
+        return pathlib.Path(override)
+    base = pathlib.Path(os.environ.get("XDG_CONFIG_HOME") or pathlib.Path.home() / ".config")
+    return base / "sops" / "age" / "keys.txt"
+
+
+def load_identities(
+    key_file: str | None = None, *, required: bool = True
+) -> list[pyrage.x25519.Identity]:
+    """Identities from ``key_file``, else ``$SOPS_AGE_KEY_FILE``, else ``$SOPS_AGE_KEY``, else
+    sops' ``~/.config/sops/age/keys.txt`` (as sops reads them); ``[]`` if none and not ``required``."""
+    path = key_file or os.environ.get(KEY_FILE_ENV)
+    if path:
+        try:
+            text = pathlib.Path(path).read_text()
+        except OSError as exc:
+            raise GitkubeError(f"cannot read the age key file: {exc.strerror}", file=path) from None
+        return parse_identities(text, path)
+    if os.environ.get(KEY_ENV):
+        return parse_identities(os.environ[KEY_ENV], f"${KEY_ENV}")
+    fallback = default_key_file()  # where sops itself looks last
+    if fallback.is_file():
+        return parse_identities(fallback.read_text(), str(fallback))
+    if not required:
+        return []
+    raise GitkubeError(f"no age identity: pass --age-key-file, or set {KEY_FILE_ENV} or {KEY_ENV}")

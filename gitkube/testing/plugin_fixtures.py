@@ -7,27 +7,29 @@
         rendered = gitkube_render({"web/a/app.yaml": "...", "web/a/deploy.yaml": "..."})
         hpa = rendered.object("HorizontalPodAutoscaler", "a")
 
-The plugin takes part in every plugin manager built during the test, after
-the built-ins, and is removed when the test ends, whether it passed or not.
-It works the same when the plugin is also installed through its entry point
-(the registered object then takes the entry point's place).
+The plugin takes part in what the test's own fixtures build (``gitkube_render``,
+the ``cli`` of gitkube's suite, ``gitkube_plugin.hooks()``), after the
+built-ins; it is handed to the plugin manager explicitly (there is no global
+registry), so it ends with the test, whether it passed or not. It works the
+same when the plugin is also installed through its entry point (the
+registered object then takes the entry point's place).
 """
 
 from __future__ import annotations
 
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gitkube.domain.plugin_manager import registered_for_tests
-from gitkube.domain.render import render_tree
+from gitkube.domain.config import RepoConfig
+from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks, build_plugin_manager
 from gitkube.primitives.filetree import DirectoryTree
+from gitkube.render.pipeline import render_tree
 
 DEFAULT_CONFIG = (
     "cluster: {name: test, project: test-project, region: us-central1, zone: us-central1-b}\n"
@@ -50,8 +52,11 @@ class Rendered:
         raise KeyError(f"no {kind} {name} among {len(self.objects)} rendered objects")
 
 
-def render_files(files: dict[str, str], config: str = DEFAULT_CONFIG) -> Rendered:
-    """Render a config repo given as ``{path: text}`` (texts are dedented).
+def render_files(
+    files: dict[str, str], config: str = DEFAULT_CONFIG, *, plugins: ExtraPlugins = ()
+) -> Rendered:
+    """Render a config repo given as ``{path: text}`` (texts are dedented), with
+    ``plugins`` (``name, plugin`` pairs) after the installed ones.
 
     Raises :class:`gitkube.plugin_api.GitkubeError` exactly as ``gitkube render`` would.
     """
@@ -60,7 +65,12 @@ def render_files(files: dict[str, str], config: str = DEFAULT_CONFIG) -> Rendere
             path = Path(root) / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(textwrap.dedent(text))
-        result = render_tree(DirectoryTree(Path(root)))
+        result = render_tree(
+            DirectoryTree(Path(root)),
+            plugins=lambda repo_config: build_plugin_manager(
+                repo_config.disabled_plugins, plugins=plugins
+            ),
+        )
     return Rendered(
         files={path: data.decode() for path, data in result.files.items()},
         objects=[resource.body for resource in result.resources],
@@ -68,19 +78,40 @@ def render_files(files: dict[str, str], config: str = DEFAULT_CONFIG) -> Rendere
     )
 
 
+class TestPlugins:
+    """One test's plugins: call it with a plugin object (a module or instance)
+    and optionally a name; ``plugins`` lists them for the plugin manager."""
+
+    __test__ = False  # not a test class, whatever pytest's name rules say
+
+    def __init__(self) -> None:
+        self.plugins: list[tuple[str, object]] = []
+
+    def __call__(self, plugin: object, name: str | None = None) -> None:
+        plugin_name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        self.plugins.append((plugin_name, plugin))
+
+    def hooks(self, disabled: Iterable[str] = (), *, builtins_only: bool = False) -> PluginHooks:
+        """A plugin manager with the installed plugins and this test's."""
+        return build_plugin_manager(disabled, builtins_only=builtins_only, plugins=self.plugins)
+
+    def for_config(self, config: RepoConfig) -> PluginHooks:
+        """The plugin manager a render of ``config`` uses (``render_tree(plugins=...)``)."""
+        return self.hooks(config.disabled_plugins)
+
+
 @pytest.fixture
-def gitkube_plugin() -> Iterator[Callable[..., None]]:
+def gitkube_plugin() -> TestPlugins:
     """Call it with a plugin object (a module or instance) and optionally a name."""
-    with ExitStack() as stack:
-
-        def register(plugin: object, name: str | None = None) -> None:
-            plugin_name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
-            stack.enter_context(registered_for_tests(plugin, plugin_name))
-
-        yield register
+    return TestPlugins()
 
 
 @pytest.fixture
-def gitkube_render() -> Callable[..., Rendered]:
-    """Render ``{path: text}`` files as a config repo (see :func:`render_files`)."""
-    return render_files
+def gitkube_render(gitkube_plugin: TestPlugins) -> Callable[..., Rendered]:
+    """Render ``{path: text}`` files as a config repo (see :func:`render_files`),
+    with the plugins given to ``gitkube_plugin``."""
+
+    def render(files: dict[str, str], config: str = DEFAULT_CONFIG) -> Rendered:
+        return render_files(files, config, plugins=gitkube_plugin.plugins)
+
+    return render

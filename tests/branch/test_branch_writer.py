@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gitkube.commands.render import render_to_branch
 from gitkube.primitives.gitstore import GitStore
+from gitkube.render.branch import render_to_branch
 from tests.branch.conftest import app_files, commit_all, edit, git, trailers
 from tests.conftest import REPO_ROOT
 

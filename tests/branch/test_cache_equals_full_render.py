@@ -15,9 +15,9 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitkube.commands.render import render_commit
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
+from gitkube.render.branch import render_commit
 from tests.branch.conftest import DEPLOYMENT, SERVICE, commit_all, git
 from tests.conftest import MINIMAL_CONFIG, write_tree
 

@@ -125,7 +125,8 @@ def test_bad_refs_and_render_errors_name_the_ref(git_repo, cli):
 
 
 def test_markdown_stays_under_the_comment_limit(git_repo, cli):
-    from gitkube.commands.diff import diff_refs, to_markdown
+    from gitkube.cli.present import to_markdown
+    from gitkube.render.diff import diff_refs
 
     files = {}
     for n in range(40):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import gitkube.domain.render_cache as render_cache
-from gitkube.commands.render import cache_dir, render_commit, render_to_branch
+import gitkube.render.cache as render_cache
 from gitkube.primitives.gitstore import GitStore
+from gitkube.render.branch import cache_dir, render_commit, render_to_branch
 from tests.branch.conftest import app_files, commit_all, edit, git
 from tests.conftest import REPO_ROOT
 
@@ -160,15 +160,15 @@ def test_plugin_code_edit_changes_the_key(big_repo, monkeypatch):
 
 
 def test_inventory_file_name_matches_the_renderer():
-    from gitkube.commands import render as command
-    from gitkube.domain import render as domain
+    from gitkube.render import branch as command
+    from gitkube.render import pipeline as domain
 
     assert command.INVENTORY_FILE == domain.INVENTORY_FILE
 
 
 class NoRender:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import gitkube.commands.render as command
+        import gitkube.render.branch as command
 
         def refuse(*args, **kwargs):
             raise AssertionError("rendered although nothing changed")
@@ -199,7 +199,7 @@ def test_stamp_not_trusted_when_the_branch_moved(git_repo, monkeypatch):
 
 
 def test_stamp_not_trusted_when_watched_code_changed(git_repo, monkeypatch, tmp_path):
-    import gitkube.commands.render as command
+    import gitkube.render.branch as command
 
     plugin_file = tmp_path / "plugin.py"
     plugin_file.write_text("v1")
@@ -231,7 +231,7 @@ def test_progress_reports_only_real_work(big_repo):
 
 
 def test_noop_stamps_are_bounded(git_repo, monkeypatch):
-    import gitkube.commands.render as command
+    import gitkube.render.branch as command
 
     monkeypatch.setattr(command, "KEEP_STAMPS", 2)
     repo = git_repo()
@@ -242,3 +242,9 @@ def test_noop_stamps_are_bounded(git_repo, monkeypatch):
     stamps = list((cache_dir(GitStore(repo)) / "noop").iterdir())
     assert len(stamps) == 2
     assert command.quick_unchanged(repo, "HEAD", None) is not None  # the newest is kept
+
+
+def test_the_code_stamp_names_modules_that_exist():
+    package = Path(render_cache.__file__).resolve().parent.parent
+    missing = [m for m in render_cache.RENDER_MODULES if not (package / m).is_file()]
+    assert missing == []

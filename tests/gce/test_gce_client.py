@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import requests
-from gitkube_plugins.gce_client import GceApiError, GceClient, RetryPolicy, short_link
+from gitkube_plugins.gce.client import GceApiError, GceClient, RetryPolicy, short_link
 
 
 class Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitkube_plugins.gce_target import GceTarget
+from gitkube_plugins.gce.target import GceTarget
 
 from gitkube.domain.config import ClusterConfig, RepoConfig
 from gitkube.domain.ownership import ApplySet

@@ -226,7 +226,7 @@ class WidgetHealth:
 
 def test_a_plugin_judges_its_own_kinds_first(gitkube_plugin):
     gitkube_plugin(WidgetHealth(), "widget-health")
-    hooks = build_plugin_manager(())
+    hooks = gitkube_plugin.hooks(())
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
     ready = {**widget, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
     assert hooks.health(widget, ready).state is HealthState.PROGRESSING  # the plugin's answer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gitkube.domain.render import ErrorList, render_tree
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree
+from gitkube.render.pipeline import ErrorList, render_tree
 from tests.conftest import MINIMAL_CONFIG
 
 GOOD = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n"

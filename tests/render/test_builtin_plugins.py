@@ -16,8 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gitkube.domain.render import render_tree
 from gitkube.primitives.filetree import DirectoryTree
+from gitkube.render.pipeline import render_tree
 from tests.conftest import REPO_ROOT, TEST_DATA
 
 KCC_SCHEMAS = TEST_DATA / "config-connector"

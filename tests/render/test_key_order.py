@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitkube.domain.render import render_tree
 from gitkube.primitives.filetree import MemoryTree
+from gitkube.render.pipeline import render_tree
 from tests.conftest import MINIMAL_CONFIG
 
 # Written back to front, with no selector and no template metadata (plugins add both).

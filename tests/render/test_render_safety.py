@@ -6,11 +6,11 @@ import textwrap
 
 import pytest
 
-from gitkube.domain.render import MAX_OBJECT_BYTES, render_tree
 from gitkube.domain.resources import App, Resource
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree
 from gitkube.primitives.yamlio import load_documents
+from gitkube.render.pipeline import MAX_OBJECT_BYTES, render_tree
 from tests.conftest import MINIMAL_CONFIG
 
 

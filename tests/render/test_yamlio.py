@@ -8,9 +8,9 @@ import string
 import pytest
 import yaml
 
-from gitkube.domain.render import render_tree
 from gitkube.primitives.filetree import DirectoryTree
 from gitkube.primitives.yamlio import dump_document, load_documents
+from gitkube.render.pipeline import render_tree
 from tests.conftest import REPO_ROOT
 
 TRICKY = [

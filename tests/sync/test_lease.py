@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from gitkube.commands.lease import Lease
+from gitkube.sync.lease import Lease
 
 
 def test_a_silent_leader_stops_before_its_lease_can_be_taken(kube):

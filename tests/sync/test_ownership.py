@@ -11,9 +11,7 @@ import json
 import uuid
 from urllib.parse import quote
 
-from gitkube.commands.source import open_source
-from gitkube.domain.desired import load_desired
-from gitkube.domain.ownership import (
+from gitkube.domain.keys import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     PART_OF_LABEL,
@@ -23,6 +21,8 @@ from gitkube.domain.ownership import (
     TOOLING_ANNOTATION,
 )
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
+from gitkube.sync.desired import load_desired
+from gitkube.sync.source import open_source
 from tests.sync.conftest import CONFIGMAP, DEPLOYMENT, record_requests
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gitkube.commands.secret import sops_config_text
-from gitkube.domain.ownership import PARENT_NAMESPACE, RECORD_HASH_ANNOTATION
+from gitkube.domain.keys import RECORD_HASH_ANNOTATION
+from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.domain.secrets import SOPS_ANNOTATION
 from gitkube.domain.targets import content_hash
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gitkube.commands.trust import run_isolated
 from gitkube.domain.trust import rewind_refusal
 from gitkube.primitives.kubeapi import KubeApiError
+from gitkube.sync.trust import run_isolated
 from tests.sync.conftest import CONFIGMAP, SyncRepo, git
 from tests.sync.signing import GpgSigner, SshSigner, gpg_signer, make_ssh_signer
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from gitkube.domain.render import render_tree
 from gitkube.plugin_api import hookimpl
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import DirectoryTree
+from gitkube.render.pipeline import render_tree
 from gitkube.testing.yamlgen import manifests_with_fields
 from gitkube.testing.yamlpeer import YamlPeer
 from tests.conftest import MINIMAL_CONFIG, write_tree
@@ -117,7 +117,7 @@ def test_a_plugin_edit_never_reaches_an_aliased_copy(
                 """,
         },
     )
-    result = render_tree(DirectoryTree(root))
+    result = render_tree(DirectoryTree(root), plugins=gitkube_plugin.for_config)
     (deployment,) = kubectl_reader.read(result.files["web/w/deployment-w.yaml"]).documents or []
     assert deployment["metadata"]["labels"]["tier"] == "edited"
     assert deployment["spec"]["selector"]["matchLabels"] == {"app": "w", "tier": "web"}

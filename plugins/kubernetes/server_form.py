@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-SERVER_FORM_ANNOTATION = "gitkube.dev/server-form-hash"
+from gitkube.plugin_api import SERVER_FORM_ANNOTATION
 
 # Set by the server on every object; a value sent for them means nothing.
 _SERVER_SET_METADATA = frozenset(

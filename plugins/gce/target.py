@@ -23,7 +23,8 @@ Handles group ``compute.cnrm.cloud.google.com`` (DESIGN §4, §6):
   ``gitkube.dev/replace: "true"`` or the run has ``--allow-replace``.
 * **Apply**: address → disk → firewall → target pool → forwarding rule,
   deletes reversed; each call waits for its operation (see
-  :mod:`gce_client` for retries).
+  :mod:`.client` for retries). What differs between kinds (API mapping,
+  immutable fields, update calls, prune) is in :mod:`.kinds`, one class per kind.
 * **Late binding**: a target pool's instances are the cluster's Nodes now
   (``spec.providerID`` ``gce://PROJECT/ZONE/NAME``), re-bound every run with
   addInstance/removeInstance; each address's reserved IP goes into
@@ -34,13 +35,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from gitkube.plugin_api import (
+    GCE_ADOPTED_LABEL,
     GCE_GROUP,
     GCE_OWNER_LABEL,
-    TARGETS_ANNOTATION,
+    REPLACE_ANNOTATION,
     Action,
     Change,
     DesiredObject,
@@ -53,153 +54,15 @@ from gitkube.plugin_api import (
     hookimpl,
 )
 
-from .gce_client import GceApiError, GceClient, RetryPolicy, short_link
+from .client import GceApiError, GceClient, RetryPolicy, short_link
+from .kinds import BY_KIND, KINDS, ORDER, ComputeKind, Desired, Update
 
-REPLACE_ANNOTATION = "gitkube.dev/replace"
-TARGET_POOL_ANNOTATION = "gitkube.dev/target-pool"
-ATTACH_ANNOTATION = "gitkube.dev/attach-to-instance"
-ADOPTED_LABEL = "gitkube-adopted"
-SELF_LINK_BASE = "https://www.googleapis.com/compute/v1/"
 # Seconds a call may keep being retried on 429/5xx (default 120).
 RETRY_BUDGET_ENV = "GITKUBE_GCE_RETRY_SECONDS"
 
 
-@dataclass(frozen=True)
-class GceKind:
-    kind: str
-    collection: str
-    scope: str  # "regions", "zones" or "global"
-    labels: bool  # whether the API type has labels
-    immutable: frozenset[str]  # fields that cannot change in place
-
-
-# Apply order (DESIGN §6); deletes run in reverse.
-KINDS: tuple[GceKind, ...] = (
-    GceKind(
-        "ComputeAddress",
-        "addresses",
-        "regions",
-        True,
-        frozenset(
-            {
-                "addressType",
-                "address",
-                "description",
-                "networkTier",
-                "purpose",
-                "ipVersion",
-                "prefixLength",
-            }
-        ),
-    ),
-    GceKind("ComputeDisk", "disks", "zones", True, frozenset({"type", "description"})),
-    GceKind("ComputeFirewall", "firewalls", "global", False, frozenset({"network", "direction"})),
-    GceKind(
-        "ComputeTargetPool",
-        "targetPools",
-        "regions",
-        False,
-        frozenset({"description", "sessionAffinity", "failoverRatio"}),
-    ),
-    GceKind(
-        "ComputeForwardingRule",
-        "forwardingRules",
-        "regions",
-        True,
-        frozenset(
-            {
-                "IPAddress",
-                "IPProtocol",
-                "portRange",
-                "ports",
-                "allPorts",
-                "loadBalancingScheme",
-                "description",
-                "networkTier",
-            }
-        ),
-    ),
-)
-BY_KIND = {k.kind: k for k in KINDS}
-ORDER = {k.kind: i for i, k in enumerate(KINDS)}
-
-
 def _rank(change: Change) -> tuple[int, str]:
     return ORDER.get(change.id.kind, len(KINDS)), change.id.name
-
-
-# -- KCC spec → API body -------------------------------------------------------
-
-
-def _copy(spec: Mapping[str, Any], body: dict[str, Any], names: Mapping[str, str]) -> None:
-    for kcc, api in names.items():
-        if kcc in spec:
-            body[api] = spec[kcc]
-
-
-_ADDRESS_FIELDS = {
-    "addressType": "addressType",
-    "address": "address",
-    "description": "description",
-    "networkTier": "networkTier",
-    "purpose": "purpose",
-    "ipVersion": "ipVersion",
-    "prefixLength": "prefixLength",
-}
-_FIREWALL_FIELDS = {
-    "description": "description",
-    "sourceRanges": "sourceRanges",
-    "destinationRanges": "destinationRanges",
-    "sourceTags": "sourceTags",
-    "targetTags": "targetTags",
-    "priority": "priority",
-    "direction": "direction",
-    "disabled": "disabled",
-}
-_POOL_FIELDS = {
-    "description": "description",
-    "sessionAffinity": "sessionAffinity",
-    "failoverRatio": "failoverRatio",
-}
-_RULE_FIELDS = {
-    "description": "description",
-    "ipProtocol": "IPProtocol",
-    "portRange": "portRange",
-    "ports": "ports",
-    "allPorts": "allPorts",
-    "loadBalancingScheme": "loadBalancingScheme",
-    "networkTier": "networkTier",
-}
-_DISK_FIELDS = {"description": "description"}
-# spec keys that say where a resource lives (checked against gitkube.yaml) or
-# are handled by hand below.
-_HANDLED = {
-    "ComputeAddress": set(_ADDRESS_FIELDS) | {"location"},
-    "ComputeFirewall": set(_FIREWALL_FIELDS) | {"networkRef", "allow", "deny"},
-    "ComputeTargetPool": set(_POOL_FIELDS) | {"region"},
-    "ComputeForwardingRule": set(_RULE_FIELDS) | {"location", "ipAddress"},
-    "ComputeDisk": set(_DISK_FIELDS) | {"location", "size", "type"},
-}
-
-
-@dataclass
-class Desired:
-    """A rendered object as the API body gitkube sends (``IPAddress`` names an address)."""
-
-    obj: DesiredObject
-    kind: GceKind
-    body: dict[str, Any]
-    address: str | None = None  # forwarding rule: the address it uses
-    pool: str | None = None  # forwarding rule: the target pool it sends to
-    attach_to: str | None = None  # disk: the node/instance to attach to
-
-    @property
-    def name(self) -> str:
-        return str(self.body["name"])
-
-    @property
-    def annotations(self) -> Mapping[str, str]:
-        return self.obj.body.get("metadata", {}).get("annotations") or {}
 
 
 class GceTarget:
@@ -224,6 +87,7 @@ class GceTarget:
         self.owned: dict[tuple[str, str], dict[str, Any]] = {}
         self.nodes: list[str] | None = None  # instance paths: zones/Z/instances/N
         self.node_by_name: dict[str, str] = {}
+        self.state = SyncState()  # the run's, from plan(): its Kubernetes client is shared
 
     # -- wiring --------------------------------------------------------------
     @property
@@ -241,7 +105,8 @@ class GceTarget:
     @property
     def kube(self) -> KubeApi:
         if self._kube is None:
-            self._kube = KubeApi.connect(self.settings.kubeconfig, self.settings.context)
+            # The run's one client (SyncState.kube_api), shared with the Kubernetes target.
+            self._kube = self.state.kube_api(self.settings)
         return self._kube
 
     def handles(self, obj: DesiredObject) -> bool:
@@ -250,14 +115,14 @@ class GceTarget:
     def owned_count(self) -> int:
         return len(self.owned)
 
-    def _scope_path(self, kind: GceKind) -> str | None:
+    def _scope_path(self, kind: ComputeKind) -> str | None:
         if kind.scope == "regions":
             return f"regions/{self.cluster.region}" if self.cluster.region else None
         if kind.scope == "zones":
             return f"zones/{self.cluster.zone}" if self.cluster.zone else None
         return "global"
 
-    def _path(self, kind: GceKind, name: str | None = None) -> str:
+    def _path(self, kind: ComputeKind, name: str | None = None) -> str:
         scope = self._scope_path(kind)
         if scope is None:
             raise GitkubeError(
@@ -267,16 +132,16 @@ class GceTarget:
         return f"{scope}/{kind.collection}" + (f"/{name}" if name else "")
 
     # -- ownership -----------------------------------------------------------
-    def is_owned(self, kind: GceKind, live: Mapping[str, Any]) -> bool:
+    def is_owned(self, kind: ComputeKind, live: Mapping[str, Any]) -> bool:
         labels = live.get("labels") or {}
         labelled = labels.get(GCE_OWNER_LABEL) == self.label
-        if kind.labels and labelled and labels.get(ADOPTED_LABEL) == "true":
+        if kind.labels and labelled and labels.get(GCE_ADOPTED_LABEL) == "true":
             return True
         return self.marker in str(live.get("description", "")) and (not kind.labels or labelled)
 
     @staticmethod
     def adopted(live: Mapping[str, Any]) -> bool:
-        return (live.get("labels") or {}).get(ADOPTED_LABEL) == "true"
+        return (live.get("labels") or {}).get(GCE_ADOPTED_LABEL) == "true"
 
     # -- mapping -------------------------------------------------------------
     def _to_api(self, obj: DesiredObject) -> Desired:
@@ -289,7 +154,7 @@ class GceTarget:
                 obj=str(obj.id),
             )
         spec: Mapping[str, Any] = obj.body.get("spec") or {}
-        unknown = sorted(set(spec) - _HANDLED[kind.kind])
+        unknown = sorted(set(spec) - kind.handled)
         if unknown:
             raise GitkubeError(
                 f"spec.{unknown[0]} of {kind.kind} is not supported by gitkube's GCE target",
@@ -299,7 +164,7 @@ class GceTarget:
         meta = obj.body.get("metadata") or {}
         body: dict[str, Any] = {"name": obj.id.name}
         desired = Desired(obj, kind, body)
-        location = spec.get("region") if kind.kind == "ComputeTargetPool" else spec.get("location")
+        location = spec.get(kind.location_key)
         expected = self.cluster.zone if kind.scope == "zones" else self.cluster.region
         if kind.scope != "global" and location != expected:
             where = "zone" if kind.scope == "zones" else "region"
@@ -309,52 +174,14 @@ class GceTarget:
                 file=obj.path,
                 obj=str(obj.id),
             )
-        if kind.kind == "ComputeAddress":
-            _copy(spec, body, _ADDRESS_FIELDS)
-        elif kind.kind == "ComputeFirewall":
-            _copy(spec, body, _FIREWALL_FIELDS)
-            ref = spec.get("networkRef") or {}
-            network = ref.get("external") or (
-                f"global/networks/{ref['name']}" if ref.get("name") else None
-            )
-            body["network"] = network or f"global/networks/{self.cluster.network}"
-            for kcc, api in (("allow", "allowed"), ("deny", "denied")):
-                if kcc in spec:
-                    body[api] = [
-                        {
-                            "IPProtocol": rule["protocol"],
-                            **({"ports": rule["ports"]} if rule.get("ports") else {}),
-                        }
-                        for rule in spec[kcc]
-                    ]
-        elif kind.kind == "ComputeTargetPool":
-            _copy(spec, body, _POOL_FIELDS)
-        elif kind.kind == "ComputeForwardingRule":
-            _copy(spec, body, _RULE_FIELDS)
-            ip = spec.get("ipAddress") or {}
-            ref = ip.get("addressRef") or {}
-            if ref.get("name"):
-                desired.address = str(ref["name"])
-                body["IPAddress"] = f"regions/{self.cluster.region}/addresses/{ref['name']}"
-            elif ref.get("external") or ip.get("ip"):
-                body["IPAddress"] = str(ref.get("external") or ip.get("ip"))
-            pool = (meta.get("annotations") or {}).get(TARGET_POOL_ANNOTATION)
-            if pool:
-                desired.pool = str(pool)
-                body["target"] = f"regions/{self.cluster.region}/targetPools/{pool}"
-        elif kind.kind == "ComputeDisk":
-            _copy(spec, body, _DISK_FIELDS)
-            if "size" in spec:
-                body["sizeGb"] = str(spec["size"])
-            body["type"] = f"zones/{self.cluster.zone}/diskTypes/{spec.get('type', 'pd-standard')}"
-            attach = (meta.get("annotations") or {}).get(ATTACH_ANNOTATION)
-            desired.attach_to = str(attach) if attach else None
+        kind.to_api(desired, spec, self.cluster)
         if kind.labels and meta.get("labels"):
             body["labels"] = dict(meta["labels"])
         return desired
 
     # -- observe and plan ----------------------------------------------------
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
+        self.state = state
         if not desired and not self._was_in_use(state):
             # Nothing GCE in the commit, and the last sync owned nothing there:
             # do not reach for credentials a Kubernetes-only repo never configured.
@@ -382,7 +209,7 @@ class GceTarget:
             # Recorded on the ApplySet parent: forgotten only after a run that
             # observed nothing left to own.
             state.targets_in_use.add(self.name)
-        if any(d.kind.kind == "ComputeTargetPool" or d.attach_to for d in self.desired.values()):
+        if any(d.kind.needs_nodes or d.attach_to for d in self.desired.values()):
             self._observe_nodes(state)
         for name, live in self.live.get("ComputeAddress", {}).items():
             key = ("ComputeAddress", name)
@@ -406,16 +233,7 @@ class GceTarget:
                 app=(live.get("labels") or {}).get("app"),
                 live=live,
             )
-            if kind_name == "ComputeAddress" and self.adopted(live):
-                change.note = (
-                    "adopted address: gitkube lets go of it (removes its labels) and never "
-                    "releases an IP it did not reserve"
-                )
-            elif kind_name == "ComputeDisk":
-                change.note = (
-                    "disk kept: gitkube lets go of it (removes its labels) and never deletes "
-                    "data; delete it by hand once you are sure"
-                )
+            change.note = BY_KIND[kind_name].prune_note(live)
             changes.append(change)
         return changes
 
@@ -443,9 +261,9 @@ class GceTarget:
 
     def _was_in_use(self, state: SyncState) -> bool:
         """Whether the ApplySet parent says the last sync left GCE objects behind."""
-        parent = state.applyset_parent(self.kube, self.settings.applyset) or {}
-        annotations = (parent.get("metadata") or {}).get("annotations") or {}
-        return self.name in str(annotations.get(TARGETS_ANNOTATION, "")).split(",")
+        return (
+            self.name in state.applyset_parent(self.kube, self.settings.applyset).targets_in_use()
+        )
 
     def _observe_nodes(self, state: SyncState) -> None:
         """The cluster's Nodes as instance paths (one LIST), for pools and attachments.
@@ -467,9 +285,6 @@ class GceTarget:
             instances.append(path)
             self.node_by_name[str(node.get("metadata", {}).get("name", ""))] = path
         self.nodes = sorted(instances)
-        state.node_instances = [
-            f"{SELF_LINK_BASE}projects/{self.cluster.project}/{p}" for p in self.nodes
-        ]
 
     def _differences(self, d: Desired, live: Mapping[str, Any], state: SyncState) -> list[str]:
         fields = []
@@ -509,6 +324,7 @@ class GceTarget:
         adopting = not owned
         if adopting:
             change.action = Action.UPDATE
+            change.adopt = True
             change.note = "adopt: take over a resource gitkube did not create"
             if not self.settings.adopt:
                 change.blocked = (
@@ -625,10 +441,7 @@ class GceTarget:
             self._late_bind(change, d, state)
 
     def _send_body(self, d: Desired, state: SyncState) -> dict[str, Any]:
-        body = dict(d.body)
-        if d.kind.kind == "ComputeTargetPool" and self.nodes:
-            body["instances"] = list(self.nodes)
-        return body
+        return d.kind.send_body(d, self.nodes)
 
     def _create(self, d: Desired, state: SyncState, what: str) -> None:
         self.client.mutate("POST", self._path(d.kind), body=self._send_body(d, state), what=what)
@@ -652,49 +465,30 @@ class GceTarget:
         live = change.live or {}
         path = self._path(d.kind, d.name)
         fields = set(change.fields)
-        adopting = change.note.startswith("adopt")
+        adopting = change.adopt
         if d.kind.labels and ("labels" in fields or adopting):
             labels = {**(live.get("labels") or {}), **(d.body.get("labels") or {})}
             if adopting:
-                labels[ADOPTED_LABEL] = "true"
+                labels[GCE_ADOPTED_LABEL] = "true"
             self.client.mutate(
                 "POST",
                 f"{path}/setLabels",
                 body={"labels": labels, "labelFingerprint": live.get("labelFingerprint")},
                 what=what,
             )
-        if d.kind.kind == "ComputeFirewall":
-            patch = {f: d.body[f] for f in sorted(fields) if f in d.body and f != "name"}
-            if adopting:
-                patch["description"] = d.body.get("description", self.marker)
-            if patch:
-                self.client.mutate("PATCH", path, body={"name": d.name, **patch}, what=what)
-        if d.kind.kind == "ComputeDisk" and "sizeGb" in fields:
-            self.client.mutate(
-                "POST", f"{path}/resize", body={"sizeGb": d.body["sizeGb"]}, what=what
-            )
-        if d.kind.kind == "ComputeForwardingRule" and "target" in fields:
-            self.client.mutate(
-                "POST", f"{path}/setTarget", body={"target": d.body["target"]}, what=what
-            )
-        if d.kind.kind == "ComputeTargetPool" and "instances" in fields:
-            have = {short_link(str(i)) for i in live.get("instances") or ()}
-            want = set(self.nodes or [])
-            add, remove = sorted(want - have), sorted(have - want)
-            if add:
-                self.client.mutate(
-                    "POST",
-                    f"{path}/addInstance",
-                    body={"instances": [{"instance": i} for i in add]},
-                    what=what,
-                )
-            if remove:
-                self.client.mutate(
-                    "POST",
-                    f"{path}/removeInstance",
-                    body={"instances": [{"instance": i} for i in remove]},
-                    what=what,
-                )
+        d.kind.update(
+            d,
+            Update(
+                client=self.client,
+                path=path,
+                fields=fields,
+                live=live,
+                adopting=adopting,
+                marker=self.marker,
+                nodes=self.nodes,
+                what=what,
+            ),
+        )
         if d.attach_to and "users" in fields:
             self._attach(d, what)
         if d.kind.kind == "ComputeAddress" and live.get("address"):
@@ -708,11 +502,11 @@ class GceTarget:
             path = self._path(kind, change.id.name)
             what = f"{kind.kind} {change.id.name}"
             # Let go without deleting: an IP gitkube did not reserve, or a disk's data.
-            if kind.kind == "ComputeDisk" or (kind.kind == "ComputeAddress" and self.adopted(live)):
+            if kind.kept_when_pruned(live):
                 labels = {
                     k: v
                     for k, v in (live.get("labels") or {}).items()
-                    if k not in (GCE_OWNER_LABEL, ADOPTED_LABEL)
+                    if k not in (GCE_OWNER_LABEL, GCE_ADOPTED_LABEL)
                 }
                 self.client.mutate(
                     "POST",

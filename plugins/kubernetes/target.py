@@ -22,18 +22,18 @@ ignored), and a suspected difference is confirmed with a server-side-apply
 dry-run before it is called drift.
 
 Before anything is written, the whole plan is checked
-(:mod:`gitkube_plugins.kubernetes_preflight`): every kind and apiVersion
+(:mod:`gitkube_plugins.kubernetes.preflight`): every kind and apiVersion
 served, scope as the cluster's discovery says, no object bound for a
 Terminating namespace; every problem is listed at once. Creates are tried as
 server-side dry-runs while planning, so an object the API server refuses
 blocks the run before its first write. An object being deleted counts as
 deleted. Values the server keeps in its own form are recognised once
-(:mod:`gitkube_plugins.kubernetes_server_form`).
+(:mod:`gitkube_plugins.kubernetes.server_form`).
 
 Before the first write, the namespaces the objects go in are checked: a
 missing one is created (owned, labelled, in the plan) unless
 ``sync.createNamespaces`` is false, which refuses the sync instead.
-Pruning passes the filters of :mod:`gitkube_plugins.kubernetes_filters`.
+Pruning passes the filters of :mod:`gitkube_plugins.kubernetes.filters`.
 """
 
 from __future__ import annotations
@@ -42,29 +42,27 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 from gitkube.plugin_api import (
-    ADDITIONAL_NAMESPACES_ANNOTATION,
-    AGGREGATED_DISCOVERY,
-    APPLYSET_ID_LABEL,
-    CONTAINS_GROUP_KINDS_ANNOTATION,
+    EXTERNAL_ADDRESS_ANNOTATION,
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
     LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
+    MEMBER_KINDS_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
     PART_OF_LABEL,
     RECORD_APP_ANNOTATION,
     RECORD_HASH_ANNOTATION,
     RECORD_SOURCE_ANNOTATION,
+    REPLACE_ANNOTATION,
+    SERVER_FORM_ANNOTATION,
     STATUS_PREFIX,
     TARGETS_ANNOTATION,
-    TOOLING_ANNOTATION,
     Action,
+    ApplySetParent,
     Change,
     DesiredObject,
     GitkubeError,
@@ -74,19 +72,20 @@ from gitkube.plugin_api import (
     SyncResult,
     SyncSettings,
     SyncState,
-    __version__,
     health_summary,
     hookimpl,
 )
 
-from .kubernetes_filters import (
+from .diff import differing_paths, is_subset, record_of, with_record, without_volatile_fields
+from .discovery import ApiResource, Discovery
+from .filters import (
     LocalNamespacesFilter,
     NamespaceInUseFilter,
     ParentNamespaceFilter,
     PruneFilter,
     first_refusal,
 )
-from .kubernetes_preflight import (
+from .preflight import (
     PlanCheck,
     ScopeCheck,
     ServedKind,
@@ -97,8 +96,7 @@ from .kubernetes_preflight import (
     plan_problems,
     refuse_plan,
 )
-from .kubernetes_server_form import (
-    SERVER_FORM_ANNOTATION,
+from .server_form import (
     remembered,
     remembered_form_matches,
     server_form_hash,
@@ -110,10 +108,6 @@ FIELD_MANAGER = "gitkube"
 # `kubectl diff --server-side --field-manager=gitkube` of the rendered files,
 # which lack them, does not plan to remove them.
 LATE_BINDING_MANAGER = "gitkube-late-binding"
-REPLACE_ANNOTATION = "gitkube.dev/replace"
-# The group-kinds of the members that exist after the last run (read by `gitkube status`).
-MEMBER_KINDS_STATUS_ANNOTATION = f"{STATUS_PREFIX}group-kinds"
-EXTERNAL_ADDRESS_ANNOTATION = "gitkube.dev/external-address"
 
 # Apply order (DESIGN §6); unknown kinds go last, deletes run in reverse.
 KIND_ORDER = [
@@ -140,84 +134,10 @@ KIND_ORDER = [
     "CronJob",
     "Pod",
 ]
-_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid")
 
 
 def kind_rank(kind: str) -> int:
     return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
-
-
-@dataclass(frozen=True)
-class ApiResource:
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-    listable: bool = True
-
-    def collection_path(self, namespace: str | None = None, version: str | None = None) -> str:
-        root = (
-            f"/apis/{self.group}/{version or self.version}"
-            if self.group
-            else f"/api/{version or self.version}"
-        )
-        if self.namespaced and namespace:
-            return f"{root}/namespaces/{namespace}/{self.plural}"
-        return f"{root}/{self.plural}"
-
-    def object_path(self, namespace: str | None, name: str, version: str | None = None) -> str:
-        # Path-segment names (RBAC, most custom resources) may hold ':', ' ', '?', '#'...
-        return f"{self.collection_path(namespace, version)}/{quote(name, safe=_PCHAR)}"
-
-
-# What a URL path segment may hold unescaped (RFC 3986 pchar, less '%').
-_PCHAR = "-._~!$&'()*+,;=:@"
-
-
-class Discovery:
-    """Group-kind → API resource, from aggregated discovery (two requests)."""
-
-    def __init__(self, api: KubeApi) -> None:
-        self.api = api
-        self.resources: dict[tuple[str, str], ApiResource] = {}
-        # Every version served for each group-kind (an object may name any of them).
-        self.versions: dict[tuple[str, str], set[str]] = {}
-        self.refresh()
-
-    def refresh(self) -> None:
-        self.resources.clear()
-        self.versions.clear()
-        for root in ("/api", "/apis"):
-            doc = self.api.request("GET", root, accept=AGGREGATED_DISCOVERY)
-            for group in doc.get("items", ()):
-                group_name = group.get("metadata", {}).get("name", "")
-                # versions are listed most preferred first
-                for version in reversed(group.get("versions", ())):
-                    for res in version.get("resources", ()):
-                        kind = res.get("responseKind", {}).get("kind")
-                        if kind and "/" not in res["resource"]:
-                            self.versions.setdefault((group_name, kind), set()).add(
-                                version["version"]
-                            )
-                            self.resources[(group_name, kind)] = ApiResource(
-                                group_name,
-                                version["version"],
-                                kind,
-                                res["resource"],
-                                res.get("scope") == "Namespaced",
-                                "list" in (res.get("verbs") or ()),
-                            )
-
-    def find(self, group: str, kind: str) -> ApiResource | None:
-        return self.resources.get((group, kind))
-
-    def served(self, group: str, kind: str) -> ServedKind | None:
-        res = self.resources.get((group, kind))
-        if res is None:
-            return None
-        versions = frozenset(self.versions.get((group, kind), ()))
-        return ServedKind(res.namespaced, versions, "the cluster")
 
 
 def _legacy_key(oid: ObjectId) -> str:
@@ -228,69 +148,8 @@ def _legacy_key(oid: ObjectId) -> str:
     return f"{oid.kind}.{oid.group or 'core'}.{oid.namespace or '_'}.{oid.name}"
 
 
-def record_of(obj: DesiredObject) -> dict[str, str]:
-    """The annotations that record on a member what gitkube applied to it."""
-    record = {RECORD_HASH_ANNOTATION: obj.content_hash}
-    if obj.path:
-        record[RECORD_SOURCE_ANNOTATION] = obj.path
-    if obj.app:
-        record[RECORD_APP_ANNOTATION] = obj.app
-    return record
-
-
-def with_record(body: Mapping[str, Any], record: Mapping[str, str]) -> dict[str, Any]:
-    """``body`` with ``record`` added to its annotations (``body`` is not changed)."""
-    meta = dict(body.get("metadata") or {})
-    meta["annotations"] = {**(meta.get("annotations") or {}), **record}
-    return {**body, "metadata": meta}
-
-
 def _group_kind(group: str, kind: str) -> str:
     return f"{kind}.{group}" if group else kind
-
-
-def _normalized(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """An object without the fields every write changes."""
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = dict(out.get("metadata") or {})
-    for key in _VOLATILE_METADATA:
-        meta.pop(key, None)
-    out["metadata"] = meta
-    return out
-
-
-def is_subset(desired: Any, live: Any) -> bool:
-    """Whether every field gitkube sends has the same value live (extra live fields are fine)."""
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(
-            k in live and is_subset(v, live[k]) for k, v in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(desired) == len(live)
-            and all(is_subset(d, v) for d, v in zip(desired, live, strict=True))
-        )
-    return desired == live or (desired is not None and str(desired) == str(live))
-
-
-def differing_paths(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Field paths where ``a`` and ``b`` differ (both directions)."""
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        paths: list[str] = []
-        for key in sorted(set(a) | set(b), key=str):
-            sub = f"{prefix}.{key}" if prefix else str(key)
-            if key not in a or key not in b:
-                paths.append(sub)
-            else:
-                paths.extend(differing_paths(a[key], b[key], sub))
-        return paths
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        paths = []
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            paths.extend(differing_paths(x, y, f"{prefix}[{i}]"))
-        return paths
-    return [] if a == b else [prefix or "."]
 
 
 class KubernetesTarget:
@@ -303,7 +162,7 @@ class KubernetesTarget:
         self.applyset = settings.applyset
         self._api = api
         self._discovery: Discovery | None = None
-        self.parent: dict[str, Any] | None = None
+        self.parent = ApplySetParent(settings.applyset)  # read in plan()
         # gitkube 0.x kept each member's content hash in the parent's data; read to migrate.
         self.legacy_record: dict[str, str] = {}
         self.owned: dict[ObjectId, dict[str, Any]] = {}
@@ -321,7 +180,8 @@ class KubernetesTarget:
     @property
     def api(self) -> KubeApi:
         if self._api is None:
-            self._api = KubeApi.connect(self.settings.kubeconfig, self.settings.context)
+            # The run's one client (SyncState.kube_api), shared with the GCE target.
+            self._api = self.state.kube_api(self.settings)
         return self._api
 
     @property
@@ -337,27 +197,6 @@ class KubernetesTarget:
         return len(self.owned)
 
     # -- the parent ----------------------------------------------------------
-    def _parent_path(self) -> str:
-        return f"/api/v1/namespaces/{self.applyset.namespace}/configmaps/{self.applyset.name}"
-
-    def _read_parent(self, state: SyncState) -> dict[str, Any] | None:
-        parent = state.applyset_parent(self.api, self.applyset)
-        if parent is None:
-            return None
-        if parent.get("metadata", {}).get("labels", {}).get(APPLYSET_ID_LABEL) != self.applyset.id:
-            raise GitkubeError(
-                f"ConfigMap {self.applyset.namespace}/{self.applyset.name} exists but is not "
-                f"gitkube's ApplySet parent (label {APPLYSET_ID_LABEL} differs); "
-                "refusing to manage anything through it"
-            )
-        return parent
-
-    def _parent_annotations(self) -> dict[str, str]:
-        return dict((self.parent or {}).get("metadata", {}).get("annotations") or {})
-
-    def _listed(self, annotation: str) -> set[str]:
-        return {v for v in self._parent_annotations().get(annotation, "").split(",") if v}
-
     def _write_parent(
         self,
         group_kinds: Iterable[str],
@@ -365,43 +204,10 @@ class KubernetesTarget:
         status: Mapping[str, str],
         legacy_record: Mapping[str, str] | None = None,
     ) -> None:
-        """Server-side apply the whole parent: what it does not name is dropped."""
-        if self.parent is None:
-            self.api.ensure_namespace(self.applyset.namespace)
-        parent: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": self.applyset.name,
-                "namespace": self.applyset.namespace,
-                "labels": {APPLYSET_ID_LABEL: self.applyset.id},
-                "annotations": {
-                    TOOLING_ANNOTATION: f"gitkube/{__version__}",
-                    CONTAINS_GROUP_KINDS_ANNOTATION: ",".join(sorted(set(group_kinds))),
-                    ADDITIONAL_NAMESPACES_ANNOTATION: ",".join(
-                        sorted(set(namespaces) - {self.applyset.namespace})
-                    ),
-                    **status,
-                    # Written before the first write of a run too: no rewinds past it.
-                    **(
-                        {LAST_SYNCED_COMMIT_ANNOTATION: self.settings.rendered_commit}
-                        if self.settings.rendered_commit
-                        else {}
-                    ),
-                },
-            },
-        }
-        if legacy_record:
-            parent["data"] = dict(legacy_record)
-        self.parent = self.api.apply(self._parent_path(), parent, manager=FIELD_MANAGER, force=True)
-
-    def _previous_status(self) -> dict[str, str]:
-        keep = (TARGETS_ANNOTATION,)
-        return {
-            k: v
-            for k, v in self._parent_annotations().items()
-            if k.startswith(STATUS_PREFIX) or k in keep
-        }
+        if self.settings.rendered_commit:
+            # Written before the first write of a run too: no rewinds past it.
+            status = {**status, LAST_SYNCED_COMMIT_ANNOTATION: self.settings.rendered_commit}
+        self.parent = self.parent.write(self.api, group_kinds, namespaces, status, legacy_record)
 
     # -- observe and plan ----------------------------------------------------
     def _resource_for(self, oid: ObjectId) -> ApiResource:
@@ -441,9 +247,9 @@ class KubernetesTarget:
 
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
         self.state = state  # read again in finish(): which other targets are in use
-        self.parent = self._read_parent(state)
-        self.legacy_record = dict((self.parent or {}).get("data") or {})
-        recorded_gks = self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
+        self.parent = state.applyset_parent(self.api, self.applyset)
+        self.legacy_record = dict(self.parent.legacy_record)
+        recorded_gks = set(self.parent.group_kinds)
         targeted = _targeted_namespaces(desired)
         desired_gks = {(d.id.group, d.id.kind) for d in desired}
         if targeted:
@@ -690,7 +496,7 @@ class KubernetesTarget:
             return change
         form = None if late else server_form_hash(body, result)
         self.server_forms[oid] = form
-        fields = differing_paths(_normalized(result), _normalized(live))
+        fields = differing_paths(without_volatile_fields(result), without_volatile_fields(live))
         if fields:
             change.action = Action.UPDATE
             change.fields = fields
@@ -768,15 +574,15 @@ class KubernetesTarget:
         namespace this run may write (KEP-3659; kubectl's applyset does the same),
         so a run that stops anywhere leaves nothing the next run cannot find."""
         group_kinds, namespaces = self._members_scope(self.desired_by_id)
-        current_gks = self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
-        current_ns = self._listed(ADDITIONAL_NAMESPACES_ANNOTATION)
+        current_gks = set(self.parent.group_kinds)
+        current_ns = set(self.parent.namespaces)
         namespaces -= {self.applyset.namespace}
-        if self.parent is not None and group_kinds <= current_gks and namespaces <= current_ns:
+        if self.parent.exists and group_kinds <= current_gks and namespaces <= current_ns:
             return
         self._write_parent(
             current_gks | group_kinds,
             current_ns | namespaces,
-            self._previous_status(),
+            self.parent.previous_status(),
             self.legacy_record,
         )
 
@@ -974,11 +780,11 @@ class KubernetesTarget:
         legacy: Mapping[str, str] | None = None
         if result.error:
             desired_gks, desired_ns = self._members_scope(self.desired_by_id)
-            group_kinds |= desired_gks | self._listed(CONTAINS_GROUP_KINDS_ANNOTATION)
-            namespaces |= desired_ns | self._listed(ADDITIONAL_NAMESPACES_ANNOTATION)
+            group_kinds |= desired_gks | self.parent.group_kinds
+            namespaces |= desired_ns | self.parent.namespaces
             legacy = self.legacy_record  # still the record of what was not migrated yet
         namespaces -= {self.applyset.namespace}
-        previous = self._parent_annotations()
+        previous = self.parent.annotations
         status = {
             TARGETS_ANNOTATION: ",".join(sorted(self.state.targets_in_use)),
             f"{STATUS_PREFIX}rendered-commit": result.commit or "",
@@ -992,11 +798,11 @@ class KubernetesTarget:
             status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
         changed = (
             not result.in_sync
-            or self.parent is None
+            or not self.parent.exists
             or bool(self.legacy_record) != bool(legacy)
             or any(previous.get(k) != v for k, v in status.items())
-            or self._listed(CONTAINS_GROUP_KINDS_ANNOTATION) != group_kinds
-            or self._listed(ADDITIONAL_NAMESPACES_ANNOTATION) != namespaces
+            or self.parent.group_kinds != group_kinds
+            or self.parent.namespaces != namespaces
         )
         if not changed:
             return  # a no-op sync writes nothing

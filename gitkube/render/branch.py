@@ -13,7 +13,6 @@ import json
 import os
 import posixpath
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -22,18 +21,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitkube import __version__
+from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import file_stamps
+from gitkube.primitives.gitstore import run_git
 
-# The renderer, jsonschema and gitpython are imported where they are used, so
+# The renderer and jsonschema are imported where they are used, so
 # that a render with nothing to do (see quick_unchanged) starts fast.
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem
-    from gitkube.domain.render import RenderResult
-    from gitkube.domain.render_cache import RenderedSource
+    from gitkube.domain.plugin_manager import ExtraPlugins
     from gitkube.primitives.gitstore import Entry, GitStore
+    from gitkube.render.cache import RenderedSource
+    from gitkube.render.pipeline import RenderResult
 
-INVENTORY_FILE = "gitkube-inventory.yaml"  # gitkube.domain.render.INVENTORY_FILE (tested equal)
 
 SOURCE_TRAILER = "Source-Commit"
 RENDERED_BY_TRAILER = "Rendered-By"
@@ -75,7 +76,9 @@ def summarize(result: RenderResult, output: str) -> RenderSummary:
     )
 
 
-def render_to_directory(repo: Path, out: Path, apps: list[str] | None = None) -> RenderSummary:
+def render_to_directory(
+    repo: Path, out: Path, apps: list[str] | None = None, *, plugins: ExtraPlugins = ()
+) -> RenderSummary:
     """Render the work tree at ``repo`` into ``out``, all or nothing.
 
     Everything is rendered in memory first and written to a sibling temporary
@@ -85,12 +88,17 @@ def render_to_directory(repo: Path, out: Path, apps: list[str] | None = None) ->
 
     :param apps: app paths (``web/frontend``) to write; the whole repo is still
         rendered, so repo-wide checks (duplicates, validation) see every app.
+    :param plugins: more plugins for the plugin manager (the test kit's).
     """
     from gitkube.domain.config import closest
-    from gitkube.domain.render import render_tree
+    from gitkube.domain.plugin_manager import build_plugin_manager
     from gitkube.primitives.filetree import DirectoryTree
+    from gitkube.render.pipeline import render_tree
 
-    result = render_tree(DirectoryTree(repo))
+    result = render_tree(
+        DirectoryTree(repo),
+        plugins=lambda config: build_plugin_manager(config.disabled_plugins, plugins=plugins),
+    )
     files = result.all_files()
     if apps:
         known = {app.path for app in result.apps}
@@ -115,14 +123,10 @@ def uncommitted_note(repo: Path) -> str | None:
     """A note when the work tree has changes that a render of a commit leaves out."""
     if not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
         return None  # nothing committed yet: the render itself says so
-    proc = subprocess.run(
-        ["git", "status", "--porcelain", "-z", "--untracked-files=all"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
+    proc = run_git("status", "--porcelain", "-z", "--untracked-files=all", cwd=repo)
+    entries = (
+        proc.stdout.decode(errors="surrogateescape").split("\0") if proc.returncode == 0 else []
     )
-    entries = proc.stdout.split("\0") if proc.returncode == 0 else []
     changed = [
         entry[3:]
         for entry in entries
@@ -201,9 +205,10 @@ def render_entries(
     tree_id: str | None = None,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    plugins: ExtraPlugins = (),
 ) -> RenderedSource:
     """Render the files ``entries`` name (from a commit or the index), cache-assisted."""
-    from gitkube.domain.render_cache import RenderCache, render_listing
+    from gitkube.render.cache import RenderCache, render_listing
 
     listing = {e.path: e.oid for e in store.resolve_symlinks(entries)}
     cache = RenderCache(cache_dir(store)) if use_cache else None
@@ -215,6 +220,7 @@ def render_entries(
         tree_id=tree_id,
         progress=progress,
         sizes=store.blob_sizes,
+        plugins=plugins,
     )
 
 
@@ -224,13 +230,19 @@ def render_commit(
     *,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    plugins: ExtraPlugins = (),
 ) -> tuple[str, str, RenderedSource]:
     """(commit id, tree id, rendered) for ``ref``; errors name the ref."""
     commit, tree = store.resolve_commit(ref)
     say = None if progress is None else (lambda text: progress(f"{ref}: {text}"))
     try:
         rendered = render_entries(
-            store, store.ls_tree(tree), tree_id=tree, use_cache=use_cache, progress=say
+            store,
+            store.ls_tree(tree),
+            tree_id=tree,
+            use_cache=use_cache,
+            progress=say,
+            plugins=plugins,
         )
     except GitkubeError as exc:
         raise _naming_ref(exc, ref, commit) from None
@@ -261,6 +273,7 @@ def render_to_branch(
     push: str | None = None,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    plugins: ExtraPlugins = (),
     sign: bool = False,
 ) -> RenderSummary:
     """Render ``ref`` of the git repository at ``repo`` onto the rendered branch.
@@ -270,7 +283,7 @@ def render_to_branch(
     compare-and-swap: if another render moved it meanwhile, this one starts
     over on the new tip (a few times), so the branch is never rewound or lost.
     """
-    if use_cache:
+    if use_cache and not plugins:  # plugins handed in are not on disk to stat
         quick = quick_unchanged(repo, ref, branch)
         if quick is not None:
             if push:
@@ -281,7 +294,9 @@ def render_to_branch(
     from gitkube.primitives.gitstore import GitStore
 
     store = GitStore(repo)
-    source, _tree, rendered = render_commit(store, ref, use_cache=use_cache, progress=progress)
+    source, _tree, rendered = render_commit(
+        store, ref, use_cache=use_cache, progress=progress, plugins=plugins
+    )
     branch_option = branch
     branch = branch or rendered.config.rendered_branch
     inventory = rendered.inventory_bytes(source)
@@ -359,9 +374,7 @@ def source_branch_skip(repo: Path) -> str | None:
     head = (_git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}") or [""])[0]
     if not head:
         return None  # no commit yet: the render reports it
-    shown = subprocess.run(
-        ["git", "show", f"{head}:gitkube.yaml"], cwd=repo, capture_output=True, check=False
-    )
+    shown = run_git("show", f"{head}:gitkube.yaml", cwd=repo)
     try:
         settings = load_one(shown.stdout, "gitkube.yaml") if shown.returncode == 0 else None
     except GitkubeError:
@@ -383,7 +396,7 @@ def full_ref(branch: str) -> str:
     return f"refs/heads/{branch}"
 
 
-def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
+def check_index(repo: Path, *, use_cache: bool = True, plugins: ExtraPlugins = ()) -> RenderSummary:
     """Render what is staged (the pre-commit check): raise on any error, write nothing.
 
     Only the render cache under the git directory may be filled.
@@ -392,7 +405,7 @@ def check_index(repo: Path, *, use_cache: bool = True) -> RenderSummary:
 
     store = GitStore(repo)
     try:
-        rendered = render_entries(store, store.ls_index(), use_cache=use_cache)
+        rendered = render_entries(store, store.ls_index(), use_cache=use_cache, plugins=plugins)
     except GitkubeError as exc:
         raise exc.noting("in the staged files") from None
     return RenderSummary(
@@ -467,16 +480,12 @@ def _save_stamp(
 
 
 def _git(repo: Path, *args: str) -> list[str] | None:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
-    return proc.stdout.split() if proc.returncode == 0 else None
+    proc = run_git(*args, cwd=repo)
+    return proc.stdout.decode().split() if proc.returncode == 0 else None
 
 
 def quick_unchanged(repo: Path, ref: str, branch_option: str | None) -> RenderSummary | None:
     """The summary of a render that would change nothing, or None when not sure."""
-    if "gitkube.domain.plugin_manager" in sys.modules:
-        plugin_manager = sys.modules["gitkube.domain.plugin_manager"]
-        if getattr(plugin_manager, "_test_plugins", None):
-            return None  # plugins added in-process are not on disk to stat
     if not os.path.isdir(repo):
         return None
     out = _git(

@@ -46,8 +46,14 @@ from gitkube.domain.config import (
 )
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.ownership import applyset_for
-from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
-from gitkube.domain.render import (
+from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks, build_plugin_manager
+from gitkube.domain.resources import App, Resource, rendered_path
+from gitkube.domain.scopes import crd_scopes, scopes_digest
+from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
+from gitkube.primitives.kubeyaml import room_for_nesting
+from gitkube.primitives.yamlio import dump_document
+from gitkube.render.pipeline import (
     INVENTORY_FILE,
     YAML_SUFFIXES,
     RenderResult,
@@ -55,14 +61,8 @@ from gitkube.domain.render import (
     read_config,
     render_tree,
 )
-from gitkube.domain.resources import App, Resource, rendered_path
-from gitkube.domain.scopes import crd_scopes, scopes_digest
-from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
-from gitkube.primitives.kubeyaml import room_for_nesting
-from gitkube.primitives.yamlio import dump_document
 
-CACHE_FORMAT = "gitkube-render-cache/2"
+CACHE_FORMAT = "gitkube-render-cache/3"
 KEEP_TREES = 8  # rendered trees whose entries are kept
 DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of objects
 
@@ -70,12 +70,14 @@ DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of obj
 RENDER_MODULES = (
     "domain/config.py",
     "domain/context.py",
-    "domain/manifests.py",
+    "domain/inventory.py",
+    "domain/keys.py",
+    "render/manifests.py",
     "domain/names.py",
     "domain/ownership.py",
     "domain/plugin_manager.py",
-    "domain/render.py",
-    "domain/render_cache.py",
+    "render/pipeline.py",
+    "render/cache.py",
     "domain/resources.py",
     "primitives/kubeyaml.py",
     "domain/schema.py",
@@ -100,6 +102,7 @@ class RenderedObject:
     entry: bytes  # its item of the inventory's ``objects`` list, as emitted
     oid: str | None = None  # its blob id, when known without hashing
     item: str | None = None  # where in ``source`` (a List's item), see Resource.item
+    generated_by: str | None = None  # the plugin that made it, see Resource.generated_by
 
 
 @dataclass
@@ -374,6 +377,7 @@ def render_listing(
     tree_id: str | None = None,
     progress: Callable[[str], None] | None = None,
     sizes: BlobSizer | None = None,
+    plugins: ExtraPlugins = (),
 ) -> RenderedSource:
     """Render the source tree given as ``listing`` (path -> blob id).
 
@@ -381,7 +385,8 @@ def render_listing(
     are read); ``blob_id`` names rendered contents as the repository would;
     ``sizes``, when given, lets files over the size limit be refused unread.
     ``progress`` hears about the work when there is some to do. Raises
-    :class:`GitkubeError` exactly where a full render would.
+    :class:`GitkubeError` exactly where a full render would. ``plugins`` are
+    handed to :func:`build_plugin_manager` (the test kit's plugins).
     """
     visible = {p: oid for p, oid in listing.items() if not is_hidden(p)}
     config_oid = visible.get(CONFIG_FILE)
@@ -398,7 +403,7 @@ def render_listing(
         blobs = read(set(oids.values()))
         return {p: blobs[oid] for p, oid in oids.items()}
 
-    hooks = build_plugin_manager(config.disabled_plugins)
+    hooks = build_plugin_manager(config.disabled_plugins, plugins=plugins)
     code_stamp = _code_stamp(hooks)
     fp = fingerprint(hooks, code_stamp)
 
@@ -557,7 +562,13 @@ def _split(result: RenderResult, inventory: bytes | None) -> list[RenderedApp]:
     }
     for resource, path, entry in zip(result.resources, paths, entries, strict=True):
         obj = RenderedObject(
-            path, resource.source, resource.body, result.files[path], entry, item=resource.item
+            path,
+            resource.source,
+            resource.body,
+            result.files[path],
+            entry,
+            item=resource.item,
+            generated_by=resource.generated_by,
         )
         by_app[resource.app.path].objects.append(obj)
     for app in by_app.values():
@@ -614,7 +625,9 @@ def _render_rest(
     apps.update(cached)
     ordered = [apps[d] for d in sorted(apps)]
     resources = [
-        Resource(obj.body, app.app, obj.source, obj.item) for app in ordered for obj in app.objects
+        Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by)
+        for app in ordered
+        for obj in app.objects
     ]
     resources.sort(key=lambda r: rendered_path(r, config.namespace))
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
@@ -642,6 +655,7 @@ def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes,
                 "path": obj.path,
                 "source": obj.source,
                 "item": obj.item,
+                "generatedBy": obj.generated_by,
                 "body": obj.body,
                 "oid": oids[obj.path],
                 "entry": obj.entry.decode(),
@@ -681,7 +695,14 @@ def _app_from_json(raw: bytes) -> RenderedApp | None:
         )
         objects = [
             RenderedObject(
-                o["path"], o["source"], o["body"], None, o["entry"].encode(), o["oid"], o["item"]
+                o["path"],
+                o["source"],
+                o["body"],
+                None,
+                o["entry"].encode(),
+                o["oid"],
+                o["item"],
+                o["generatedBy"],
             )
             for o in data["objects"]
         ]

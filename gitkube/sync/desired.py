@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitkube.domain.config import RepoConfig, parse_config
+from gitkube.domain.inventory import INVENTORY_FILE, is_inventory
 from gitkube.domain.ownership import ApplySet, applyset_for
-from gitkube.domain.render import INVENTORY_FILE
 from gitkube.domain.targets import DesiredObject, object_id
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
@@ -42,7 +42,7 @@ def load_desired(store: GitStore, ref: str) -> DesiredState:
         )
     blobs = store.read_blobs(e.oid for e in entries.values())
     inventory = load_one(blobs[entries[INVENTORY_FILE].oid], f"{where}:{INVENTORY_FILE}")
-    if not isinstance(inventory, dict) or inventory.get("kind") != "Inventory":
+    if not is_inventory(inventory):
         raise GitkubeError(f"{where}: {INVENTORY_FILE} is not a gitkube inventory")
     config = parse_config(
         dump_document(inventory.get("settings") or {}).encode(), f"{where}:{INVENTORY_FILE}"

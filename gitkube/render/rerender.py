@@ -1,9 +1,9 @@
-"""The re-render child: ``python -m gitkube.commands.rerender GIT_DIR SOURCE_COMMIT``.
+"""The re-render child: ``python -m gitkube.render.rerender GIT_DIR SOURCE_COMMIT``.
 
 Renders ``SOURCE_COMMIT`` of the repository at ``GIT_DIR`` exactly as
 ``gitkube render`` would (no cache), writes nothing, and prints one JSON
 document: the rendered tree id, every file's blob id, and the versions that
-made it. :mod:`gitkube.commands.trust` starts it with an environment holding
+made it. :mod:`gitkube.sync.trust` starts it with an environment holding
 no cluster or cloud credentials, so repository input is never rendered in the
 process that holds them.
 """
@@ -14,10 +14,10 @@ import json
 import sys
 
 from gitkube import __version__
-from gitkube.commands.render import render_commit
-from gitkube.domain.render import INVENTORY_FILE
+from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
+from gitkube.render.branch import render_commit
 
 
 def rerender(git_dir: str, source: str) -> dict[str, object]:

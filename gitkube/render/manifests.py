@@ -20,6 +20,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from gitkube.domain.keys import (
+    GCE_OWNER_LABEL,
+    PART_OF_LABEL,
+)
 from gitkube.domain.names import (
     annotations_problem,
     dns1123_label_problem,
@@ -29,7 +33,6 @@ from gitkube.domain.names import (
     labels_problem,
     object_name_problem,
 )
-from gitkube.domain.ownership import GCE_OWNER_LABEL, PART_OF_LABEL
 from gitkube.domain.resources import POD_TEMPLATE_PATHS, Resource
 from gitkube.domain.scopes import GCE_GROUP, Scopes, is_builtin, split_api_version
 from gitkube.primitives.errors import GitkubeError, printable

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.gitstore import GitStore
+from gitkube.primitives.gitstore import GitStore, run_git
 
 CACHE_ENV = "GITKUBE_CACHE"
 
@@ -60,8 +59,9 @@ def opened_source(repo: str) -> GitStore:
 
 
 def _git(*args: str) -> None:
-    proc = subprocess.run(["git", *args], capture_output=True, text=True, check=False, timeout=300)
+    proc = run_git(*args, timeout=300)
     if proc.returncode != 0:
         raise GitkubeError(
-            f"git {args[0] if args[0] != '--git-dir' else args[2]} failed: {proc.stderr.strip()}"
+            f"git {args[0] if args[0] != '--git-dir' else args[2]} failed: "
+            f"{proc.stderr.decode(errors='replace').strip()}"
         )

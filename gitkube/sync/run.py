@@ -10,11 +10,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gitkube.commands.sops_sync import decrypt_desired
-from gitkube.commands.source import open_source
-from gitkube.commands.trust import TrustOptions, check_trust
-from gitkube.commands.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
-from gitkube.domain.desired import DesiredState, load_desired
 from gitkube.domain.notify import DEGRADED, DRIFT_REPAIRED, FAILED, REFUSED, SYNCED, Event
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.domain.targets import (
@@ -27,7 +22,13 @@ from gitkube.domain.targets import (
     Target,
 )
 from gitkube.primitives.errors import GitkubeError, SafetyRefusal
+from gitkube.primitives.kubeapi import KubeApi
 from gitkube.primitives.kubeyaml import room_for_nesting
+from gitkube.sync.desired import DesiredState, load_desired
+from gitkube.sync.sops import decrypt_desired
+from gitkube.sync.source import open_source
+from gitkube.sync.trust import TrustOptions, check_trust
+from gitkube.sync.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class SyncOptions:
     allow_replace: bool = False
     allow_mass_prune: bool = False
     trust: TrustOptions = field(default_factory=TrustOptions)  # signatures, rewinds, re-render
-    age_key_file: str | None = None  # decrypts SOPS Secrets (commands/sops_sync.py)
+    age_key_file: str | None = None  # decrypts SOPS Secrets (gitkube/sync/sops.py)
 
 
 @dataclass
@@ -79,12 +80,15 @@ def prepare(
     *,
     enforce_safety: bool = True,
     hooks: PluginHooks | None = None,
+    api: KubeApi | None = None,
 ) -> PreparedRun:
     """Read the rendered commit, observe every target and plan. Writes nothing.
 
     With ``enforce_safety`` a plan that breaks a prune rule raises
     :class:`SafetyRefusal`; without, the refusal is recorded on the result so
-    ``gitkube plan`` can show what would be refused and why.
+    ``gitkube plan`` can show what would be refused and why. ``api`` is the
+    Kubernetes client every target of the run shares (the agent's); without
+    it, the run connects once, when a target first needs the cluster.
     """
     if options.kubeconfig is not None and not os.path.isfile(options.kubeconfig):
         # Checked first: a typo must not surface as a cloud credentials error.
@@ -96,7 +100,8 @@ def prepare(
             f"rendered commit {desired.commit[:12]} has no objects; refusing to plan the "
             "deletion of everything gitkube owns"
         )
-    state = SyncState()  # the parent the trust step reads is the one the targets see
+    # The parent the trust step reads is the one the targets see; one client for all.
+    state = SyncState(kube=api)
     # Before any target looks: an untrusted commit is not even planned.
     check_trust(
         options.trust,
@@ -173,6 +178,7 @@ def sync(
     assess_health: bool = False,
     drift: bool = False,
     known_degraded: frozenset[str] = frozenset(),
+    api: KubeApi | None = None,
 ) -> SyncResult:
     """Plan, then apply: creates and updates target by target, deletes last and reversed.
 
@@ -180,7 +186,7 @@ def sync(
     asked between steps (the agent answers False once it lost its lease or got
     SIGTERM), so a run stops between writes, never inside one. With ``wait``
     (seconds), the objects the run changed are then polled until their apps
-    are healthy (see :mod:`gitkube.commands.wait`); ``result.health`` says how
+    are healthy (see :mod:`gitkube.sync.wait`); ``result.health`` says how
     that went, and ``report`` hears every poll. ``assess_health`` (the agent)
     judges every app once instead, from what the plan listed. Either verdict
     is recorded with the run (the ApplySet parent, ``gitkube status``).
@@ -194,7 +200,7 @@ def sync(
     hooks = build_plugin_manager()
     events = _Events(hooks, _settings(options, desired), desired)
     try:
-        run = prepare(options, desired, hooks=hooks)
+        run = prepare(options, desired, hooks=hooks, api=api)
     except SafetyRefusal as refusal:
         events.send(REFUSED, refusal.message)
         raise

@@ -28,15 +28,15 @@ from prometheus_client import (
     generate_latest,
 )
 
-from gitkube.commands.lease import Lease
-from gitkube.commands.source import open_source
-from gitkube.commands.status_page import AgentStatus, render_page
-from gitkube.commands.sync import SyncOptions, sync
-from gitkube.domain.desired import load_desired
 from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.domain.targets import Action
 from gitkube.primitives.errors import GitkubeError, SafetyRefusal
 from gitkube.primitives.kubeapi import KubeApi
+from gitkube.sync.desired import load_desired
+from gitkube.sync.lease import Lease
+from gitkube.sync.run import SyncOptions, sync
+from gitkube.sync.source import open_source
+from gitkube.sync.status_page import AgentStatus, render_page
 
 log = logging.getLogger("gitkube.agent")
 
@@ -223,6 +223,7 @@ class Agent:
                 # No new commit: whatever the run changes is drift it repairs.
                 drift=desired.commit == self._last_commit,
                 known_degraded=self._degraded,
+                api=self.api,  # one client for the agent and every target
             )
         except SafetyRefusal as exc:
             self.metrics.errors.inc()

@@ -6,18 +6,20 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gitkube.domain.ownership import (
+from gitkube.domain.keys import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     HEALTH_STATUS_ANNOTATION,
+    MEMBER_KINDS_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
-    PARENT_NAMESPACE,
+    REFUSED_ANNOTATION,
     STATUS_PREFIX,
     TOOLING_ANNOTATION,
 )
+from gitkube.domain.ownership import (
+    PARENT_NAMESPACE,
+)
 from gitkube.primitives.kubeapi import KubeApi
-
-REFUSED_ANNOTATION = "verify.gitkube.dev/refused"  # written by gitkube.commands.trust
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def _member_kinds(annotations: dict[str, str]) -> list[str]:
     run meant to write and never did. Parents written before gitkube recorded
     this have only the ApplySet's list.
     """
-    recorded = annotations.get(f"{STATUS_PREFIX}group-kinds")
+    recorded = annotations.get(MEMBER_KINDS_STATUS_ANNOTATION)
     if recorded is None:
         recorded = annotations.get(CONTAINS_GROUP_KINDS_ANNOTATION, "")
     return [g for g in recorded.split(",") if g]

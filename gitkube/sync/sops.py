@@ -19,14 +19,13 @@ from dataclasses import dataclass
 
 import pyrage
 
-from gitkube.commands.secret import load_identities
-from gitkube.domain.desired import DesiredState
 from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.domain.secrets import decrypt_objects, is_wrapper
 from gitkube.domain.targets import DesiredObject
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
-from gitkube.primitives.sops import parse_identities
+from gitkube.primitives.sops import load_identities, parse_identities
+from gitkube.sync.desired import DesiredState
 
 KEY_SECRET = "gitkube-age-key"
 KEY_SECRET_KEY = "keys.txt"

@@ -25,16 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gitkube.commands.source import opened_source
-from gitkube.commands.status import REFUSED_ANNOTATION
-from gitkube.domain.desired import DesiredState
-from gitkube.domain.ownership import (
-    APPLYSET_ID_LABEL,
-    LAST_SYNCED_COMMIT_ANNOTATION,
-    PARENT_NAMESPACE,
-    STATUS_PREFIX,
-)
-from gitkube.domain.render import INVENTORY_FILE
+from gitkube.domain.applyset_parent import ForeignParent
+from gitkube.domain.inventory import INVENTORY_FILE
+from gitkube.domain.keys import LAST_SYNCED_COMMIT_ANNOTATION, REFUSED_ANNOTATION, STATUS_PREFIX
+from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.domain.targets import SyncState
 from gitkube.domain.trust import (
     POLICY,
@@ -62,6 +56,8 @@ from gitkube.primitives.gitsign import (
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
 from gitkube.primitives.yamlio import load_one
+from gitkube.sync.desired import DesiredState
+from gitkube.sync.source import opened_source
 
 VERIFY_MANAGER = "gitkube-verify"
 # The keys a --verify-configmap ConfigMap may hold.
@@ -103,16 +99,17 @@ def check_trust(
     parent records the last synced commit. ``record``: leave the Event and the
     parent's note of a refusal (sync and the agent; ``plan`` writes nothing).
     """
-    api = KubeApi.connect(kubeconfig, context) if kubernetes or trust.configmap else None
+    # With the run's state, its one client is used and stays open for the targets.
+    own_client = state is None
+    state = state or SyncState()
+    api = state.connect(kubeconfig, context) if kubernetes or trust.configmap else None
     try:
-        parent = (
-            (state or SyncState()).applyset_parent(api, desired.applyset)
-            if api is not None and kubernetes
-            else None
-        )
-        labels = (parent or {}).get("metadata", {}).get("labels") or {}
-        if labels.get(APPLYSET_ID_LABEL) != desired.applyset.id:
-            parent = None  # not gitkube's parent: the Kubernetes target refuses it by name
+        parent: Mapping[str, Any] | None = None
+        if api is not None and kubernetes:
+            try:
+                parent = state.applyset_parent(api, desired.applyset).body
+            except ForeignParent:
+                parent = None  # not gitkube's parent: the Kubernetes target refuses it by name
 
         try:
             _run_checks(trust, desired, opened_source(repo), api, parent)
@@ -123,7 +120,7 @@ def check_trust(
         if record and api is not None and parent and _annotations(parent).get(REFUSED_ANNOTATION):
             _clear_refusal(api, desired)
     finally:
-        if api is not None:
+        if api is not None and own_client:
             api.api_client.close()
 
 
@@ -309,7 +306,7 @@ def check_rerender(store: GitStore, desired: DesiredState) -> None:
             RERENDER,
             f"rendered commit {desired.commit[:12]} names no source commit; cannot re-render it",
         )
-    proc = run_isolated([sys.executable, "-m", "gitkube.commands.rerender", str(store.cwd), source])
+    proc = run_isolated([sys.executable, "-m", "gitkube.render.rerender", str(store.cwd), source])
     try:
         answer = json.loads(proc.stdout or b"{}")
     except ValueError:

@@ -16,22 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitkube.commands.render import SOURCE_TRAILER, render_commit
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
 from gitkube.domain.context import Problem
-from gitkube.domain.render import INVENTORY_FILE
+from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.domain.resources import GCE_GROUP
-from gitkube.domain.risks import HIGH, ObjectPair, Risk, risks_of
 from gitkube.domain.secrets import is_wrapper_text, key_changes, review_text
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
+from gitkube.render.branch import SOURCE_TRAILER, render_commit
+from gitkube.render.risks import ObjectPair, Risk, risks_of
 
 # Rendered files of the kinds that risk checks of a whole app read.
 APP_WIDE_PREFIXES = ("computeforwardingrule-", "computefirewall-")
 
 ACTIONS = ("added", "removed", "changed")
-MARKDOWN_LIMIT = 60_000  # characters; GitHub's comment limit is 65,536
 
 
 @dataclass
@@ -240,8 +239,8 @@ def _side(
 
 def _work_tree(store: GitStore, repo: Path) -> Side:
     """The work tree as one side of a diff: rendered now, in memory."""
-    from gitkube.domain.render import render_tree
     from gitkube.primitives.filetree import DirectoryTree
+    from gitkube.render.pipeline import render_tree
 
     try:
         result = render_tree(DirectoryTree(repo))
@@ -325,148 +324,3 @@ def _identity(data: bytes | None, path: str) -> dict[str, Any]:
     except GitkubeError:
         return {}
     return docs[0] if docs and isinstance(docs[0], dict) else {}
-
-
-# -- presentation -----------------------------------------------------------------
-
-
-def secret_keys_note(change: ObjectChange) -> str:
-    """' (keys: ...)' for a SOPS Secret: what happened to which key, never a value."""
-    if not change.secret_keys:
-        return ""
-    parts = [
-        f"{what} {', '.join(f'`{k}`' for k in keys)}"
-        for what, keys in change.secret_keys.items()
-        if keys
-    ]
-    return f" (encrypted; keys {'; '.join(parts)})" if parts else " (encrypted; no key changed)"
-
-
-def describe(change: ObjectChange) -> str:
-    where = f"{change.namespace}/" if change.namespace else ""
-    return f"{change.kind} {where}{change.name}"
-
-
-def _label(side: Side) -> str:
-    if not side.commit:
-        return f"the {side.ref}"
-    if side.commit.startswith(side.ref):
-        return f"`{side.commit[:12]}`"
-    return f"`{side.ref}` ({side.commit[:12]})"
-
-
-RISK_HEADINGS = {
-    "replacement": "forces replacement",
-    "data-loss": "destroys data",
-    "sync-would-refuse": "sync would refuse",
-    "exposure": "widens exposure",
-    "render-warning": "render warning",
-}
-
-
-def risk_block(risks: list[Risk]) -> list[str]:
-    """Markdown lines for the risks, most severe first, like a Terraform plan's summary."""
-    if not risks:
-        return []
-    high = [r for r in risks if r.severity == HIGH]
-    kind = "CAUTION" if high else "WARNING"
-    lines = [
-        "",
-        f"> [!{kind}]",
-        f"> **{len(risks)} risk{'s' if len(risks) != 1 else ''}** in this change:",
-    ]
-    for risk in risks[:30]:
-        where = f" in `{risk.app}`" if risk.app else ""
-        lines.append(f"> - **{RISK_HEADINGS[risk.reason]}**{where}: {risk.message}")
-    if len(risks) > 30:
-        lines.append(f"> - and {len(risks) - 30} more (`gitkube diff -o json` lists them all)")
-    return lines
-
-
-def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
-    """A ready pull-request comment: summary first, one collapsible section per app.
-
-    GitHub refuses comments over 65,536 characters, so the comment stays under
-    ``limit``: every changed object is listed while the list fits, and diff
-    bodies are included in order while they fit in what is left; anything
-    left out is said so, with the command that shows it all.
-    """
-    base, head = report.base, report.head
-    head_lines = [
-        "### gitkube diff",
-        "",
-        f"{_label(base)} → {_label(head)}: **{report.summary()}**",
-    ]
-    head_lines += risk_block(report.risks)
-    gce = [c for c in report.changes if c.gce]
-    if gce:
-        head_lines += [
-            "",
-            "> [!WARNING]",
-            "> Google Compute Engine resources change (applied to the cloud project by sync):",
-        ]
-        head_lines += [f"> - {c.action} `{describe(c)}` in `{c.app}`" for c in gce]
-    symbol = {
-        "added": "\N{HEAVY PLUS SIGN}",
-        "removed": "\N{HEAVY MINUS SIGN}",
-        "changed": "\N{PENCIL}\N{VARIATION SELECTOR-16}",
-    }
-    reserve = 600  # for the notes at the end
-    used = sum(len(line) + 1 for line in head_lines)
-    # Pass 1: which apps and titles fit, without diff bodies.
-    sections: list[tuple[str, str, list[tuple[str, ObjectChange]]]] = []
-    apps_left_out = 0
-    for app in report.apps:
-        changes = [c for c in report.changes if c.app == app]
-        counts = {a: sum(1 for c in changes if c.action == a) for a in ACTIONS}
-        label = ", ".join(f"{n} {a}" for a, n in counts.items() if n)
-        app_gce = sum(1 for c in changes if c.gce)
-        if app_gce:
-            label += f"; {app_gce} GCE"
-        summary = f"<summary><code>{app}</code>: {label}</summary>"
-        titles = [
-            (
-                f"{symbol[c.action]} **{c.action}** `{describe(c)}`{' **(GCE)**' if c.gce else ''}"
-                + secret_keys_note(c),
-                c,
-            )
-            for c in changes
-        ]
-        cost = len(summary) + 30 + sum(len(t) + 3 for t, _c in titles)
-        if used + cost > limit - reserve:
-            apps_left_out += 1
-            continue
-        used += cost
-        sections.append((app, summary, titles))
-    # Pass 2: diff bodies, in order, while they fit.
-    omitted = 0
-    lines = list(head_lines)
-    for _app, summary, titles in sections:
-        lines += ["", "<details>", summary, ""]
-        for title, change in titles:
-            fence = "```"
-            while fence in change.diff:
-                fence += "`"
-            body = [f"{fence}diff", change.diff.rstrip("\n"), fence]
-            cost = sum(len(line) + 1 for line in body)
-            if used + cost > limit - reserve:
-                body = ["_(diff left out for size)_"]
-                cost = len(body[0]) + 1
-                omitted += 1
-            used += cost
-            lines += [title, "", *body, ""]
-        lines.append("</details>")
-    if apps_left_out:
-        lines += [
-            "",
-            f"_{apps_left_out} more app{'s' if apps_left_out != 1 else ''} with changes "
-            "not shown for size._",
-        ]
-    if omitted or apps_left_out:
-        lines += [
-            "",
-            f"_{omitted} diff{'s' if omitted != 1 else ''} left out for size; "
-            f"run `gitkube diff {' '.join(s.commit[:12] for s in (base, head) if s.commit)}` "
-            "to see everything._",
-        ]
-    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""The Kubernetes sync target (plugin ``kubernetes_target``): discovery, diff, the target."""
