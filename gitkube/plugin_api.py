@@ -23,6 +23,7 @@ from gitkube.domain.keys import (
     APPLYSET_ID_LABEL,
     ATTACH_ANNOTATION,
     CONTAINS_GROUP_KINDS_ANNOTATION,
+    DEPENDS_ON_ANNOTATION,
     EXTERNAL_ADDRESS_ANNOTATION,
     GCE_ADOPTED_LABEL,
     GCE_OWNER_LABEL,
@@ -42,6 +43,7 @@ from gitkube.domain.keys import (
     TARGET_POOL_ANNOTATION,
     TARGETS_ANNOTATION,
     TOOLING_ANNOTATION,
+    WAVE_ANNOTATION,
 )
 from gitkube.domain.names import gce_name_problem
 from gitkube.domain.notify import Event, NotifyRule
@@ -79,6 +81,7 @@ __all__ = [
     "APPLYSET_ID_LABEL",
     "ATTACH_ANNOTATION",
     "CONTAINS_GROUP_KINDS_ANNOTATION",
+    "DEPENDS_ON_ANNOTATION",
     "EXTERNAL_ADDRESS_ANNOTATION",
     "GCE_ADOPTED_LABEL",
     "GCE_API_VERSION",
@@ -101,6 +104,7 @@ __all__ = [
     "TARGETS_ANNOTATION",
     "TARGET_POOL_ANNOTATION",
     "TOOLING_ANNOTATION",
+    "WAVE_ANNOTATION",
     "Action",
     "App",
     "ApplySet",

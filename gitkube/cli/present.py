@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -233,6 +233,8 @@ def print_plan(result: SyncResult) -> None:
             typer.echo(f"      note: {change.note}")
         if change.blocked:
             typer.secho(f"      blocked: {change.blocked}", fg=typer.colors.RED)
+    for line in phase_lines(result.phases or ()):
+        typer.echo(line)
     counts = (
         result.count(Action.CREATE),
         result.count(Action.UPDATE) + result.count(Action.REPLACE),
@@ -247,6 +249,22 @@ def print_plan(result: SyncResult) -> None:
         typer.echo(f"planned {commit}: {summary}, {result.count(Action.UNCHANGED)} unchanged")
         if result.refused:
             typer.secho(f"sync would refuse this plan: {result.refused}", fg=typer.colors.RED)
+
+
+def phase_lines(phases: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The apply order of a plan (apps by dependency, waves), one line per phase."""
+    lines = (
+        ["order (each phase is applied, then waited healthy, before the next):"] if phases else []
+    )
+    for number, phase in enumerate(phases, 1):
+        waits = "; ".join(
+            f"{app} waits for {', '.join(deps)}" for app, deps in phase["waitsFor"].items()
+        )
+        lines.append(
+            f"  phase {number}: wave {phase['wave']}: {', '.join(phase['apps']) or '-'}"
+            f" ({phase['changes']} change(s)){f'  [{waits}]' if waits else ''}"
+        )
+    return lines
 
 
 # -- gitkube diff ----------------------------------------------------------------------

@@ -59,3 +59,10 @@ ATTACH_ANNOTATION = "gitkube.dev/attach-to-instance"
 GCE_OWNER_LABEL = "gitkube-applyset"
 # A Compute resource gitkube took over with --adopt (never deleted, only let go).
 GCE_ADOPTED_LABEL = "gitkube-adopted"
+
+# -- ordered syncs (docs/ordering.md) -------------------------------------------------
+# On every object of an app whose app.yaml says dependsOn: the app paths it waits for,
+# comma-separated (written by render, read by sync: sync never reads app.yaml).
+DEPENDS_ON_ANNOTATION = "gitkube.dev/depends-on"
+# The wave of an object inside its app: an integer, default 0, lower applied first.
+WAVE_ANNOTATION = "gitkube.dev/wave"

@@ -25,9 +25,20 @@ from gitkube.primitives.errors import GitkubeError, SafetyRefusal
 from gitkube.primitives.kubeapi import KubeApi
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.sync.desired import DesiredState, load_desired
+from gitkube.sync.order import Phase, dependencies, phases
 from gitkube.sync.source import open_source
 from gitkube.sync.trust import TrustOptions, check_trust
-from gitkube.sync.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
+from gitkube.sync.wait import (
+    CHANGED,
+    AppHealth,
+    changed_objects,
+    health_snapshot,
+    wait_for_health,
+)
+
+# How long a phase may take to become healthy before its dependents are given up
+# (without --wait, which sets it).
+PHASE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,10 @@ def prepare(
     if not desired.config.prune:
         changes = [c for c in changes if c.action is not Action.DELETE]
     result = SyncResult(desired.commit, desired.source_commit, changes, applied=False)
+    ordered = phases(changes, desired.objects)
+    if len(ordered) > 1:
+        waits_for = dependencies(desired.objects)
+        result.phases = [p.as_dict(waits_for) for p in ordered]
     try:
         _check_prune_fraction(result, targets, desired, options)
     except SafetyRefusal as refusal:
@@ -225,10 +240,14 @@ def _apply(
         )
     result.applied = True
     try:
-        for target in run.targets:
-            if not should_continue():
-                raise GitkubeError("stopped before finishing (lease lost or shutting down)")
-            target.apply([c for c in result.changes if c.target == target.name], run.state)
+        ordered = phases(result.changes, run.desired.objects)
+        for number, phase in enumerate(ordered, 1):
+            for target in run.targets:
+                if not should_continue():
+                    raise GitkubeError("stopped before finishing (lease lost or shutting down)")
+                target.apply([c for c in phase.changes if c.target == target.name], run.state)
+            if number < len(ordered):
+                _wait_for_phase(run, number, phase, ordered[number:], wait, report)
         for target in reversed(run.targets):
             if not should_continue():
                 raise GitkubeError("stopped before pruning (lease lost or shutting down)")
@@ -253,6 +272,34 @@ def _apply(
         raise
     _finish(run, result)
     return result
+
+
+def _wait_for_phase(
+    run: PreparedRun,
+    number: int,
+    phase: Phase,
+    later: Sequence[Phase],
+    wait: float | None,
+    report: Callable[[list[AppHealth]], None] | None,
+) -> None:
+    """Wait until what ``phase`` changed is healthy; otherwise stop before the later phases."""
+    changed = {(c.target, c.id) for c in phase.changes if c.action in CHANGED}
+    objects = {
+        target: [o for o in objects if (target, o.id) in changed]
+        for target, objects in run.assigned.items()
+    }
+    timeout = PHASE_TIMEOUT if wait is None else wait
+    outcome = wait_for_health(run.targets, objects, run.hooks, timeout=timeout, report=report)
+    if outcome.healthy:
+        return
+    waiting = sorted({app for p in later for app in p.apps})
+    why = (f"timed out after {timeout:g}s: " if outcome.timed_out else "") + "; ".join(
+        a.describe() for a in outcome.problems()[:5]
+    )
+    raise GitkubeError(
+        f"phase {number} ({', '.join(phase.apps)}, wave {phase.wave}) is not healthy: {why}; "
+        f"not applied: {', '.join(waiting)} (they wait for it); nothing pruned"
+    )
 
 
 class _Events:
