@@ -11,11 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from gitkube.domain.keys import DEPENDS_ON_ANNOTATION, WAVE_ANNOTATION
+from gitkube.domain.keys import (
+    DEPENDS_ON_ANNOTATION,
+    HOOK_ANNOTATION,
+    HOOK_DELETE_ANNOTATION,
+    WAVE_ANNOTATION,
+)
 from gitkube.domain.resources import App, Resource
 from gitkube.primitives.errors import GitkubeError
 
 DEPENDS_ON_KEY = "dependsOn"
+# Kept in step with gitkube.sync.hooks (the halves do not import each other).
+HOOK_POINTS = ("pre-sync", "post-sync", "sync-failed")
+DELETE_POLICIES = ("on-success", "always", "never")
+HOOK_KINDS = ("Job", "Pod")
+# A run's name is the hook's plus "-" and 8 characters of the rendered commit.
+MAX_HOOK_NAME = 63 - 9
 # The app.yaml schema of the key (an app path as a directory name: "web/ghost").
 DEPENDS_ON_SCHEMA = {
     "type": "array",
@@ -52,6 +63,7 @@ def check_order(resources: Iterable[Resource]) -> None:
                 app=resource.app.path,
                 obj=resource.describe(),
             )
+        _check_hook(resource)
     graph = {path: dependencies_of(app) for path, app in sorted(apps.items())}
     for path, deps in graph.items():
         for dep in deps:
@@ -71,6 +83,32 @@ def check_order(resources: Iterable[Resource]) -> None:
             f"dependsOn: the apps depend on each other in a cycle ({' -> '.join([*cycle, cycle[0]])}); "
             f"see {files}",
             file=_where(apps[cycle[0]]),
+        )
+
+
+def _check_hook(resource: Resource) -> None:
+    annotations = resource.annotations()
+    point = annotations.get(HOOK_ANNOTATION)
+    policy = annotations.get(HOOK_DELETE_ANNOTATION)
+    if point is None and policy is None:
+        return
+    problem = None
+    if point is None:
+        problem = f"{HOOK_DELETE_ANNOTATION} is set but {HOOK_ANNOTATION} is not"
+    elif resource.kind not in HOOK_KINDS:
+        problem = f"{HOOK_ANNOTATION}: only a Job or a Pod can be a hook, not a {resource.kind}"
+    elif point not in HOOK_POINTS:
+        problem = f'{HOOK_ANNOTATION}: "{point}" is not one of {", ".join(HOOK_POINTS)}'
+    elif policy is not None and policy not in DELETE_POLICIES:
+        problem = f'{HOOK_DELETE_ANNOTATION}: "{policy}" is not one of {", ".join(DELETE_POLICIES)}'
+    elif len(resource.name) > MAX_HOOK_NAME:
+        problem = (
+            f"a hook's name may have at most {MAX_HOOK_NAME} characters (each run adds "
+            "-<8 characters of the rendered commit)"
+        )
+    if problem:
+        raise GitkubeError(
+            problem, file=resource.source, app=resource.app.path, obj=resource.describe()
         )
 
 

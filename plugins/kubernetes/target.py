@@ -49,6 +49,7 @@ from gitkube.plugin_api import (
     EXTERNAL_ADDRESS_ANNOTATION,
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
+    HOOK_ANNOTATION,
     LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
     MEMBER_KINDS_STATUS_ANNOTATION,
@@ -371,6 +372,8 @@ class KubernetesTarget:
         for oid, obj in sorted(self.owned.items(), key=lambda kv: (kind_rank(kv[0].kind), kv[0])):
             if oid in self.desired_by_id:
                 continue
+            if HOOK_ANNOTATION in (obj.get("metadata", {}).get("annotations") or {}):
+                continue  # a hook's run: its hook-delete policy decides (gitkube.sync.hooks)
             app, source = _recorded_origin(obj)
             change = Change(self.name, Action.DELETE, oid, app=app, live=obj, source=source)
             reason = first_refusal(filters, oid, obj)

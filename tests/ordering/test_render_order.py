@@ -82,3 +82,29 @@ def test_a_wave_that_is_not_an_integer_is_refused_naming_the_object():
         render({"web/ghost/cm.yaml": configmap("ghost", 'gitkube.dev/wave: "first"')})
     assert caught.value.file == "web/ghost/cm.yaml"
     assert "gitkube.dev/wave" in caught.value.message and "first" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("annotations", "expected"),
+    [
+        ('gitkube.dev/hook: "pre-sync"', "only a Job or a Pod can be a hook, not a ConfigMap"),
+        ('gitkube.dev/hook-delete: "always"', "gitkube.dev/hook-delete is set but"),
+    ],
+)
+def test_a_hook_annotation_on_something_that_cannot_run_is_refused(annotations, expected):
+    with pytest.raises(GitkubeError) as caught:
+        render({"web/ghost/cm.yaml": configmap("ghost", annotations)})
+    assert caught.value.file == "web/ghost/cm.yaml"
+    assert expected in caught.value.message
+
+
+def test_an_unknown_hook_point_is_refused():
+    job = (
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate, annotations: "
+        "{gitkube.dev/hook: presync}}\nspec: {template: {spec: {restartPolicy: Never, "
+        "containers: [{name: m, image: busybox}]}}}\n"
+    )
+    with pytest.raises(GitkubeError) as caught:
+        render({"web/ghost/job.yaml": job})
+    assert caught.value.file == "web/ghost/job.yaml"
+    assert '"presync" is not one of pre-sync, post-sync, sync-failed' in caught.value.message
