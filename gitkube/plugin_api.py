@@ -29,6 +29,7 @@ from gitkube.domain.keys import (
     GCE_OWNER_LABEL,
     HEALTH_STATUS_ANNOTATION,
     HOOK_ANNOTATION,
+    HOOKS_STATUS_ANNOTATION,
     LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
     MEMBER_KINDS_STATUS_ANNOTATION,
@@ -51,6 +52,7 @@ from gitkube.domain.notify import Event, NotifyRule
 from gitkube.domain.ownership import (
     ApplySet,
     health_summary,
+    hooks_summary,
 )
 from gitkube.domain.resources import (
     GCE_API_VERSION,
@@ -90,6 +92,7 @@ __all__ = [
     "GCE_OWNER_LABEL",
     "HEALTHY",
     "HEALTH_STATUS_ANNOTATION",
+    "HOOKS_STATUS_ANNOTATION",
     "HOOK_ANNOTATION",
     "LAST_SYNCED_COMMIT_ANNOTATION",
     "MANAGED_BY_LABEL",
@@ -138,6 +141,7 @@ __all__ = [
     "gce_name_problem",
     "health_summary",
     "hookimpl",
+    "hooks_summary",
     "mount_in_pods",
     "object_id",
     "worst",

@@ -180,6 +180,13 @@ def print_statuses(statuses: list[ApplySetStatus]) -> None:
             typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")
             for app, text in problems.items():
                 typer.secho(f"    {app}: {text}", fg=typer.colors.YELLOW)
+        for hook, run in (s.hooks or {}).items():
+            colour = typer.colors.GREEN if run.get("result") == "Succeeded" else typer.colors.RED
+            typer.secho(
+                f"  hook {hook}: {run.get('name')} {run.get('result')} in {run.get('seconds')}s"
+                + (f": {run['message']}" if run.get("message") else ""),
+                fg=colour,
+            )
 
 
 @contextmanager
@@ -235,6 +242,12 @@ def print_plan(result: SyncResult) -> None:
             typer.secho(f"      blocked: {change.blocked}", fg=typer.colors.RED)
     for line in phase_lines(result.phases or ()):
         typer.echo(line)
+    for hook in result.hooks or ():
+        took = f" in {hook['seconds']}s" if hook["result"] != "Planned" else ""
+        typer.echo(
+            f"hook {hook['hook']} of {hook['app']}: {hook['name']} ({hook['file']}): "
+            f"{hook['result']}{took}"
+        )
     counts = (
         result.count(Action.CREATE),
         result.count(Action.UPDATE) + result.count(Action.REPLACE),

@@ -73,3 +73,5 @@ HOOK_ANNOTATION = "gitkube.dev/hook"
 HOOK_DELETE_ANNOTATION = "gitkube.dev/hook-delete"
 # On a hook's object: the hook it is an instance of (its name in the rendered commit).
 HOOK_OF_ANNOTATION = "gitkube.dev/hook-of"
+# On the parent: the last run of each hook ({"<app> <hook point> <hook name>": {result, seconds, ...}}).
+HOOKS_STATUS_ANNOTATION = f"{STATUS_PREFIX}hooks"

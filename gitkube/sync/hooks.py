@@ -76,6 +76,7 @@ class HookRun:
             "app": self.app,
             "hook": self.point,
             "name": self.name,
+            "of": self.hook,
             "file": self.file,
             "result": self.result,
             "message": self.message,

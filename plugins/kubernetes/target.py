@@ -50,6 +50,7 @@ from gitkube.plugin_api import (
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
     HOOK_ANNOTATION,
+    HOOKS_STATUS_ANNOTATION,
     LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
     MEMBER_KINDS_STATUS_ANNOTATION,
@@ -75,6 +76,7 @@ from gitkube.plugin_api import (
     SyncState,
     health_summary,
     hookimpl,
+    hooks_summary,
 )
 
 from .diff import differing_paths, is_subset, record_of, with_record, without_volatile_fields
@@ -799,6 +801,9 @@ class KubernetesTarget:
         }
         if result.app_health is not None:
             status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
+        hooks = hooks_summary(self.parent.annotations.get(HOOKS_STATUS_ANNOTATION), result.hooks)
+        if hooks is not None:
+            status[HOOKS_STATUS_ANNOTATION] = hooks
         changed = (
             not result.in_sync
             or not self.parent.exists

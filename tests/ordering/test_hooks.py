@@ -219,3 +219,52 @@ def test_a_post_sync_hook_runs_after_its_app_and_never_is_kept(sync_repo, kube):
     JobController(kube, repo.namespace, f"migrate-{new_commit[:8]}")
     repo.sync_json("--timeout", "60s")
     assert jobs(kube, repo.namespace) == sorted([name, f"migrate-{new_commit[:8]}"])
+
+
+def test_status_and_the_status_page_show_the_last_run_of_each_hook(sync_repo, kube):
+    repo = sync_repo(
+        {
+            "web/ghost/cm.yaml": CONFIGMAP.format(name="ghost", value="v1"),
+            "web/ghost/migrate.yaml": migration(),
+        }
+    )
+    commit = git(repo.path, "rev-parse", "refs/heads/rendered")
+    JobController(kube, repo.namespace, f"migrate-{commit[:8]}")
+    repo.sync_json("--timeout", "60s")
+    as_json = repo.cli("status", "--kubeconfig", repo.kubeconfig, "-o", "json")
+    (mine,) = [s for s in json.loads(as_json.stdout) if s["name"].endswith(repo.cluster)]
+    (run,) = mine["hooks"].values()
+    assert list(mine["hooks"]) == ["web/ghost pre-sync migrate"]
+    assert run["name"] == f"migrate-{commit[:8]}" and run["result"] == "Succeeded"
+    assert isinstance(run["seconds"], float)
+    text = repo.cli("status", "--kubeconfig", repo.kubeconfig).stdout
+    assert f"hook web/ghost pre-sync migrate: migrate-{commit[:8]} Succeeded in" in text
+    # A later sync that runs no hook keeps the record of the last run.
+    repo.sync_json()
+    again = repo.cli("status", "--kubeconfig", repo.kubeconfig, "-o", "json")
+    (mine_again,) = [s for s in json.loads(again.stdout) if s["name"].endswith(repo.cluster)]
+    assert mine_again["hooks"] == mine["hooks"]
+
+
+def test_the_status_page_lists_the_hooks_of_the_last_run():
+    from gitkube.domain.targets import SyncResult
+    from gitkube.sync.status_page import AgentStatus, render_page
+
+    status = AgentStatus("agent-1")
+    result = SyncResult("c" * 40, "s" * 40, [], applied=True)
+    result.hooks = [
+        {
+            "app": "web/ghost",
+            "hook": "pre-sync",
+            "name": "migrate-cccccccc",
+            "of": "migrate",
+            "file": "web/ghost/migrate.yaml",
+            "result": "Failed",
+            "message": "BackoffLimitExceeded",
+            "seconds": 4.2,
+        }
+    ]
+    status.record_run(result)
+    page = render_page(status.document())
+    assert "<h2>Hooks (last run)</h2>" in page
+    assert "migrate-cccccccc" in page and "BackoffLimitExceeded" in page and "4.2s" in page
