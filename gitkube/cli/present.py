@@ -345,6 +345,11 @@ def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         f"{_label(base)} → {_label(head)}: **{report.summary()}**",
     ]
     head_lines += risk_block(report.risks)
+    if report.hooks:
+        head_lines += ["", "Hooks a sync of this change runs (in the cluster, never by this diff):"]
+        head_lines += [
+            f"- {h['hook']} `{h['kind']} {h['name']}` in `{h['app']}`" for h in report.hooks
+        ]
     gce = [c for c in report.changes if c.gce]
     if gce:
         head_lines += [
