@@ -123,9 +123,10 @@ def plan_hooks(changes: list[Change], instances: Sequence[DesiredObject]) -> Hoo
         if obj.app not in changing:
             continue  # the app does not change: its hooks do not run
         point = str(annotations_of(obj.body)[HOOK_ANNOTATION])
-        if change.action is Action.UNCHANGED:
-            # This commit's instance exists already (kept by hook-delete: never):
-            # it is run again, fresh, so the hook really runs for this sync.
+        if change.action in (Action.UNCHANGED, Action.UPDATE):
+            # This commit's instance exists already (kept by hook-delete: never, or
+            # failed): it is run again, fresh, so the hook really runs for this sync
+            # (a Job's template cannot be updated in place anyway).
             change.action = Action.REPLACE
             change.note = "hook: run again for this sync"
         else:

@@ -176,6 +176,36 @@ def test_a_failing_pre_sync_hook_applies_nothing_of_its_app_and_prunes_nothing(s
     assert get(kube, configmap_path(repo.namespace, "old")) is not None
     # A failed run is left behind for its logs (on-success deletes successes only).
     assert jobs(kube, repo.namespace) == [f"migrate-{commit[:8]}"]
+    # The next sync of the same commit runs the hook afresh; this time it succeeds.
+    failed_uid = kube.request(
+        "GET", f"/apis/batch/v1/namespaces/{repo.namespace}/jobs/migrate-{commit[:8]}"
+    )["metadata"]["uid"]
+    retry = RetryController(kube, repo.namespace, f"migrate-{commit[:8]}", failed_uid)
+    again = repo.sync_json("--timeout", "60s", "--allow-mass-prune")
+    retry.thread.join(timeout=30)
+    assert [h["result"] for h in again["hooks"]] == ["Succeeded"]
+    assert get(kube, configmap_path(repo.namespace, "ghost"))["data"] == {"key": "v2"}
+    assert get(kube, configmap_path(repo.namespace, "old")) is None
+    assert jobs(kube, repo.namespace) == []
+
+
+class RetryController(JobController):
+    """Finishes the Job once a new one (another uid) replaced ``old_uid``."""
+
+    def __init__(self, kube: KubeApi, namespace: str, name: str, old_uid: str):
+        self.old_uid = old_uid
+        super().__init__(kube, namespace, name)
+
+    def _run(self) -> None:
+        for _ in range(600):
+            try:
+                live = self.kube.request("GET", self.path)
+            except KubeApiError:
+                live = None
+            if live is not None and live["metadata"]["uid"] != self.old_uid:
+                break
+            time.sleep(0.05)
+        super()._run()
 
 
 def test_a_hook_that_never_finishes_is_reported_as_timed_out(sync_repo, kube):
