@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -180,6 +180,13 @@ def print_statuses(statuses: list[ApplySetStatus]) -> None:
             typer.echo(f"  health: {s.health.get('healthy', 0)} apps healthy, {len(problems)} not")
             for app, text in problems.items():
                 typer.secho(f"    {app}: {text}", fg=typer.colors.YELLOW)
+        for hook, run in (s.hooks or {}).items():
+            colour = typer.colors.GREEN if run.get("result") == "Succeeded" else typer.colors.RED
+            typer.secho(
+                f"  hook {hook}: {run.get('name')} {run.get('result')} in {run.get('seconds')}s"
+                + (f": {run['message']}" if run.get("message") else ""),
+                fg=colour,
+            )
 
 
 @contextmanager
@@ -233,6 +240,14 @@ def print_plan(result: SyncResult) -> None:
             typer.echo(f"      note: {change.note}")
         if change.blocked:
             typer.secho(f"      blocked: {change.blocked}", fg=typer.colors.RED)
+    for line in phase_lines(result.phases or ()):
+        typer.echo(line)
+    for hook in result.hooks or ():
+        took = f" in {hook['seconds']}s" if hook["result"] != "Planned" else ""
+        typer.echo(
+            f"hook {hook['hook']} of {hook['app']}: {hook['name']} ({hook['file']}): "
+            f"{hook['result']}{took}"
+        )
     counts = (
         result.count(Action.CREATE),
         result.count(Action.UPDATE) + result.count(Action.REPLACE),
@@ -247,6 +262,22 @@ def print_plan(result: SyncResult) -> None:
         typer.echo(f"planned {commit}: {summary}, {result.count(Action.UNCHANGED)} unchanged")
         if result.refused:
             typer.secho(f"sync would refuse this plan: {result.refused}", fg=typer.colors.RED)
+
+
+def phase_lines(phases: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The apply order of a plan (apps by dependency, waves), one line per phase."""
+    lines = (
+        ["order (each phase is applied, then waited healthy, before the next):"] if phases else []
+    )
+    for number, phase in enumerate(phases, 1):
+        waits = "; ".join(
+            f"{app} waits for {', '.join(deps)}" for app, deps in phase["waitsFor"].items()
+        )
+        lines.append(
+            f"  phase {number}: wave {phase['wave']}: {', '.join(phase['apps']) or '-'}"
+            f" ({phase['changes']} change(s)){f'  [{waits}]' if waits else ''}"
+        )
+    return lines
 
 
 # -- gitkube diff ----------------------------------------------------------------------
@@ -326,6 +357,11 @@ def to_markdown(report: DiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
         f"{_label(base)} → {_label(head)}: **{report.summary()}**",
     ]
     head_lines += risk_block(report.risks)
+    if report.hooks:
+        head_lines += ["", "Hooks a sync of this change runs (in the cluster, never by this diff):"]
+        head_lines += [
+            f"- {h['hook']} `{h['kind']} {h['name']}` in `{h['app']}`" for h in report.hooks
+        ]
     gce = [c for c in report.changes if c.gce]
     if gce:
         head_lines += [

@@ -38,6 +38,14 @@ _CORE_DOCS = {
         default="<namespace in gitkube.yaml>",
         examples=["monitoring"],
     ),
+    "dependsOn": documented(
+        CORE_APP_KEYS["dependsOn"],
+        "App paths this app waits for: sync applies it only after they are applied and "
+        "healthy, and not at all when one fails (see docs/ordering.md). An unknown app or "
+        "a cycle is a render error.",
+        default="[]",
+        examples=[["web/ghost"]],
+    ),
 }
 
 

@@ -63,3 +63,19 @@ ATTACH_ANNOTATION = "gitkube.dev/attach-to-instance"
 GCE_OWNER_LABEL = "gitkube-applyset"
 # A Compute resource gitkube took over with --adopt (never deleted, only let go).
 GCE_ADOPTED_LABEL = "gitkube-adopted"
+
+# -- ordered syncs (docs/ordering.md) -------------------------------------------------
+# On every object of an app whose app.yaml says dependsOn: the app paths it waits for,
+# comma-separated (written by render, read by sync: sync never reads app.yaml).
+DEPENDS_ON_ANNOTATION = "gitkube.dev/depends-on"
+# The wave of an object inside its app: an integer, default 0, lower applied first.
+WAVE_ANNOTATION = "gitkube.dev/wave"
+# On a Job or Pod: run it at this point of a sync that changes its app
+# (pre-sync, post-sync or sync-failed), as a fresh object named after the rendered commit.
+HOOK_ANNOTATION = "gitkube.dev/hook"
+# On a hook: what is left behind once it ran (on-success, always or never).
+HOOK_DELETE_ANNOTATION = "gitkube.dev/hook-delete"
+# On a hook's object: the hook it is an instance of (its name in the rendered commit).
+HOOK_OF_ANNOTATION = "gitkube.dev/hook-of"
+# On the parent: the last run of each hook ({"<app> <hook point> <hook name>": {result, seconds, ...}}).
+HOOKS_STATUS_ANNOTATION = f"{STATUS_PREFIX}hooks"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,3 +103,25 @@ def stamp_ownership(resource: Resource, applyset: ApplySet) -> None:
             spec["description"] = f"{description} - {applyset.gce_description}"
     else:
         resource.labels()[PART_OF_LABEL] = applyset.id
+
+
+def hooks_summary(previous: str | None, runs: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """The parent's record of each hook's last run: ``previous`` updated with the
+    hooks this run ran (those only planned or skipped are not runs). ``None``: unchanged."""
+    ran = [r for r in runs or () if r.get("result") not in (None, "Planned", "Pending")]
+    if not ran:
+        return None
+    try:
+        record = json.loads(previous) if previous else {}
+    except ValueError:
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    for r in ran:
+        record[f"{r['app']} {r['hook']} {r['of']}"] = {
+            "name": r["name"],
+            "result": r["result"],
+            "seconds": r["seconds"],
+            "message": str(r.get("message", ""))[:200],
+        }
+    return json.dumps(dict(sorted(record.items())), separators=(",", ":"))

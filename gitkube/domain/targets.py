@@ -210,6 +210,8 @@ class SyncResult:
     refused: str | None = None  # a safety rule that would stop this plan from being applied
     health: dict[str, Any] | None = None  # what `sync --wait` found (see gitkube.sync.wait)
     app_health: dict[str, Any] | None = None  # every app judged after the run (recorded)
+    phases: list[dict[str, Any]] | None = None  # the apply order, when there is one (order.py)
+    hooks: list[dict[str, Any]] | None = None  # the hooks this run runs (gitkube.sync.hooks)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
@@ -230,6 +232,8 @@ class SyncResult:
             "error": self.error,
             "refused": self.refused,
             **({"health": self.health} if self.health is not None else {}),
+            **({"phases": self.phases} if self.phases else {}),
+            **({"hooks": self.hooks} if self.hooks else {}),
             # Unchanged objects are left out, but not one kept with a reason (a prune refused).
             "changes": [
                 c.as_dict() for c in self.changes if c.action is not Action.UNCHANGED or c.note

@@ -19,6 +19,7 @@ from typing import Any
 from gitkube.domain.config import CONFIG_FILE, RepoConfig, parse_config
 from gitkube.domain.context import Problem
 from gitkube.domain.inventory import INVENTORY_FILE
+from gitkube.domain.keys import HOOK_ANNOTATION
 from gitkube.domain.resources import GCE_GROUP
 from gitkube.domain.secrets import is_wrapper_text, key_changes, review_text
 from gitkube.primitives.errors import GitkubeError
@@ -84,6 +85,8 @@ class DiffReport:
     head: Side
     changes: list[ObjectChange] = field(default_factory=list)
     risks: list[Risk] = field(default_factory=list)
+    # The hooks a sync of head runs: those of the apps whose other objects change.
+    hooks: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def apps(self) -> list[str]:
@@ -123,6 +126,7 @@ class DiffReport:
                 **counts,
             },
             "risks": [r.as_dict() for r in self.risks],
+            "hooks": self.hooks,
             "changes": [c.as_dict() for c in self.changes],
         }
 
@@ -161,7 +165,32 @@ def diff_refs(
         report.changes.append(_change(path, action, old, new))
     report.changes.sort(key=lambda c: (c.app, ACTIONS.index(c.action), c.path))
     report.risks = _risks(base_side, head_side, paths, before, after)
+    report.hooks = _hooks(head_side, paths)
     return report
+
+
+def _hooks(head: Side, paths: list[str]) -> list[dict[str, str]]:
+    """The hook Jobs and Pods of head that a sync of this change runs (it shows them;
+    only sync runs them): those of each app with a changed object that is no hook."""
+    candidates = [
+        p
+        for p in head.object_ids
+        if posixpath.basename(p).startswith(("job-", "pod-"))
+        and posixpath.dirname(p) in {posixpath.dirname(c) for c in paths}
+    ]
+    hooks: dict[str, dict[str, str]] = {}
+    for path, data in head.read(candidates).items():
+        body = _object(data, path) or {}
+        point = ((body.get("metadata") or {}).get("annotations") or {}).get(HOOK_ANNOTATION)
+        if point:
+            hooks[path] = {
+                "app": posixpath.dirname(path),
+                "hook": str(point),
+                "kind": str(body.get("kind", "")),
+                "name": str((body.get("metadata") or {}).get("name", "")),
+            }
+    changing = {posixpath.dirname(p) for p in paths if p not in hooks}
+    return [h for path, h in sorted(hooks.items()) if h["app"] in changing]
 
 
 def _risks(

@@ -49,6 +49,12 @@ from gitkube.primitives.filetree import FileTree
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document, dump_many, load_many
 from gitkube.render.manifests import MAX_DEPTH, check_shape, expand_documents, settle_identity
+from gitkube.render.ordering import (
+    DEPENDS_ON_KEY,
+    DEPENDS_ON_SCHEMA,
+    check_order,
+    stamp_dependencies,
+)
 
 APP_FILE = "app.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -59,6 +65,7 @@ _DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 CORE_APP_KEYS: dict[str, dict[str, Any]] = {
     "name": {"type": "string", "pattern": _DNS_LABEL},
     "namespace": {"type": "string", "pattern": _DNS_LABEL},
+    DEPENDS_ON_KEY: DEPENDS_ON_SCHEMA,
 }
 
 
@@ -188,6 +195,7 @@ def render_tree(
             )
             hooks.transform(resource, ctx)
             stamp_ownership(resource, applyset)
+            stamp_dependencies(resource)
             in_kubectl_order(resource)
     errors.raise_if_any()
 
@@ -254,6 +262,7 @@ def check_repo(
     """The checks that need every app at once, for full and cached renders alike:
     every plugin's ``gitkube_validate`` (errors stop the render) and the
     rendered paths (:func:`paths_of`). Returns the paths and the warnings."""
+    check_order(resources)
     problems = ctx.hooks.validate(resources, ctx)
     errors = [p for p in problems if p.severity == "error"]
     if errors:

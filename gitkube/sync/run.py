@@ -16,6 +16,7 @@ from gitkube.domain.targets import (
     Action,
     Change,
     DesiredObject,
+    ObjectId,
     SyncResult,
     SyncSettings,
     SyncState,
@@ -25,10 +26,31 @@ from gitkube.primitives.errors import GitkubeError, SafetyRefusal
 from gitkube.primitives.kubeapi import KubeApi
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.sync.desired import DesiredState, load_desired
+from gitkube.sync.hooks import (
+    POST_SYNC,
+    PRE_SYNC,
+    SYNC_FAILED,
+    HookPlan,
+    hook_changes,
+    plan_hooks,
+    run_hooks,
+    split_hooks,
+)
+from gitkube.sync.order import Phase, dependencies, phases
 from gitkube.sync.sops import decrypt_desired
 from gitkube.sync.source import open_source
 from gitkube.sync.trust import TrustOptions, check_trust
-from gitkube.sync.wait import AppHealth, changed_objects, health_snapshot, wait_for_health
+from gitkube.sync.wait import (
+    CHANGED,
+    AppHealth,
+    changed_objects,
+    health_snapshot,
+    wait_for_health,
+)
+
+# How long a phase may take to become healthy before its dependents are given up
+# (without --wait, which sets it).
+PHASE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,9 @@ class PreparedRun:
     state: SyncState
     result: SyncResult
     hooks: PluginHooks
+    hook_plan: HookPlan = field(default_factory=HookPlan)
+    hook_objects: dict[ObjectId, DesiredObject] = field(default_factory=dict)
+    phases: list[Phase] = field(default_factory=list)
 
 
 def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
@@ -119,11 +144,15 @@ def prepare(
     hooks = hooks or build_plugin_manager()
     targets = hooks.sync_targets(settings)
     assigned: dict[str, list[DesiredObject]] = {t.name: [] for t in targets}
-    for obj in desired.objects:
-        target = next((t for t in targets if t.handles(obj)), None)
-        if target is None:
-            raise GitkubeError(f"no installed sync target handles {obj.id}", file=obj.path)
-        assigned[target.name].append(obj)
+    # Hooks are planned with their target's objects but applied by gitkube.sync.hooks.
+    plain, hook_instances = split_hooks(desired.objects, desired.commit)
+    hook_assigned: dict[str, list[DesiredObject]] = {t.name: [] for t in targets}
+    for objects, into in ((plain, assigned), (hook_instances, hook_assigned)):
+        for obj in objects:
+            target = next((t for t in targets if t.handles(obj)), None)
+            if target is None:
+                raise GitkubeError(f"no installed sync target handles {obj.id}", file=obj.path)
+            into[target.name].append(obj)
     if options.only:
         unknown = options.only - {t.name for t in targets}
         if unknown:
@@ -135,17 +164,34 @@ def prepare(
         targets = [t for t in targets if t.name in options.only]
     changes: list[Change] = []
     for target in targets:
-        changes.extend(target.plan(assigned[target.name], state))
+        changes.extend(target.plan(assigned[target.name] + hook_assigned[target.name], state))
     if not desired.config.prune:
         changes = [c for c in changes if c.action is not Action.DELETE]
+    hook_plan = plan_hooks(changes, hook_instances)
     result = SyncResult(desired.commit, desired.source_commit, changes, applied=False)
+    result.hooks = hook_plan.as_dicts() or None
+    in_hooks = hook_changes(hook_plan)
+    ordered = phases([c for c in changes if (c.target, c.id) not in in_hooks], desired.objects)
+    if len(ordered) > 1:
+        waits_for = dependencies(desired.objects)
+        result.phases = [p.as_dict(waits_for) for p in ordered]
     try:
         _check_prune_fraction(result, targets, desired, options)
     except SafetyRefusal as refusal:
         if enforce_safety:
             raise
         result.refused = refusal.message
-    return PreparedRun(desired, targets, assigned, state, result, hooks)
+    return PreparedRun(
+        desired,
+        targets,
+        assigned,
+        state,
+        result,
+        hooks,
+        hook_plan,
+        {o.id: o for o in hook_instances},
+        ordered,
+    )
 
 
 def _check_prune_fraction(
@@ -228,11 +274,36 @@ def _apply(
             f"{len(blocked)} change(s) cannot be made, nothing was changed: {details}"
         )
     result.applied = True
+    timeout = PHASE_TIMEOUT if wait is None else wait
+
+    def hooks_of(app: str, point: str) -> None:
+        run_hooks(
+            run.hook_plan, app, point, run.targets, run.hook_objects, run.state, timeout=timeout
+        )
+        result.hooks = run.hook_plan.as_dicts() or None
+
     try:
-        for target in run.targets:
-            if not should_continue():
-                raise GitkubeError("stopped before finishing (lease lost or shutting down)")
-            target.apply([c for c in result.changes if c.target == target.name], run.state)
+        ordered = run.phases
+        last_phase = {app: n for n, phase in enumerate(ordered, 1) for app in phase.apps}
+        started: set[str] = set()
+        for number, phase in enumerate(ordered, 1):
+            for app in phase.apps:
+                if app not in started:
+                    started.add(app)
+                    hooks_of(app, PRE_SYNC)
+            for target in run.targets:
+                if not should_continue():
+                    raise GitkubeError("stopped before finishing (lease lost or shutting down)")
+                target.apply([c for c in phase.changes if c.target == target.name], run.state)
+            finishing = [
+                app
+                for app in phase.apps
+                if last_phase[app] == number and run.hook_plan.for_app(app, POST_SYNC)
+            ]
+            if number < len(ordered) or finishing:
+                _wait_for_phase(run, number, phase, ordered[number:], wait, report)
+            for app in finishing:
+                hooks_of(app, POST_SYNC)
         for target in reversed(run.targets):
             if not should_continue():
                 raise GitkubeError("stopped before pruning (lease lost or shutting down)")
@@ -253,10 +324,54 @@ def _apply(
             result.app_health = snapshot.as_dict()
     except GitkubeError as exc:
         result.error = str(exc)
+        _sync_failed_hooks(run, result, timeout)
         _finish(run, result)
         raise
     _finish(run, result)
     return result
+
+
+def _sync_failed_hooks(run: PreparedRun, result: SyncResult, timeout: float) -> None:
+    """Run every sync-failed hook of the apps this sync changes; their own failure
+    is added to the run's error, never hides it."""
+    for app, point in sorted(run.hook_plan.changes):
+        if point != SYNC_FAILED:
+            continue
+        try:
+            run_hooks(
+                run.hook_plan, app, point, run.targets, run.hook_objects, run.state, timeout=timeout
+            )
+        except GitkubeError as exc:
+            result.error = f"{result.error}; {exc.message}"
+    result.hooks = run.hook_plan.as_dicts() or None
+
+
+def _wait_for_phase(
+    run: PreparedRun,
+    number: int,
+    phase: Phase,
+    later: Sequence[Phase],
+    wait: float | None,
+    report: Callable[[list[AppHealth]], None] | None,
+) -> None:
+    """Wait until what ``phase`` changed is healthy; otherwise stop before the later phases."""
+    changed = {(c.target, c.id) for c in phase.changes if c.action in CHANGED}
+    objects = {
+        target: [o for o in objects if (target, o.id) in changed]
+        for target, objects in run.assigned.items()
+    }
+    timeout = PHASE_TIMEOUT if wait is None else wait
+    outcome = wait_for_health(run.targets, objects, run.hooks, timeout=timeout, report=report)
+    if outcome.healthy:
+        return
+    waiting = sorted({app for p in later for app in p.apps})
+    why = (f"timed out after {timeout:g}s: " if outcome.timed_out else "") + "; ".join(
+        a.describe() for a in outcome.problems()[:5]
+    )
+    raise GitkubeError(
+        f"phase {number} ({', '.join(phase.apps)}, wave {phase.wave}) is not healthy: {why}; "
+        f"not applied: {', '.join(waiting)} (they wait for it); nothing pruned"
+    )
 
 
 class _Events:

@@ -10,6 +10,7 @@ from gitkube.domain.keys import (
     APPLYSET_ID_LABEL,
     CONTAINS_GROUP_KINDS_ANNOTATION,
     HEALTH_STATUS_ANNOTATION,
+    HOOKS_STATUS_ANNOTATION,
     MEMBER_KINDS_STATUS_ANNOTATION,
     OBJECTS_STATUS_ANNOTATION,
     REFUSED_ANNOTATION,
@@ -34,6 +35,8 @@ class ApplySetStatus:
     group_kinds: list[str]
     objects: int
     health: dict[str, Any] | None = None  # {"healthy": N, "problems": {app: text}}
+    # The last run of each hook: {"<app> <point> <hook name>": {name, result, seconds, message}}.
+    hooks: dict[str, Any] | None = None
     refused: str = ""  # why the latest run was refused by a trust check (until one passes)
 
     def as_dict(self) -> dict[str, object]:
@@ -67,6 +70,7 @@ def read_status(
                 group_kinds=_member_kinds(annotations),
                 objects=_member_count(parent),
                 health=_health(annotations.get(HEALTH_STATUS_ANNOTATION)),
+                hooks=_health(annotations.get(HOOKS_STATUS_ANNOTATION)),
                 refused=annotations.get(REFUSED_ANNOTATION, ""),
             )
         )

@@ -55,6 +55,7 @@ class AgentStatus:
             "changes": [c.as_dict() for c in changes[:CHANGES_SHOWN]],
             "moreChanges": max(len(changes) - CHANGES_SHOWN, 0),
             "apps": (result.app_health or {}).get("apps", []),
+            "hooks": result.hooks or [],
             "gce": gce,
         }
         with self.lock:
@@ -130,7 +131,24 @@ def render_page(document: Mapping[str, Any]) -> str:
             ]
             for app in run["apps"]
         ]
-        parts += ["<h2>Apps</h2>", _table(("app", "health", "why"), apps), "<h2>Last plan</h2>"]
+        parts += ["<h2>Apps</h2>", _table(("app", "health", "why"), apps)]
+        if run.get("hooks"):
+            hooks = [
+                [
+                    _cell(h["app"], code=True),
+                    _cell(h["hook"]),
+                    _cell(h["name"], code=True),
+                    _cell(h["result"], css=f"badge {h['result']}"),
+                    _cell(f"{h['seconds']}s"),
+                    _cell(h.get("message") or ""),
+                ]
+                for h in run["hooks"]
+            ]
+            parts += [
+                "<h2>Hooks (last run)</h2>",
+                _table(("app", "hook", "job", "result", "took", "message"), hooks),
+            ]
+        parts += ["<h2>Last plan</h2>"]
         if run["changes"]:
             changes = [
                 [

@@ -49,6 +49,8 @@ from gitkube.plugin_api import (
     EXTERNAL_ADDRESS_ANNOTATION,
     GCE_GROUP,
     HEALTH_STATUS_ANNOTATION,
+    HOOK_ANNOTATION,
+    HOOKS_STATUS_ANNOTATION,
     LAST_SYNCED_COMMIT_ANNOTATION,
     MANAGED_BY_LABEL,
     MEMBER_KINDS_STATUS_ANNOTATION,
@@ -74,6 +76,7 @@ from gitkube.plugin_api import (
     SyncState,
     health_summary,
     hookimpl,
+    hooks_summary,
 )
 
 from .diff import differing_paths, is_subset, record_of, with_record, without_volatile_fields
@@ -371,6 +374,8 @@ class KubernetesTarget:
         for oid, obj in sorted(self.owned.items(), key=lambda kv: (kind_rank(kv[0].kind), kv[0])):
             if oid in self.desired_by_id:
                 continue
+            if HOOK_ANNOTATION in (obj.get("metadata", {}).get("annotations") or {}):
+                continue  # a hook's run: its hook-delete policy decides (gitkube.sync.hooks)
             app, source = _recorded_origin(obj)
             change = Change(self.name, Action.DELETE, oid, app=app, live=obj, source=source)
             reason = first_refusal(filters, oid, obj)
@@ -796,6 +801,9 @@ class KubernetesTarget:
         }
         if result.app_health is not None:
             status[HEALTH_STATUS_ANNOTATION] = health_summary(result.app_health)
+        hooks = hooks_summary(self.parent.annotations.get(HOOKS_STATUS_ANNOTATION), result.hooks)
+        if hooks is not None:
+            status[HOOKS_STATUS_ANNOTATION] = hooks
         changed = (
             not result.in_sync
             or not self.parent.exists
