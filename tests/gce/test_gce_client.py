@@ -7,7 +7,13 @@ import socket
 import time
 
 import pytest
-from gitkube_plugins.gce.client import GceApiError, GceClient, RetryPolicy, short_link
+from gitkube_plugins.gce.client import (
+    GceApiError,
+    GceClient,
+    RetryPolicy,
+    _RetryState,
+    short_link,
+)
 
 from gitkube.testing.fake_compute import FakeCompute
 
@@ -26,6 +32,22 @@ def test_retries_5xx_and_429_until_the_call_succeeds(fake_compute):
     assert fake_compute.calls("compute.firewalls.list") == 4
     statuses = [r.status for r in fake_compute.requests if r.method_id == "compute.firewalls.list"]
     assert statuses == [500, 503, 429, 200]
+
+
+def test_rate_limit_403s_are_retried_like_a_429(fake_compute):
+    fake_compute.faults.add(method="compute.firewalls.list", status=403, reason="rateLimitExceeded")
+    assert client(fake_compute, initial=0.01).list("global/firewalls") == []
+    assert fake_compute.calls("compute.firewalls.list") == 2
+
+
+def test_backoff_pauses_stay_under_a_doubling_bound():
+    from google.api_core.exceptions import ServiceUnavailable
+
+    retry = _RetryState(RetryPolicy(initial=1.0, maximum=4.0), time.monotonic(), "GET x")
+    retry.on_error(ServiceUnavailable("busy"))
+    pauses = retry.pauses()
+    for bound in (1.0, 2.0, 4.0, 4.0):
+        assert 0 <= next(pauses) <= bound
 
 
 def test_connection_errors_are_retried_then_named():
