@@ -1,27 +1,42 @@
-"""A small Compute Engine v1 REST client for the GCE sync target.
+"""The GCE target's Compute Engine calls, through google-cloud-compute.
 
-JSON in, JSON out, exactly the API's field names (the discovery document's),
-so what the target compares is what the API returns. Every call goes through
-one retry loop: 429 and 5xx (and connection errors) are retried with bounded
-exponential backoff that honours ``Retry-After``, within a total time budget;
-quota errors are never retried. Mutations carry a ``requestId`` that stays the
-same across retries, so a retried insert never creates twice. Operations are
-waited for with ``operations.wait`` on their own zone, region or global
-collection, on the same endpoint as every other call (google-cloud-compute's
-``ExtendedOperation`` would poll compute.googleapis.com whatever endpoint the
-client was given).
+The target speaks the API's own JSON (the discovery document's field names),
+so what it compares is what the API returns; this module turns a call on a
+resource path (``regions/R/addresses/N/setLabels``) into the generated
+client's ``*_unary`` method and its message types, and the answer back into
+that JSON (``to_dict`` with JSON names; int64 fields as text, as the API sends
+them).
+
+Every call runs under google-api-core's retry (``retry_target``, what its ``Retry`` runs):
+429, 5xx, rate-limit 403s and connection errors are retried with bounded
+exponential backoff within a time budget; quota errors never are. api_core's
+backoff does not read ``Retry-After``, so its ``retry_target`` gets a sleep
+generator that pauses at least what the server asked for (:class:`_RetryState`). Mutations carry a
+``requestId`` chosen once per call, so a retried insert never creates twice.
+
+Operations are waited for with the zone, region or global operations client's
+``wait``, built for the same endpoint as every other call:
+``ExtendedOperation.result()`` would poll compute.googleapis.com whatever
+endpoint the client was given.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import google.auth
+import google.cloud.compute_v1 as compute_v1
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.api_core.client_options import ClientOptions
+from google.api_core.retry import exponential_sleep_generator, retry_target
+from google.auth.credentials import AnonymousCredentials, Credentials
 
 from gitkube.plugin_api import GitkubeError
 
@@ -60,40 +75,175 @@ class RetryPolicy:
     operation_deadline: float = 600.0
 
 
-def _error_of(status: int, payload: Any, fallback: str) -> tuple[str, str]:
-    """(reason, message) from an error body in Compute Engine's shape."""
-    error = payload.get("error") if isinstance(payload, Mapping) else None
-    if not isinstance(error, Mapping):
-        return "", fallback or f"HTTP {status}"
-    errors = error.get("errors") or [{}]
-    first = errors[0] if isinstance(errors[0], Mapping) else {}
-    return str(first.get("reason", "")), str(error.get("message") or first.get("message") or "")
+@dataclass(frozen=True)
+class _Collection:
+    """A collection's generated client and the names its methods use."""
+
+    client: str  # compute_v1 client class
+    resource: str  # compute_v1 message of one item
+    name_arg: str  # the item's name argument of get/delete/...
+
+
+COLLECTIONS = {
+    "addresses": _Collection("AddressesClient", "Address", "address"),
+    "disks": _Collection("DisksClient", "Disk", "disk"),
+    "firewalls": _Collection("FirewallsClient", "Firewall", "firewall"),
+    "targetPools": _Collection("TargetPoolsClient", "TargetPool", "target_pool"),
+    "forwardingRules": _Collection("ForwardingRulesClient", "ForwardingRule", "forwarding_rule"),
+    "instances": _Collection("InstancesClient", "Instance", "instance"),
+}
+
+# POST verbs on one item: (collection, scope, verb) -> (method, body argument, body message).
+VERBS = {
+    ("disks", "zones", "resize"): (
+        "resize_unary",
+        "disks_resize_request_resource",
+        "DisksResizeRequest",
+    ),
+    ("disks", "zones", "setLabels"): (
+        "set_labels_unary",
+        "zone_set_labels_request_resource",
+        "ZoneSetLabelsRequest",
+    ),
+    ("addresses", "regions", "setLabels"): (
+        "set_labels_unary",
+        "region_set_labels_request_resource",
+        "RegionSetLabelsRequest",
+    ),
+    ("forwardingRules", "regions", "setLabels"): (
+        "set_labels_unary",
+        "region_set_labels_request_resource",
+        "RegionSetLabelsRequest",
+    ),
+    ("forwardingRules", "regions", "setTarget"): (
+        "set_target_unary",
+        "target_reference_resource",
+        "TargetReference",
+    ),
+    ("targetPools", "regions", "addInstance"): (
+        "add_instance_unary",
+        "target_pools_add_instance_request_resource",
+        "TargetPoolsAddInstanceRequest",
+    ),
+    ("targetPools", "regions", "removeInstance"): (
+        "remove_instance_unary",
+        "target_pools_remove_instance_request_resource",
+        "TargetPoolsRemoveInstanceRequest",
+    ),
+    ("instances", "zones", "attachDisk"): (
+        "attach_disk_unary",
+        "attached_disk_resource",
+        "AttachedDisk",
+    ),
+}
+
+# Verbs whose request names the item ``resource`` rather than by its kind (address=...).
+RESOURCE_NAMED_VERBS = frozenset({"setLabels"})
+SCOPE_ARGS = {"regions": "region", "zones": "zone"}
+OPERATION_CLIENTS = {
+    "zones": "ZoneOperationsClient",
+    "regions": "RegionOperationsClient",
+    "global": "GlobalOperationsClient",
+}
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A parsed resource path: ``regions/R/addresses[/N[/verb]]``."""
+
+    scope: str  # "regions", "zones" or "global"
+    location: str | None
+    collection: str
+    name: str | None
+    verb: str | None
+
+    @classmethod
+    def parse(cls, path: str) -> _Target:
+        parts = path.strip("/").split("/")
+        if parts and parts[0] == "global":
+            scope, location, rest = "global", None, parts[1:]
+        elif len(parts) >= 3 and parts[0] in SCOPE_ARGS:
+            scope, location, rest = parts[0], parts[1], parts[2:]
+        else:
+            raise GitkubeError(f"not a Compute Engine resource path: {path}")
+        if not rest or rest[0] not in COLLECTIONS or len(rest) > 3:
+            raise GitkubeError(f"not a Compute Engine resource path gitkube calls: {path}")
+        return cls(
+            scope,
+            location,
+            rest[0],
+            rest[1] if len(rest) > 1 else None,
+            rest[2] if len(rest) > 2 else None,
+        )
+
+
+def to_json(message: Any) -> dict[str, Any]:
+    """A compute_v1 message as the REST API's JSON (camelCase names, int64 as text)."""
+    return dict(
+        type(message).to_dict(
+            message,
+            preserving_proto_field_name=False,
+            use_integers_for_enums=False,
+            **_NO_DEFAULTS,
+        )
+    )
+
+
+def _no_defaults_argument() -> dict[str, bool]:
+    """proto-plus renamed ``including_default_value_fields``; ask for no empty fields either way."""
+    import inspect
+
+    params = inspect.signature(compute_v1.Address.to_dict).parameters
+    if "always_print_fields_with_no_presence" in params:
+        return {"always_print_fields_with_no_presence": False}
+    return {"including_default_value_fields": False}
+
+
+_NO_DEFAULTS = _no_defaults_argument()
+
+
+def from_json(message_name: str, body: Mapping[str, Any]) -> Any:
+    """A compute_v1 message from the REST API's JSON; unknown fields are an error."""
+    import json
+
+    cls = getattr(compute_v1, message_name)
+    return cls.from_json(json.dumps(body), ignore_unknown_fields=False)
 
 
 class GceClient:
-    """Calls on one project, with retries; ``session`` is a requests-like session."""
+    """Calls on one project, with retries, on ``endpoint`` (Compute Engine by default)."""
 
     def __init__(
         self,
         project: str,
         endpoint: str | None = None,
         *,
-        session: Any = None,
+        credentials: Credentials | None = None,
         policy: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.project = project
         self.endpoint = (endpoint or DEFAULT_ENDPOINT).rstrip("/")
-        self.base = f"{self.endpoint}/compute/v1/projects/{project}"
         self.policy = policy or RetryPolicy()
-        self._sleep = sleep
-        self._session = session
+        self._credentials = credentials
+        self._clients: dict[str, Any] = {}
 
+    # -- wiring --------------------------------------------------------------------
     @property
-    def session(self) -> Any:
-        if self._session is None:
-            self._session = _session(self.endpoint != DEFAULT_ENDPOINT)
-        return self._session
+    def credentials(self) -> Credentials:
+        if self._credentials is None:
+            self._credentials = _credentials(self.endpoint != DEFAULT_ENDPOINT)
+        return self._credentials
+
+    def api(self, client_name: str) -> Any:
+        """One generated REST client (e.g. ``AddressesClient``) for this endpoint."""
+        if client_name not in self._clients:
+            cls = getattr(compute_v1, client_name)
+            self._clients[client_name] = cls(
+                credentials=self.credentials,
+                transport="rest",
+                client_options=ClientOptions(api_endpoint=self.endpoint),
+            )
+        return self._clients[client_name]
 
     # -- calls ---------------------------------------------------------------------
     def call(
@@ -102,87 +252,67 @@ class GceClient:
         path: str,
         *,
         body: Any = None,
-        query: Mapping[str, Any] | None = None,
         what: str | None = None,
     ) -> dict[str, Any]:
-        """One API call (``path`` relative to the project), retried on 429/5xx."""
-        import requests
+        """One API call on ``path`` (relative to the project), retried on 429/5xx.
 
-        url = f"{self.base}/{path}"
-        params = {k: v for k, v in (query or {}).items() if v is not None}
-        if method != "GET" and not path.split("?")[0].endswith("/wait"):
-            params.setdefault("requestId", str(uuid.uuid4()))
-        started = time.monotonic()
-        deadline = started + self.policy.deadline
-        delay = self.policy.initial
-        attempt = 0
-        while True:
-            attempt += 1
-            wait: float | None = None
-            try:
-                response = self.session.request(
-                    method, url, json=body, params=params, timeout=(10, 150)
-                )
-            except requests.RequestException as exc:
-                status, reason, message = 0, "connection", str(exc)
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response.json() if response.content else {}
-                try:
-                    payload = response.json()
-                except ValueError:
-                    payload = None
-                reason, message = _error_of(status, payload, response.text[:200])
-                wait = _retry_after(response.headers.get("Retry-After"))
-            retryable = (
-                status == 0
-                or (status in RETRY_STATUSES and reason not in QUOTA_REASONS)
-                or (status == 403 and reason in RATE_REASONS)
-            )
-            if not retryable:
-                raise GceApiError(
-                    _describe(method, path, status, reason, message),
-                    status=status,
-                    reason=reason,
-                    obj=what,
-                )
-            pause = wait if wait is not None else delay * (0.5 + random.random() / 2)
-            if status == 0 and time.monotonic() + pause > started + self.policy.connect_deadline:
-                # Nothing answers: say so soon, not after the whole retry budget.
-                raise GceApiError(
-                    f"cannot reach Compute Engine at {self.base}: {_short(message)} "
-                    f"(gave up after {attempt} attempts; GITKUBE_CONNECT_TIMEOUT)",
-                    status=status,
-                    reason=reason,
-                    obj=what,
-                )
-            if time.monotonic() + pause > deadline:
-                raise GceApiError(
-                    _describe(method, path, status, reason, message)
-                    + f" (still failing after {attempt} attempts; gave up)",
-                    status=status,
-                    reason=reason,
-                    obj=what,
-                )
-            log.warning(
-                "Compute Engine: %s %s: %s; retrying in %.1fs",
-                method,
-                path,
-                _short(message) if status == 0 else f"HTTP {status} {reason}",
-                pause,
-            )
-            self._sleep(pause)
-            delay = min(delay * 2, self.policy.maximum)
+        ``GET`` of an item reads it; ``POST`` to a collection inserts, ``DELETE``
+        deletes, ``PATCH`` patches, ``POST`` to ``item/verb`` calls the verb.
+        Mutations answer with their operation (not yet waited for).
+        """
+        target = _Target.parse(path)
+        info = COLLECTIONS[target.collection]
+        kwargs: dict[str, Any] = {"project": self.project}
+        if target.location is not None:
+            kwargs[SCOPE_ARGS[target.scope]] = target.location
+        if target.name is not None:
+            named = "resource" if target.verb in RESOURCE_NAMED_VERBS else info.name_arg
+            kwargs[named] = target.name
+        mutating = method != "GET"
+        if mutating:
+            # One requestId for every retry of this call: a retried insert never creates twice.
+            kwargs["request_id"] = str(uuid.uuid4())
+        client = self.api(info.client)
+        if method == "GET" and target.name and not target.verb:
+            function, message = client.get, None
+        elif method == "POST" and target.name is None:
+            function, message = client.insert_unary, (f"{_arg(info.resource)}_resource", info)
+        elif method == "DELETE" and target.name and not target.verb:
+            function, message = client.delete_unary, None
+        elif method == "PATCH" and target.name and not target.verb:
+            function, message = client.patch_unary, (f"{_arg(info.resource)}_resource", info)
+        elif method == "POST" and target.verb:
+            verb = VERBS.get((target.collection, target.scope, target.verb))
+            if verb is None:
+                raise GitkubeError(f"gitkube does not call {method} {path}")
+            function = getattr(client, verb[0])
+            kwargs[verb[1]] = from_json(verb[2], body or {})
+            message = None
+        else:
+            raise GitkubeError(f"gitkube does not call {method} {path}")
+        if message is not None:
+            kwargs[message[0]] = from_json(message[1].resource, body or {})
+        answer = self._run(lambda: function(request=kwargs, retry=None), method, path, what)
+        return to_json(answer)
 
     def list(self, path: str) -> list[dict[str, Any]]:
-        """Every item of a collection (one call unless the API pages)."""
+        """Every item of a collection (the pager follows ``nextPageToken``)."""
+        target = _Target.parse(path)
+        if target.name is not None:
+            raise GitkubeError(f"not a collection: {path}")
+        info = COLLECTIONS[target.collection]
+        kwargs: dict[str, Any] = {"project": self.project}
+        if target.location is not None:
+            kwargs[SCOPE_ARGS[target.scope]] = target.location
+        client = self.api(info.client)
         items: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page = self.call("GET", path, query={"pageToken": token})
-            items.extend(page.get("items") or ())
-            token = page.get("nextPageToken")
+            # One page per call, each under the retry (the pager's own paging would not be).
+            query = {**kwargs, "page_token": token} if token else kwargs
+            page = self._run(_bind(client.list, query), "GET", path, None)
+            items.extend(to_json(item) for item in page.items)
+            token = page.next_page_token
             if not token:
                 return items
 
@@ -192,15 +322,19 @@ class GceClient:
         path: str,
         *,
         body: Any = None,
-        query: Mapping[str, Any] | None = None,
         what: str | None = None,
     ) -> dict[str, Any]:
         """A mutating call and the wait for its operation; raises if the operation failed."""
-        op = self.call(method, path, body=body, query=query, what=what)
+        op = self.call(method, path, body=body, what=what)
         return self.wait(op, what=what)
 
     def wait(self, op: Mapping[str, Any], *, what: str | None = None) -> dict[str, Any]:
-        scope = _operation_scope(op)
+        """Wait for an operation with its own operations client on this endpoint."""
+        scope, location = _operation_scope(op)
+        client = self.api(OPERATION_CLIENTS[scope])
+        kwargs: dict[str, Any] = {"project": self.project, "operation": str(op["name"])}
+        if location is not None:
+            kwargs[SCOPE_ARGS[scope]] = location
         deadline = time.monotonic() + self.policy.operation_deadline
         current = dict(op)
         while current.get("status") != "DONE":
@@ -213,7 +347,14 @@ class GceClient:
                     reason="timeout",
                     obj=what,
                 )
-            current = self.call("POST", f"{scope}/operations/{op['name']}/wait", what=what)
+            current = to_json(
+                self._run(
+                    lambda: client.wait(**kwargs, retry=None),
+                    "POST",
+                    f"operations/{op['name']}",
+                    what,
+                )
+            )
         error = current.get("error")
         if error:
             first = (error.get("errors") or [{}])[0]
@@ -233,6 +374,132 @@ class GceClient:
             )
         return current
 
+    def _run(self, function: Callable[[], Any], method: str, path: str, what: str | None) -> Any:
+        """``function()`` under api_core's retry; its errors as one :class:`GceApiError`."""
+        retry = _RetryState(self.policy, time.monotonic(), f"{method} {path}")
+
+        def attempt() -> Any:
+            retry.attempts += 1
+            return function()
+
+        try:
+            return retry_target(
+                attempt,
+                retryable,
+                retry.pauses(),
+                timeout=self.policy.deadline,
+                on_error=retry.on_error,
+            )
+        except _Unreachable as exc:
+            raise GceApiError(
+                f"cannot reach Compute Engine at {self.endpoint}: {exc.message} "
+                f"(gave up after {retry.attempts} attempts; GITKUBE_CONNECT_TIMEOUT)",
+                status=0,
+                reason="connection",
+                obj=what,
+            ) from exc
+        except api_exceptions.RetryError as exc:
+            status, reason, message = error_of(exc.cause)
+            raise GceApiError(
+                _describe(method, path, status, reason, message)
+                + f" (still failing after {retry.attempts} attempts; gave up)",
+                status=status,
+                reason=reason,
+                obj=what,
+            ) from exc
+        except (api_exceptions.GoogleAPICallError, requests.RequestException) as exc:
+            status, reason, message = error_of(exc)
+            raise GceApiError(
+                _describe(method, path, status, reason, message),
+                status=status,
+                reason=reason,
+                obj=what,
+            ) from exc
+
+
+class _Unreachable(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class _RetryState:
+    """One call's retries: api_core's backoff, stretched to what ``Retry-After`` asks.
+
+    api_core fetches the next pause after ``on_error`` has seen the error, so
+    ``on_error`` notes the server's ``Retry-After`` and :meth:`pauses` yields
+    the longer of it and api_core's own exponential backoff; api_core still
+    gives up when a pause would overrun the budget.
+    """
+
+    policy: RetryPolicy
+    started: float
+    call: str
+    attempts: int = 0
+    last: BaseException | None = None
+
+    def on_error(self, exc: BaseException) -> None:
+        self.last = exc
+
+    def pauses(self) -> Iterator[float]:
+        for backoff in exponential_sleep_generator(
+            self.policy.initial, self.policy.maximum, multiplier=2.0
+        ):
+            exc = self.last  # set by on_error before api_core asks for a pause
+            pause = max(backoff, retry_after(exc) or 0.0)
+            status, reason, message = error_of(exc)
+            if status == 0 and (
+                time.monotonic() + pause > self.started + self.policy.connect_deadline
+            ):
+                # Nothing answers: say so soon, not after the whole retry budget.
+                raise _Unreachable(message)
+            log.warning(
+                "Compute Engine: %s: %s; retrying in %.1fs",
+                self.call,
+                message if status == 0 else f"HTTP {status} {reason}",
+                pause,
+            )
+            yield pause
+
+
+def _bind(function: Callable[..., Any], request: dict[str, Any]) -> Callable[[], Any]:
+    """A call of a generated method with this request and no retry of its own."""
+    return lambda: function(request=request, retry=None)
+
+
+def error_of(exc: BaseException | None) -> tuple[int, str, str]:
+    """(status, reason, message) of a failed call; status 0 when nothing answered."""
+    if isinstance(exc, api_exceptions.GoogleAPICallError):
+        errors = [e for e in exc.errors or () if isinstance(e, Mapping)]
+        reason = str(errors[0].get("reason", "")) if errors else ""
+        return int(exc.code or 0), reason, str(exc.message or "")
+    return 0, "connection", _short(str(exc))
+
+
+def retryable(exc: BaseException) -> bool:
+    """429 and 5xx (not quota), rate-limit 403s and connection errors."""
+    if isinstance(exc, requests.RequestException):
+        return True
+    if not isinstance(exc, api_exceptions.GoogleAPICallError):
+        return False
+    status, reason, _ = error_of(exc)
+    if reason in QUOTA_REASONS:
+        return False
+    return status in RETRY_STATUSES or (status == 403 and reason in RATE_REASONS)
+
+
+def retry_after(exc: BaseException | None) -> float | None:
+    """Seconds a 429/503's ``Retry-After`` asks for (an HTTP date: our own backoff)."""
+    response = getattr(exc, "response", None)
+    value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
 
 def _describe(method: str, path: str, status: int, reason: str, message: str) -> str:
     hint = (
@@ -243,21 +510,20 @@ def _describe(method: str, path: str, status: int, reason: str, message: str) ->
     return f"Compute Engine {method} {path}: {status or 'no answer'} {reason}: {message}{hint}"
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+def _arg(message_name: str) -> str:
+    """A message name as the generated methods' argument name: TargetPool -> target_pool."""
+    out = ""
+    for i, ch in enumerate(message_name):
+        out += ("_" if i and ch.isupper() else "") + ch.lower()
+    return out
 
 
-def _operation_scope(op: Mapping[str, Any]) -> str:
+def _operation_scope(op: Mapping[str, Any]) -> tuple[str, str | None]:
     if op.get("zone"):
-        return f"zones/{str(op['zone']).rsplit('/', 1)[-1]}"
+        return "zones", str(op["zone"]).rsplit("/", 1)[-1]
     if op.get("region"):
-        return f"regions/{str(op['region']).rsplit('/', 1)[-1]}"
-    return "global"
+        return "regions", str(op["region"]).rsplit("/", 1)[-1]
+    return "global", None
 
 
 def short_link(link: str) -> str:
@@ -268,14 +534,10 @@ def short_link(link: str) -> str:
     return rest
 
 
-def _session(custom_endpoint: bool) -> Any:
-    """An authorized session: anonymous for a custom endpoint, else Application Default Credentials."""
-    import google.auth
-    from google.auth.credentials import AnonymousCredentials
-    from google.auth.transport.requests import AuthorizedSession
-
+def _credentials(custom_endpoint: bool) -> Credentials:
+    """Anonymous for a custom endpoint (the local server), else Application Default Credentials."""
     if custom_endpoint:
-        return AuthorizedSession(AnonymousCredentials())
+        return AnonymousCredentials()
     try:
         credentials, _ = google.auth.default(scopes=[SCOPE])
     except google.auth.exceptions.DefaultCredentialsError as exc:
@@ -283,7 +545,7 @@ def _session(custom_endpoint: bool) -> Any:
             f"no Google credentials for Compute Engine: {exc}. Run `gcloud auth "
             "application-default login`, or pass --gce-endpoint for a local server"
         ) from exc
-    return AuthorizedSession(credentials)
+    return credentials
 
 
 def _short(message: str) -> str:
