@@ -23,6 +23,8 @@ from typing import Any
 
 from gitkube.plugin_api import SERVER_FORM_ANNOTATION
 
+from .diff import is_subset
+
 # Set by the server on every object; a value sent for them means nothing.
 _SERVER_SET_METADATA = frozenset(
     {"creationTimestamp", "resourceVersion", "uid", "generation", "managedFields"}
@@ -50,25 +52,11 @@ def server_form(sent: Any, served: Any, *, top: bool = True) -> Any:
     return served
 
 
-def _same(sent: Any, served: Any) -> bool:
-    if isinstance(sent, Mapping):
-        return isinstance(served, Mapping) and all(
-            k in served and _same(v, served[k]) for k, v in sent.items()
-        )
-    if isinstance(sent, list):
-        return (
-            isinstance(served, list)
-            and len(sent) == len(served)
-            and all(_same(s, v) for s, v in zip(sent, served, strict=True))
-        )
-    return bool(sent == served or (sent is not None and str(sent) == str(served)))
-
-
 def server_form_hash(sent: Mapping[str, Any], served: Mapping[str, Any]) -> str | None:
     """The hash to remember for an object the server answered ``served`` to ``sent``,
     or ``None`` when it kept every value as sent (nothing to remember)."""
     form = server_form(sent, served)
-    if _same(_without_server_set(sent), form):
+    if is_subset(_without_server_set(sent), form):
         return None
     return hashlib.sha256(json.dumps(form, sort_keys=True, default=str).encode()).hexdigest()
 
