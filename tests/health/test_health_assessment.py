@@ -15,6 +15,7 @@ from gitkube.domain.health import Health, HealthState, worst
 from gitkube.domain.plugin_manager import PluginHooks, build_plugin_manager
 from gitkube.plugin_api import hookimpl
 from gitkube.primitives.kubeapi import KubeApi
+from gitkube.testing.controllers import job_failed_status
 
 
 @pytest.fixture
@@ -129,26 +130,7 @@ def test_a_failed_job_is_degraded_and_a_complete_one_healthy(kube, kube_namespac
         kube,
         f"{jobs}/migrate",
         live,
-        {
-            "startTime": now,
-            "failed": 1,
-            "conditions": [
-                {
-                    "type": "FailureTarget",
-                    "status": "True",
-                    "reason": "BackoffLimitExceeded",
-                    "message": "Job has reached the specified backoff limit",
-                    "lastTransitionTime": now,
-                },
-                {
-                    "type": "Failed",
-                    "status": "True",
-                    "reason": "BackoffLimitExceeded",
-                    "message": "Job has reached the specified backoff limit",
-                    "lastTransitionTime": now,
-                },
-            ],
-        },
+        job_failed_status(now),
     )
     health = hooks.health(body, failed)
     assert (health.state, health.reason) == (HealthState.DEGRADED, "BackoffLimitExceeded")

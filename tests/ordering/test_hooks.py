@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
+from gitkube.testing.controllers import job_failed_status, job_succeeded_status
 from tests.sync.conftest import CONFIGMAP, git
 
 MIGRATION = """\
@@ -55,35 +56,12 @@ class JobController:
                 time.sleep(0.05)
                 continue
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            if self.succeed:
-                conditions = [
-                    {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
-                    {"type": "Complete", "status": "True", "lastTransitionTime": now},
-                ]
-                status = {"startTime": now, "completionTime": now, "succeeded": 1}
-            else:
-                conditions = [
-                    {
-                        "type": "FailureTarget",
-                        "status": "True",
-                        "reason": "BackoffLimitExceeded",
-                        "message": "Job has reached the specified backoff limit",
-                        "lastTransitionTime": now,
-                    },
-                    {
-                        "type": "Failed",
-                        "status": "True",
-                        "reason": "BackoffLimitExceeded",
-                        "message": "Job has reached the specified backoff limit",
-                        "lastTransitionTime": now,
-                    },
-                ]
-                status = {"startTime": now, "failed": 1}
+            status = job_succeeded_status(now) if self.succeed else job_failed_status(now)
             try:
                 written = self.kube.request(
                     "PUT",
                     f"{self.path}/status",
-                    body={**live, "status": {**status, "conditions": conditions}},
+                    body={**live, "status": status},
                 )
             except KubeApiError as exc:
                 self.error = exc
