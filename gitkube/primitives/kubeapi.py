@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ APPLY_PATCH = "application/apply-patch+yaml"
 # and for an answer once connected (a CRD's establishment, a big LIST).
 CONNECT_TIMEOUT = float(os.environ.get("GITKUBE_CONNECT_TIMEOUT", "10"))
 READ_TIMEOUT = 300.0
+# Connections kept open per host: requests go out side by side (the Kubernetes
+# target's apply window, plugins/kubernetes/window.py, sends up to 16).
+CONNECTIONS = 16
 
 
 class KubeApiError(GitkubeError):
@@ -48,6 +52,13 @@ class RequestLog:
 
     verbs: Counter[str] = field(default_factory=Counter)
     entries: list[tuple[str, str]] = field(default_factory=list)
+    # Requests are made from several threads at once; no count may be lost.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, method: str, path: str) -> None:
+        with self.lock:
+            self.verbs[method] += 1
+            self.entries.append((method, path))
 
     @property
     def writes(self) -> int:
@@ -95,6 +106,7 @@ class KubeApi:
         # No silent urllib3 retries (their log lines leak to the terminal):
         # a connection that fails is reported at once, in one line.
         configuration.retries = False
+        configuration.connection_pool_maxsize = CONNECTIONS
         try:
             if kubeconfig is None:
                 try:
@@ -123,8 +135,7 @@ class KubeApi:
         accept: str = "application/json",
     ) -> Any:
         """Send one request; return the decoded JSON body (``None`` when empty)."""
-        self.log.verbs[method] += 1
-        self.log.entries.append((method, path))
+        self.log.record(method, path)
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type

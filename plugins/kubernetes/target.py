@@ -39,8 +39,8 @@ Pruning passes the filters of :mod:`gitkube_plugins.kubernetes.filters`.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +105,7 @@ from .server_form import (
     server_form_hash,
     with_server_form,
 )
+from .window import BatchFailed, Window, is_throttled
 
 FIELD_MANAGER = "gitkube"
 # Late-bound fields (DESIGN §4) are applied by a manager of their own, so a
@@ -178,6 +179,10 @@ class KubernetesTarget:
         # The server's form of each object's values, where it differs from what is sent.
         self.server_forms: dict[ObjectId, str | None] = {}
         self.state = SyncState()
+        # Requests that need no answer of each other go out side by side (plugins/kubernetes/window.py).
+        self.window = Window()
+        # What this run did to each app, for its one summary Event.
+        self.app_actions: dict[str, Counter[Action]] = {}
 
     # -- wiring --------------------------------------------------------------
     @property
@@ -304,9 +309,19 @@ class KubernetesTarget:
             raise refuse_plan(problems)
         self.desired = [*desired, *implicit]
         self.desired_by_id = {d.id: d for d in self.desired}
-        changes = [self._plan_one(d, live.get(d.id), state) for d in self.desired]
+        planned = [self._plan_one(d, live.get(d.id), state) for d in self.desired]
+        # What only the API server can answer (dry-runs), asked side by side.
+        self._run_window([ask for _, ask in planned if ask is not None], lambda ask: ask())
+        changes = [change for change, _ in planned]
         changes.extend(self._plan_prunes(targeted))
         return changes
+
+    def _run_window(self, items: Sequence[Any], work: Callable[[Any], None]) -> None:
+        """``work`` on each of ``items`` through the window; its first error raised as is."""
+        try:
+            self.window.run(items, work)
+        except BatchFailed as failed:
+            raise failed.error from None
 
     def _namespaces_to_keep(
         self,
@@ -430,7 +445,10 @@ class KubernetesTarget:
 
     def _plan_one(
         self, obj: DesiredObject, live: dict[str, Any] | None, state: SyncState
-    ) -> Change:
+    ) -> tuple[Change, Callable[[], None] | None]:
+        """The change for ``obj``, and what is left to ask the API server (a dry-run)
+        before the change is known, or ``None``: asked later, side by side with
+        the other objects' questions."""
         oid = obj.id
         bound, late, pending = self._bound(obj, state)
         record = record_of(obj)
@@ -449,8 +467,11 @@ class KubernetesTarget:
             change.action = Action.CREATE
             if not obj.path:
                 change.note = "objects go in this namespace and the repo does not define it"
-            change.blocked = self._refused_create(oid, body)
-            return change
+
+            def ask_create() -> None:
+                change.blocked = self._refused_create(oid, body)
+
+            return change, ask_create
         if is_being_deleted(live):
             change.action = Action.CREATE
             change.blocked = (
@@ -458,7 +479,7 @@ class KubernetesTarget:
                 f"{', '.join(live.get('metadata', {}).get('finalizers') or ()) or 'none'}); "
                 "sync again once it is gone"
             )
-            return change
+            return change, None
         if not self._is_member(live):
             change.action = Action.UPDATE
             change.adopt = True
@@ -468,12 +489,12 @@ class KubernetesTarget:
                     f"{oid} exists and is not gitkube's (no {PART_OF_LABEL}={self.applyset.id} "
                     "label); delete it, or take it over with --adopt"
                 )
-            return change
+            return change, None
         # The record is part of the body: a match means gitkube's intent is unchanged too.
         if is_subset(body, live) and not pending:
-            return change
+            return change, None
         if not late and remembered_form_matches(body, live):
-            return change  # values the server keeps in its own form, as recorded last time
+            return change, None  # values the server keeps in its own form, as recorded last time
         live_annotations = live.get("metadata", {}).get("annotations") or {}
         if (
             RECORD_HASH_ANNOTATION not in live_annotations
@@ -485,9 +506,16 @@ class KubernetesTarget:
             change.action = Action.UPDATE
             change.fields = [f"metadata.annotations.{key}" for key in record]
             change.note = "record moved from the ApplySet parent onto the object"
-            return change
+            return change, None
         # Something differs, or gitkube's own intent changed: let the server say
         # what an apply would do, without doing it.
+        return change, lambda: self._ask_drift(change, body, live, late)
+
+    def _ask_drift(
+        self, change: Change, body: dict[str, Any], live: Mapping[str, Any], late: Mapping[str, str]
+    ) -> None:
+        """Settle ``change`` from a server-side-apply dry-run of ``body`` over ``live``."""
+        oid = change.id
         try:
             result = self.api.apply(
                 self._resource_for(oid).object_path(oid.namespace, oid.name, _version(body)),
@@ -497,8 +525,10 @@ class KubernetesTarget:
                 dry_run=True,
             )
         except KubeApiError as exc:
+            if is_throttled(exc):
+                raise  # the window sends it again
             self._classify_refusal(change, exc, body)
-            return change
+            return
         form = None if late else server_form_hash(body, result)
         self.server_forms[oid] = form
         fields = differing_paths(without_volatile_fields(result), without_volatile_fields(live))
@@ -512,7 +542,6 @@ class KubernetesTarget:
                 "the server keeps some values in its own form (cpu: 0.5 as 500m); "
                 "recording it once so later syncs need not ask"
             )
-        return change
 
     def _refused_create(self, oid: ObjectId, body: Mapping[str, Any]) -> str | None:
         """Why the API server would refuse to create the object, from a
@@ -532,6 +561,8 @@ class KubernetesTarget:
             if not (body.get("spec") or {}).get("externalIPs"):
                 self.server_forms[oid] = server_form_hash(body, result)
         except KubeApiError as exc:
+            if is_throttled(exc):
+                raise  # the window sends it again
             # 404, 409: its namespace went, or it was created meanwhile: the apply will tell.
             if exc.status in (404, 409):
                 return None
@@ -592,29 +623,35 @@ class KubernetesTarget:
         )
 
     def apply(self, changes: Sequence[Change], state: SyncState) -> None:
+        """Apply the writes of ``changes`` kind by kind in :data:`KIND_ORDER`; the
+        objects of one kind go side by side through the window (none of them
+        needs another of its kind first), and a kind starts only once every
+        object of the kinds before it was applied (CRDs: and served)."""
         writes = [c for c in changes if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)]
         if not writes:
             return
         self._record_intent()
-        pending_crds: list[str] = []
-        for change in sorted(writes, key=lambda c: (kind_rank(c.id.kind), c.id)):
-            if pending_crds and change.id.kind != "CustomResourceDefinition":
-                self._crds_established(pending_crds)
-                pending_crds = []
+
+        def applied(change: Change) -> None:
+            self.applied.add(change.id)
+            self._count(change)
+
+        for batch in _by_kind_rank(writes):
             try:
-                self._apply_one(change, state)
-            except GitkubeError as exc:
+                self.window.run(batch, lambda c: self._apply_one(c, state), done=applied)
+            except BatchFailed as failed:
+                change, exc = failed.item, failed.error
+                if not isinstance(change, Change) or not isinstance(exc, GitkubeError):
+                    raise failed.error from None
                 raise GitkubeError(
                     f"could not apply {change.id}: {_reason(exc)} ({len(self.applied)} of "
                     f"{len(writes)} writes made, nothing pruned; the next sync carries on)",
                     file=change.source,
                     app=change.app,
                 ) from None
-            self.applied.add(change.id)
-            if change.id.kind == "CustomResourceDefinition":
-                pending_crds.append(change.id.name)
-        if pending_crds:
-            self._crds_established(pending_crds)
+            crds = [c.id.name for c in batch if c.id.kind == "CustomResourceDefinition"]
+            if crds:
+                self._crds_established(crds)
 
     def _crds_established(self, names: Sequence[str], timeout: float = 30.0) -> None:
         """Wait for the CRDs applied so far, all together, until the cluster's discovery
@@ -676,7 +713,6 @@ class KubernetesTarget:
                 manager=LATE_BINDING_MANAGER,
                 force=True,
             )
-        self._event(change, "Applied" if change.action is not Action.CREATE else "Created")
 
     def _remember_server_form(
         self,
@@ -727,47 +763,80 @@ class KubernetesTarget:
                 raise
 
     def delete(self, changes: Sequence[Change], state: SyncState) -> None:
+        """Prune kind by kind in reverse :data:`KIND_ORDER`, each kind side by side."""
         deletes = [c for c in changes if c.action is Action.DELETE]
-        for change in sorted(deletes, key=lambda c: (kind_rank(c.id.kind), c.id), reverse=True):
+
+        def prune(change: Change) -> None:
             res = self._resource_for(change.id)
+            self._delete_path(
+                res.object_path(change.id.namespace, change.id.name), change.live or {}
+            )
+
+        def pruned(change: Change) -> None:
+            self.deleted.add(change.id)
+            self._count(change)
+
+        for batch in reversed(_by_kind_rank(deletes)):
             try:
-                self._delete_path(
-                    res.object_path(change.id.namespace, change.id.name), change.live or {}
-                )
-            except GitkubeError as exc:
+                self.window.run(batch, prune, done=pruned)
+            except BatchFailed as failed:
+                change, exc = failed.item, failed.error
+                if not isinstance(change, Change) or not isinstance(exc, GitkubeError):
+                    raise failed.error from None
                 raise GitkubeError(
                     f"could not prune {change.id}: {_reason(exc)} ({len(self.deleted)} of "
                     f"{len(deletes)} deletes made; the next sync carries on)"
                 ) from None
-            self.deleted.add(change.id)
-            self._event(change, "Deleted")
 
-    def _event(self, change: Change, reason: str) -> None:
-        oid = change.id
-        namespace = oid.namespace or self.applyset.namespace
+    def _count(self, change: Change) -> None:
+        self.app_actions.setdefault(change.app or "", Counter())[change.action] += 1
+
+    def _post_summaries(self) -> None:
+        """One Event per app this run changed (not one per object: at scale those
+        were a third of a first sync's requests), on the ApplySet parent, saying
+        what was created, updated and deleted from which commit."""
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        api_version = (change.desired or change.live or {}).get("apiVersion", "v1")
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": _event_prefix(oid.name), "namespace": namespace},
-            "involvedObject": {
-                "apiVersion": api_version,
-                "kind": oid.kind,
-                "name": oid.name,
-                "namespace": oid.namespace,
-            },
-            "reason": reason,
-            "message": f"gitkube {change.action.value} from {self.settings.rendered_commit or 'a rendered commit'}"
-            + (f" ({', '.join(change.fields[:5])})" if change.fields else ""),
-            "type": "Normal",
-            "source": {"component": "gitkube"},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        with contextlib.suppress(KubeApiError):  # an event is a courtesy; never fail a sync over it
-            self.api.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event)
+        commit = self.settings.rendered_commit or "a rendered commit"
+        events = []
+        for app, actions in sorted(self.app_actions.items()):
+            counts = ", ".join(f"{actions[a]} {past}" for a, past in _PAST.items() if actions[a])
+            events.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {
+                        "generateName": f"{self.applyset.name}.",
+                        "namespace": self.applyset.namespace,
+                    },
+                    "involvedObject": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "name": self.applyset.name,
+                        "namespace": self.applyset.namespace,
+                    },
+                    "reason": "Synced",
+                    "message": f"app {app or '(namespaces)'}: {counts} from {commit}"[:1000],
+                    "type": "Normal",
+                    "source": {"component": "gitkube"},
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "count": 1,
+                }
+            )
+        self.app_actions = {}
+
+        def post(event: Mapping[str, Any]) -> None:
+            try:
+                self.api.request(
+                    "POST", f"/api/v1/namespaces/{self.applyset.namespace}/events", body=event
+                )
+            except KubeApiError as exc:
+                if is_throttled(exc):
+                    raise  # the window sends it again
+                # An event is a courtesy; never fail a sync over it.
+
+        with contextlib.suppress(BatchFailed):
+            self.window.run(events, post)
 
     def finish(self, result: SyncResult) -> None:
         """Record the run's outcome and the members' scope on the parent.
@@ -777,6 +846,7 @@ class KubernetesTarget:
         """
         if not result.applied:
             return
+        self._post_summaries()
         members = (set(self.owned) | self.applied) - self.deleted
         group_kinds, namespaces = self._members_scope(members)
         # What exists, for `gitkube status`; the ApplySet annotation below may list
@@ -842,10 +912,22 @@ def _reason(exc: GitkubeError) -> str:
     return exc.message
 
 
-def _event_prefix(name: str) -> str:
-    """An Event ``generateName`` for an object of any valid name (Event names are DNS subdomains)."""
-    safe = re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip(".-")[:200]
-    return f"{safe or 'object'}.gitkube-"
+# How a summary Event counts each action.
+_PAST = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.REPLACE: "replaced",
+    Action.DELETE: "deleted",
+    Action.UNCHANGED: "unchanged",
+}
+
+
+def _by_kind_rank(changes: Sequence[Change]) -> list[list[Change]]:
+    """``changes`` in batches of one :func:`kind_rank` each, in apply order."""
+    batches: dict[int, list[Change]] = {}
+    for change in sorted(changes, key=lambda c: (kind_rank(c.id.kind), c.id)):
+        batches.setdefault(kind_rank(change.id.kind), []).append(change)
+    return [batches[rank] for rank in sorted(batches)]
 
 
 def _targeted_namespaces(desired: Sequence[DesiredObject]) -> dict[str, list[str]]:

@@ -323,15 +323,41 @@ def test_status_reports_the_last_sync(sync_repo):
     assert mine["objects"] == 3
 
 
-def test_events_are_recorded_per_change(sync_repo, kube):
-    repo = sync_repo(app_files("web"))
+def _summary_events(kube: KubeApi, cluster: str) -> list[str]:
+    events = kube.request("GET", "/api/v1/namespaces/gitkube-system/events")["items"]
+    return sorted(
+        e["message"]
+        for e in events
+        if e["involvedObject"]["name"] == f"gitkube-{cluster}" and e["reason"] == "Synced"
+    )
+
+
+def test_one_summary_event_per_app_per_run(sync_repo, kube):
+    repo = sync_repo({**app_files("web"), **app_files("api")})
+    first = git(repo.path, "rev-parse", "refs/heads/rendered")
     repo.sync_json()
-    events = kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/events")["items"]
-    reasons = {
-        (e["involvedObject"]["kind"], e["involvedObject"]["name"], e["reason"]) for e in events
-    }
-    assert ("Deployment", "web", "Created") in reasons
-    assert all(e["source"]["component"] == "gitkube" for e in events)
+    assert _summary_events(kube, repo.cluster) == [
+        f"app apps/api: 3 created from {first}",
+        f"app apps/web: 3 created from {first}",
+    ]
+    # No Event per object any more: they were a third of a first sync's requests.
+    in_namespace = kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/events")["items"]
+    assert [e for e in in_namespace if e["source"].get("component") == "gitkube"] == []
+
+    repo.write({"apps/web/config.yaml": CONFIGMAP.format(name="web-conf", value="v2")})
+    repo.remove("apps/api")
+    second = repo.commit_and_render()
+    repo.sync_json()
+    assert _summary_events(kube, repo.cluster) == sorted(
+        [
+            f"app apps/api: 3 created from {first}",
+            f"app apps/web: 3 created from {first}",
+            f"app apps/api: 3 deleted from {second}",
+            f"app apps/web: 1 updated from {second}",
+        ]
+    )
+    repo.sync_json()  # a no-op run posts nothing
+    assert len(_summary_events(kube, repo.cluster)) == 4
 
 
 @pytest.mark.parametrize("flag", ["--dry-run"])
