@@ -52,6 +52,13 @@ def private_age_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def private_sync_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sync keeps parsed rendered objects (and remote mirrors) under $GITKUBE_CACHE:
+    each test its own, never the user's."""
+    monkeypatch.setenv("GITKUBE_CACHE", str(tmp_path / "gitkube-cache"))
+
+
 @pytest.fixture
 def make_repo(tmp_path: Path) -> Callable[..., Path]:
     """A config repo on disk with a gitkube.yaml and the given files."""

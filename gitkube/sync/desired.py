@@ -3,7 +3,8 @@
 Only data is read: object files and the inventory. The inventory is checked
 against the files before anything is used, and a commit whose files and
 inventory disagree is refused whole, so a hand-edited or truncated rendered
-branch never reaches the cluster half-applied.
+branch never reaches the cluster half-applied. What a blob parses to is kept
+between runs (:mod:`gitkube.sync.parsed_cache`): the same commit is parsed once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gitkube.domain.targets import DesiredObject, object_id
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import dump_document, load_one
+from gitkube.sync.parsed_cache import ParsedBlobs
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,21 @@ def load_desired(store: GitStore, ref: str) -> DesiredState:
             f"{where} is not a gitkube rendered commit (no {INVENTORY_FILE}); "
             "point --ref at the rendered branch"
         )
-    blobs = store.read_blobs(e.oid for e in entries.values())
-    inventory = load_one(blobs[entries[INVENTORY_FILE].oid], f"{where}:{INVENTORY_FILE}")
+    parsed = ParsedBlobs.for_store(store)
+    blobs = store.read_blobs(e.oid for e in entries.values() if parsed.get(e.oid) is None)
+
+    def parse(oid: str, path: str) -> tuple[str, Any]:
+        """The blob's sha256 and what it parses to (``path`` names it in errors)."""
+        known = parsed.get(oid)
+        if known is not None:
+            return known
+        data = blobs[oid]
+        body = load_one(data, f"{where}:{path}")
+        digest = hashlib.sha256(data).hexdigest()
+        parsed.put(oid, digest, body)
+        return digest, body
+
+    _, inventory = parse(entries[INVENTORY_FILE].oid, INVENTORY_FILE)
     if not is_inventory(inventory):
         raise GitkubeError(f"{where}: {INVENTORY_FILE} is not a gitkube inventory")
     config = parse_config(
@@ -57,11 +72,14 @@ def load_desired(store: GitStore, ref: str) -> DesiredState:
         if entry is None:
             problems.append(f"{path} is in the inventory but missing")
             continue
-        data = blobs[entry.oid]
-        if hashlib.sha256(data).hexdigest() != item.get("sha256"):
+        known = parsed.get(entry.oid)
+        if known is None and hashlib.sha256(blobs[entry.oid]).hexdigest() != item.get("sha256"):
             problems.append(f"{path} does not match its inventory hash")
             continue
-        body: Any = load_one(data, f"{where}:{path}")
+        digest, body = parse(entry.oid, path)
+        if digest != item.get("sha256"):
+            problems.append(f"{path} does not match its inventory hash")
+            continue
         if not isinstance(body, dict) or object_id(body).name != item.get("name"):
             problems.append(f"{path} does not hold the object the inventory names")
             continue
@@ -72,6 +90,7 @@ def load_desired(store: GitStore, ref: str) -> DesiredState:
             + "; ".join(problems[:5])
             + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
         )
+    parsed.save({e.oid for e in entries.values()})
     applyset = applyset_for(config)
     if inventory.get("applysetId") not in (None, applyset.id):
         raise GitkubeError(f"{where}: inventory applysetId does not match its cluster name")

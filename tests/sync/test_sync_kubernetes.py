@@ -347,7 +347,7 @@ def test_one_summary_event_per_app_per_run(sync_repo, kube):
     repo.write({"apps/web/config.yaml": CONFIGMAP.format(name="web-conf", value="v2")})
     repo.remove("apps/api")
     second = repo.commit_and_render()
-    repo.sync_json()
+    repo.sync_json("--allow-mass-prune")
     assert _summary_events(kube, repo.cluster) == sorted(
         [
             f"app apps/api: 3 created from {first}",
