@@ -1,6 +1,6 @@
 """Sync time and request counts: `gitkube sync` beside `kubectl apply --server-side`, one run.
 
-    .venv/bin/python bench/bench_sync.py [--apps 1000] [--no-kubectl]
+    .venv/bin/python bench/bench_sync.py [--apps 1000] [--no-kubectl] [--noop-apps 10000]
 
 Starts the local control plane (gitkube.testing.controlplane), renders a
 generated repo of N apps (a Deployment and a Service each) onto its rendered
@@ -9,7 +9,9 @@ branch, then measures on the same API server:
 * kubectl: `kubectl apply --server-side -R -f` of the rendered files of an
   identical repo in another namespace (what a user would run instead);
 * gitkube: first sync (everything created), then a no-op sync (nothing to do),
-  with the requests each made, counted by verb;
+  with the requests each made, counted by verb, and the LISTs by collection;
+* with ``--noop-apps N``: a second repo of N apps (10,000 apps: 20,000
+  objects) synced once, then the no-op sync of it (the no-op goal);
 * sizes: the ApplySet parent after the first sync, and the largest member
   (the largest object gitkube writes: the record is on each member), as the
   API server returns them in JSON, managedFields included.
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -52,11 +55,17 @@ def rendered_repo(root: Path, apps: int, namespace: str, cluster: str) -> Path:
 
 
 def counted_sync(options: SyncOptions) -> tuple[float, Counter[str], dict]:
+    """Time one sync, counting its requests by verb; ``calls["LIST <path>"]`` counts
+    the GETs of each collection (requests go out from several threads)."""
     calls: Counter[str] = Counter()
+    lock = threading.Lock()
     original = KubeApi.request
 
     def counting(self, method, path, **kwargs):  # type: ignore[no-untyped-def]
-        calls[method] += 1
+        with lock:
+            calls[method] += 1
+            if method == "GET" and "labelSelector" in (kwargs.get("query") or {}):
+                calls[f"LIST {path}"] += 1
         return original(self, method, path, **kwargs)
 
     KubeApi.request = counting  # type: ignore[method-assign]
@@ -81,12 +90,49 @@ def largest_objects(kube: KubeApi, namespace: str, cluster: str) -> tuple[int, i
     return len(json.dumps(parent)), largest
 
 
+def verbs(calls: Counter[str]) -> str:
+    by_verb = {v: n for v, n in calls.items() if not v.startswith("LIST ")}
+    lists = sorted(v.removeprefix("LIST ") for v in calls if v.startswith("LIST "))
+    repeated = {v: n for v, n in calls.items() if v.startswith("LIST ") and n > 1}
+    writes = sum(n for v, n in by_verb.items() if v not in ("GET",))
+    return f"requests={by_verb} (writes: {writes}); LISTs: {len(lists)} collections" + (
+        f", repeated: {repeated}" if repeated else ", one each"
+    )
+
+
+def noop_at_scale(kube: KubeApi, kubeconfig: Path, tmp: Path, apps: int) -> None:
+    """The no-op goal: a repo of ``apps`` apps synced once, then again with nothing to do."""
+    kube.request(
+        "POST",
+        "/api/v1/namespaces",
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench-noop"}},
+    )
+    started = time.perf_counter()
+    repo = rendered_repo(tmp / "noop", apps, "bench-noop", "benchn")
+    print(f"rendered {apps} apps in {time.perf_counter() - started:.1f} s")
+    options = SyncOptions(repo=str(repo), kubeconfig=str(kubeconfig))
+    seconds, calls, result = counted_sync(options)
+    print(
+        f"gitkube sync (first, {2 * apps} objects): {seconds:6.2f} s  created={result['created']}  "
+        + verbs(calls)
+    )
+    for _ in range(2):
+        seconds, calls, result = counted_sync(options)
+        print(
+            f"gitkube sync (no-op, {2 * apps} objects): {seconds:6.2f} s  "
+            f"unchanged={result['unchanged']}  " + verbs(calls)
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--no-kubectl", action="store_true", help="skip the kubectl comparison")
+    parser.add_argument(
+        "--noop-apps", type=int, default=0, help="also time the no-op sync of this many apps"
+    )
     args = parser.parse_args()
     kubectl = None if args.no_kubectl else shutil.which("kubectl")
     with tempfile.TemporaryDirectory() as tmp, ControlPlane(default_bin_dir()) as cp:
@@ -131,7 +177,8 @@ def main() -> None:
         options = SyncOptions(repo=str(ours), kubeconfig=str(cp.kubeconfig))
         seconds, calls, result = counted_sync(options)
         print(
-            f"gitkube sync (first):                 {seconds:6.2f} s  created={result['created']}  requests={dict(calls)}"
+            f"gitkube sync (first):                 {seconds:6.2f} s  created={result['created']}  "
+            + verbs(calls)
         )
         parent_bytes, member_bytes = largest_objects(kube, "bench-gitkube", "bench")
         print(
@@ -141,8 +188,10 @@ def main() -> None:
         seconds, calls, result = counted_sync(options)
         print(
             f"gitkube sync (no-op):                 {seconds:6.2f} s  unchanged={result['unchanged']}  "
-            f"requests={dict(calls)} (writes: {sum(n for v, n in calls.items() if v != 'GET')})"
+            + verbs(calls)
         )
+        if args.noop_apps:
+            noop_at_scale(kube, cp.kubeconfig, Path(tmp), args.noop_apps)
 
 
 if __name__ == "__main__":

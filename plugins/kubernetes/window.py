@@ -46,9 +46,9 @@ def retry_after(exc: KubeApiError) -> float:
     MERGE NOTE: the reliability work's per-request retry policy (429 Retry-After,
     5xx) owns reading Retry-After; this minimal reading is for the window only.
     """
-    details = exc.body.get("details") or {}
+    asked = (exc.body.get("details") or {}).get("retryAfterSeconds")
     try:
-        seconds = float(details.get("retryAfterSeconds") or DEFAULT_RETRY_AFTER)
+        seconds = DEFAULT_RETRY_AFTER if asked is None else float(asked)
     except (TypeError, ValueError):
         seconds = DEFAULT_RETRY_AFTER
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
