@@ -80,6 +80,7 @@ from gitkube.domain.targets import (
     object_id,
 )
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.gcpause import collector_paused
 from gitkube.primitives.kubeapi import AGGREGATED_DISCOVERY, KubeApi, KubeApiError, RequestLog
 
 __all__ = [
@@ -143,6 +144,7 @@ __all__ = [
     "SyncState",
     "Target",
     "__version__",
+    "collector_paused",
     "containers",
     "content_hash",
     "documented",

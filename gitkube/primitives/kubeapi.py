@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.gcpause import collector_paused
 
 if TYPE_CHECKING:
     # The kubernetes package takes a third of a second to import: only sync pays it.
@@ -34,6 +35,8 @@ READ_TIMEOUT = 300.0
 # Connections kept open per host: requests go out side by side (the Kubernetes
 # target's apply window, plugins/kubernetes/window.py, sends up to 16).
 CONNECTIONS = 16
+# Answers at least this large are decoded with the cyclic collector paused.
+LARGE_ANSWER = 1 << 20
 
 
 class KubeApiError(GitkubeError):
@@ -170,7 +173,12 @@ class KubeApi:
             raise self._unreachable(exc) from None
         if response.status >= 400:
             raise _api_error(method, path, response.status, data)
-        return json.loads(data) if data else None
+        if not data:
+            return None
+        if len(data) < LARGE_ANSWER:
+            return json.loads(data)
+        with collector_paused():  # a big LIST: a million small objects at once
+            return json.loads(data)
 
     def ensure_namespace(self, name: str) -> None:
         """Create namespace ``name`` unless it exists (another writer racing us is fine)."""

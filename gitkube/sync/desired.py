@@ -18,6 +18,7 @@ from gitkube.domain.inventory import INVENTORY_FILE, is_inventory
 from gitkube.domain.ownership import ApplySet, applyset_for
 from gitkube.domain.targets import DesiredObject, object_id
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.gcpause import collector_paused
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import dump_document, load_one
 from gitkube.sync.parsed_cache import ParsedBlobs
@@ -34,6 +35,11 @@ class DesiredState:
 
 def load_desired(store: GitStore, ref: str) -> DesiredState:
     """Read and check the rendered commit ``ref`` of ``store``."""
+    with collector_paused():  # tens of thousands of objects at once (gcpause.py)
+        return _load_desired(store, ref)
+
+
+def _load_desired(store: GitStore, ref: str) -> DesiredState:
     commit, tree = store.resolve_commit(ref)
     entries = {e.path: e for e in store.ls_tree(tree)}
     where = f"{ref} ({commit[:12]})"

@@ -15,7 +15,6 @@ against the inventory, its name against the inventory's.
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import os
@@ -23,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gitkube.primitives.gcpause import collector_paused
 from gitkube.primitives.gitstore import GitStore
 from gitkube.sync.source import cache_dir
 
@@ -44,18 +44,11 @@ class ParsedBlobs:
         self.added = False
         if path is None:
             return
-        # Tens of thousands of small dicts at once: the cyclic collector would walk
-        # them again and again while they are made (they hold no cycles).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                data = json.loads(path.read_bytes())
-                if data.get("format") == _FORMAT:
-                    self.entries = {oid: (sha, body) for oid, (sha, body) in data["blobs"].items()}
-        finally:
-            if collecting:
-                gc.enable()
+        # Tens of thousands of small dicts at once (gitkube/primitives/gcpause.py).
+        with collector_paused(), contextlib.suppress(OSError, ValueError, TypeError):
+            data = json.loads(path.read_bytes())
+            if data.get("format") == _FORMAT:
+                self.entries = {oid: (sha, body) for oid, (sha, body) in data["blobs"].items()}
 
     @classmethod
     def for_store(cls, store: GitStore) -> ParsedBlobs:

@@ -74,6 +74,7 @@ from gitkube.plugin_api import (
     SyncResult,
     SyncSettings,
     SyncState,
+    collector_paused,
     health_summary,
     hookimpl,
     hooks_summary,
@@ -254,6 +255,11 @@ class KubernetesTarget:
         return bool(labels.get(PART_OF_LABEL) == self.applyset.id)
 
     def plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
+        # Tens of thousands of live and planned objects at once (gitkube/primitives/gcpause.py).
+        with collector_paused():
+            return self._plan(desired, state)
+
+    def _plan(self, desired: Sequence[DesiredObject], state: SyncState) -> list[Change]:
         self.state = state  # read again in finish(): which other targets are in use
         self.parent = state.applyset_parent(self.api, self.applyset)
         self.legacy_record = dict(self.parent.legacy_record)
