@@ -24,8 +24,7 @@ def test_version_answers_without_importing_the_command_line():
     )
     assert proc.stdout.startswith("gitkube ")
     modules = _modules_after(
-        "import sys\nsys.argv = ['gitkube', '--version']\n"
-        "from gitkube.__main__ import main\nmain()"
+        "import sys\nsys.argv = ['gitkube', '--version']\nfrom gitkube.__main__ import main\nmain()"
     )
     assert "gitkube.cli" not in modules
     assert "typer" not in modules

@@ -22,11 +22,11 @@ endpoint the client was given.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 import uuid
-import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
