@@ -84,20 +84,21 @@ def summary_line(
 
 
 def parse_summary(raw: bytes) -> AppSummary | None:
-    """A summary line back, or None when it is not one."""
+    """A summary line back, or None when it is not one.
+
+    The bundle it comes from is checksummed and carries the cache format, so
+    the fields are taken as written (this runs for every cached app).
+    """
     try:
         data = json.loads(raw)
         summary = AppSummary(
-            paths=[str(p) for p in data["paths"]],
-            oids=[str(o) for o in data["oids"]],
-            entries=[str(e).encode() for e in data["entries"]],
+            paths=data["paths"],
+            oids=data["oids"],
+            entries=[entry.encode() for entry in data["entries"]],
             gce=int(data["gce"]),
-            ids=[
-                (str(g), str(k), None if n is None else str(n), str(m))
-                for g, k, n, m in data["ids"]
-            ],
-            depends_on=[str(d) for d in data["dependsOn"]],
-            clean=bool(data["clean"]),
+            ids=[tuple(identity) for identity in data["ids"]],
+            depends_on=data["dependsOn"],
+            clean=data["clean"] is True,
             crds={(str(g), str(k)): bool(n) for g, k, n in data["crds"]},
             scopes=str(data["scopes"]),
         )
