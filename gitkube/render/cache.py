@@ -12,11 +12,13 @@ bytes and inventory lines) are kept under a key made of exactly those inputs:
   every registered plugin's module), so editing a plugin in place is noticed.
 
 A render with some apps cached renders only the others (through
-:func:`render_tree`, repo-wide validation switched off), then runs every
-plugin's ``gitkube_validate`` over the *whole* set and checks that no two
-objects share a path, so caching never skips a repo-wide check. A tree
-entry (source tree id + fingerprint -> the app keys and warnings) lets a
-tree rendered before skip even that.
+:func:`render_tree`, repo-wide validation switched off), then runs the
+repo-wide checks over the *whole* set, so caching never skips one: from the
+cached apps' summaries when they prove the set clean
+(:mod:`gitkube.render.summary`; the objects of unchanged apps are not even
+parsed), else every plugin's ``gitkube_validate`` over every object, as a
+full render does. A tree entry (source tree id + fingerprint -> the app keys
+and warnings) lets a tree rendered before skip even that.
 
 The cache lives in a directory (``.git/gitkube/cache``): one file per entry,
 written atomically, each carrying a checksum of its content. A missing,
@@ -87,6 +89,8 @@ RENDER_MODULES = (
     "domain/plugin_manager.py",
     "render/pipeline.py",
     "render/cache.py",
+    "render/ordering.py",
+    "render/summary.py",
     "domain/resources.py",
     "primitives/kubeyaml.py",
     "domain/schema.py",
