@@ -6,6 +6,7 @@ A real git repo of N apps (a Deployment and a Service each, from
 bench/generate.py) is committed, then each scenario is timed as the
 wall-clock of a whole CLI process, best of --runs:
 
+- version:   `gitkube --version` (start-up)
 - cold:      first render to the branch (no rendered branch, no cache)
 - no-op:     `gitkube render` again, nothing changed
 - one app:   a new commit changing one app, then `gitkube render`
@@ -43,7 +44,13 @@ ENV = {
     "GIT_COMMITTER_NAME": "bench",
     "GIT_COMMITTER_EMAIL": "bench@localhost",
 }
-TARGETS = {"cold": "<= 5 s", "no-op": "<= 0.3 s", "one app": "<= 0.5 s", "diff": "<= 0.5 s"}
+TARGETS = {
+    "version": "<= 0.15 s",
+    "cold": "<= 5 s",
+    "no-op": "<= 0.3 s",
+    "one app": "<= 0.5 s",
+    "diff": "<= 0.5 s",
+}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -93,6 +100,7 @@ def scenarios(python: str, root: Path, apps: int, runs: int) -> dict[str, list[R
         shutil.rmtree(cache, ignore_errors=True)
         subprocess.run(["git", "branch", "-D", "rendered"], cwd=repo, capture_output=True)
 
+    results["version"] = measure(runs, lambda _r: None, lambda: [*gitkube, "--version"], repo)
     render = [*gitkube, "render"]
     results["cold"] = measure(runs, fresh, lambda: render, repo)
     results["no-op"] = measure(runs, lambda _r: None, lambda: render, repo)
