@@ -388,6 +388,7 @@ class GceClient:
         from google.api_core import exceptions as api_exceptions
         from google.api_core.retry import retry_target
 
+        _compute()  # imported before the clock starts: the connect budget is for the network
         retry = _RetryState(self.policy, time.monotonic(), f"{method} {path}")
 
         def attempt() -> Any:
