@@ -1,11 +1,12 @@
 """Rendered-branch speed: whole `gitkube` processes on a generated git repo.
 
-    .venv/bin/python bench/bench_branch.py [--apps 3000] [--runs 3]
+    .venv/bin/python bench/bench_branch.py [--apps 10000] [--runs 3] [--python OTHER/bin/python]
 
 A real git repo of N apps (a Deployment and a Service each, from
 bench/generate.py) is committed, then each scenario is timed as the
 wall-clock of a whole CLI process, best of --runs:
 
+- version:   `gitkube --version` (start-up)
 - cold:      first render to the branch (no rendered branch, no cache)
 - no-op:     `gitkube render` again, nothing changed
 - one app:   a new commit changing one app, then `gitkube render`
@@ -13,25 +14,29 @@ wall-clock of a whole CLI process, best of --runs:
 - diff:      `gitkube diff BASE HEAD -o json` where BASE is rendered (on the
              branch and in the cache) and HEAD is a new, never rendered
              commit changing one app (a new HEAD every run)
+
+Targets are issue #16's. --python runs every scenario with another gitkube
+install too (the code before a change, say), on its own copy of the repo, so
+both columns come from one run on one machine. kustomize has no cache and no
+rendered branch: each of these scenarios costs it a full build (a diff two),
+which bench/bench_render.py times beside gitkube's cold render.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
+from measure import Run, run
 
-GITKUBE = [sys.executable, "-m", "gitkube"]
 ENV = {
     **os.environ,
     "GIT_AUTHOR_NAME": "bench",
@@ -39,7 +44,13 @@ ENV = {
     "GIT_COMMITTER_NAME": "bench",
     "GIT_COMMITTER_EMAIL": "bench@localhost",
 }
-TARGETS = {"cold": "-", "no-op": "< 0.5 s", "one app": "< 1 s", "diff": "< 1.5 s"}
+TARGETS = {
+    "version": "<= 0.15 s",
+    "cold": "<= 5 s",
+    "no-op": "<= 0.3 s",
+    "one app": "<= 0.5 s",
+    "diff": "<= 0.5 s",
+}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -48,20 +59,11 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
-CPU: dict[str, list[float]] = {}
-
-
-def timed(command: list[str], repo: Path, label: str) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(command, cwd=repo, env=ENV, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    CPU.setdefault(label, []).append(cpu)
-    if proc.returncode not in (0, 1) or (proc.returncode == 1 and "diff" not in command):
-        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr}")
-    return elapsed
+def timed(command: list[str], repo: Path) -> Run:
+    result = run(command, cwd=repo, env=ENV)
+    if result.returncode not in (0, 1) or (result.returncode == 1 and "diff" not in command):
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr}")
+    return result
 
 
 def change_app(repo: Path, index: int, run: int) -> str:
@@ -72,72 +74,77 @@ def change_app(repo: Path, index: int, run: int) -> str:
 
 
 def measure(
-    label: str,
     runs: int,
     prepare: Callable[[int], None],
     command: Callable[[], list[str]],
     repo: Path,
-) -> list[float]:
-    times = []
-    for run in range(runs):
-        prepare(run)
-        times.append(timed(command(), repo, label))
-    return times
+) -> list[Run]:
+    results = []
+    for attempt in range(runs):
+        prepare(attempt)
+        results.append(timed(command(), repo))
+    return results
+
+
+def scenarios(python: str, root: Path, apps: int, runs: int) -> dict[str, list[Run]]:
+    """Every scenario with the gitkube of ``python``, on a repo of its own under ``root``."""
+    gitkube = [python, "-m", "gitkube"]
+    results: dict[str, list[Run]] = {}
+    repo = generate(root, apps)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"{apps} apps")
+    cache = repo / ".git" / "gitkube"
+
+    def fresh(_run: int) -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+        subprocess.run(["git", "branch", "-D", "rendered"], cwd=repo, capture_output=True)
+
+    results["version"] = measure(runs, lambda _r: None, lambda: [*gitkube, "--version"], repo)
+    render = [*gitkube, "render"]
+    results["cold"] = measure(runs, fresh, lambda: render, repo)
+    results["no-op"] = measure(runs, lambda _r: None, lambda: render, repo)
+    results["one app"] = measure(
+        runs, lambda r: (change_app(repo, 7 + r, r), None)[1], lambda: render, repo
+    )
+
+    base = git(repo, "rev-parse", "HEAD")  # rendered by the last run above
+    heads: list[str] = []
+
+    def new_head(attempt: int) -> None:
+        git(repo, "checkout", "-q", "--detach", base)
+        heads.append(change_app(repo, apps // 2 + attempt, attempt))
+        git(repo, "checkout", "-q", "main")
+
+    results["diff"] = measure(
+        runs, new_head, lambda: [*gitkube, "diff", base, heads[-1], "-o", "json"], repo
+    )
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--apps", type=int, default=3000)
+    parser.add_argument("--apps", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--python", nargs="*", default=[], help="more gitkube installs to time")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        repo = generate(Path(tmp) / "repo", args.apps)
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", f"{args.apps} apps")
-        cache = repo / ".git" / "gitkube"
-
-        def fresh(_run: int) -> None:
-            shutil.rmtree(cache, ignore_errors=True)
-            subprocess.run(["git", "branch", "-D", "rendered"], cwd=repo, capture_output=True)
-
-        render = [*GITKUBE, "render"]
-        results["cold"] = measure("cold", args.runs, fresh, lambda: render, repo)
-        results["no-op"] = measure("no-op", args.runs, lambda _r: None, lambda: render, repo)
-        results["one app"] = measure(
-            "one app",
-            args.runs,
-            lambda r: (change_app(repo, 7 + r, r), None)[1],
-            lambda: render,
-            repo,
-        )
-
-        base = git(repo, "rev-parse", "HEAD")  # rendered by the last run above
-        heads: list[str] = []
-
-        def new_head(run: int) -> None:
-            git(repo, "checkout", "-q", "--detach", base)
-            heads.append(change_app(repo, 1000 + run, run))
-            git(repo, "checkout", "-q", "main")
-
-        results["diff"] = measure(
-            "diff",
-            args.runs,
-            new_head,
-            lambda: [*GITKUBE, "diff", base, heads[-1], "-o", "json"],
-            repo,
-        )
-
-    print(f"{args.apps} apps, {2 * args.apps} objects; wall clock of whole processes")
-    print("(cpu = user + system time of the process and its git children, best run)")
-    print(f"{'scenario':<10} {'best':>8} {'cpu':>8} {'runs':<22} {'target':<8}")
-    for name, times in results.items():
-        runs = " ".join(f"{t:.2f}" for t in times)
-        cpu = min(CPU[name])
-        print(f"{name:<10} {min(times):>6.2f} s {cpu:>6.2f} s {runs:<22} {TARGETS[name]:<8}")
+        for index, python in enumerate([sys.executable, *args.python]):
+            results = scenarios(python, Path(tmp) / f"repo{index}", args.apps, args.runs)
+            print(f"{python}: {args.apps} apps, {2 * args.apps} objects")
+            print("wall clock of whole processes; cpu = user + system time of the process and")
+            print("its git children, rss = its peak resident memory (both of the best run)")
+            print(f"{'scenario':<10} {'best':>8} {'cpu':>8} {'rss':>8} {'runs':<22} {'target':<8}")
+            for name, runs in results.items():
+                best = min(runs, key=lambda r: r.seconds)
+                listing = " ".join(f"{r.seconds:.2f}" for r in runs)
+                print(
+                    f"{name:<10} {best.seconds:>6.2f} s {best.cpu:>6.2f} s "
+                    f"{best.rss_mb:>5.0f} MB {listing:<22} {TARGETS[name]:<8}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -1,41 +1,46 @@
-"""Render time: `gitkube render --out` beside `kubectl kustomize`, cold processes.
+"""Render time and memory: `gitkube render --out` beside `kubectl kustomize`, cold processes.
 
-    .venv/bin/python bench/bench_render.py [--apps 1000 3000] [--runs 3] [--kustomize-max 3000]
+    .venv/bin/python bench/bench_render.py [--apps 1000 10000] [--runs 3] [--kustomize-max 3000]
+        [--python OTHER/bin/python ...]
 
 gitkube renders a generated repo of N apps (a Deployment and a Service each,
 app labels on metadata/selectors/templates, an image rewrite); kustomize
 builds the same tree with one kustomization per app doing the same labels and
-images. Each figure is the best wall-clock of --runs whole-process runs.
-kustomize is not given gitkube's app.yaml, and gitkube does more (ownership
-labels, validation, one file per object, inventory), so the comparison is
-conservative. kustomize gets the kustomization files in an extra copy so
-neither tool reads the other's files.
+images. Each figure is the best wall-clock of --runs whole-process runs, with
+the peak RSS of that process. kustomize is not given gitkube's app.yaml, and
+gitkube does more (ownership labels, validation, one file per object,
+inventory), so the comparison is conservative. kustomize gets the
+kustomization files in an extra copy so neither tool reads the other's files.
+
+--python names more interpreters with gitkube installed (another checkout,
+say the code before a change): each gets a column of its own, in the same run.
+The last line is the growth: t(largest)/t(smallest) against the ratio of apps.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
+from measure import Run, run
 
-GITKUBE = [sys.executable, "-m", "gitkube"]
 
-
-def best_of(runs: int, command: list[str], cleanup: Path | None = None) -> float:
-    best = float("inf")
+def best_of(runs: int, command: list[str], cleanup: Path | None = None) -> Run:
+    best: Run | None = None
     for _ in range(runs):
         if cleanup is not None and cleanup.exists():
             shutil.rmtree(cleanup)
-        started = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - started)
+        result = run(command)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr}")
+        if best is None or result.seconds < best.seconds:
+            best = result
+    assert best is not None
     return best
 
 
@@ -43,26 +48,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--apps", type=int, nargs="+", default=[1000, 3000])
+    parser.add_argument("--apps", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kustomize-max", type=int, default=3000, help="skip kustomize above this")
+    parser.add_argument("--python", nargs="*", default=[], help="more gitkube installs to time")
     args = parser.parse_args()
     kubectl = shutil.which("kubectl")
-    print(f"{'apps':>6} {'objects':>8} {'gitkube render':>15} {'kubectl kustomize':>18}")
+    pythons = [sys.executable, *args.python]
+    columns = ["gitkube render"] + [f"render ({p})" for p in args.python]
+    print(f"{'apps':>6} {'objects':>8} " + " ".join(f"{c:>24}" for c in columns), end="")
+    print(f" {'kubectl kustomize':>24}")
+    times: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for apps in args.apps:
             repo = generate(Path(tmp) / f"repo{apps}", apps)
             out = Path(tmp) / f"out{apps}"
-            ours = best_of(
-                args.runs, [*GITKUBE, "render", str(repo), "--out", str(out)], cleanup=out
-            )
+            cells = []
+            for index, python in enumerate(pythons):
+                command = [python, "-m", "gitkube", "render", str(repo), "--out", str(out)]
+                ours = best_of(args.runs, command, cleanup=out)
+                if index == 0:
+                    times[apps] = ours.seconds
+                cells.append(f"{ours.seconds:.2f} s {ours.rss_mb:5.0f} MB")
             theirs = "n/a"
             if kubectl and apps <= args.kustomize_max:
                 kust = generate(Path(tmp) / f"kust{apps}", apps, kustomize=True)
                 (kust / "gitkube.yaml").unlink()
-                seconds = best_of(1, [kubectl, "kustomize", str(kust)])
-                theirs = f"{seconds:.2f} s"
-            print(f"{apps:>6} {2 * apps:>8} {ours:>13.2f} s {theirs:>18}", flush=True)
+                result = best_of(1, [kubectl, "kustomize", str(kust)])
+                theirs = f"{result.seconds:.2f} s {result.rss_mb:5.0f} MB"
+            row = " ".join(f"{c:>24}" for c in cells)
+            print(f"{apps:>6} {2 * apps:>8} {row} {theirs:>24}", flush=True)
+    if len(times) > 1:
+        small, large = min(times), max(times)
+        print(
+            f"growth: t({large})/t({small}) = {times[large] / times[small]:.2f} "
+            f"for {large / small:.0f}x the apps"
+        )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ bytes and inventory lines) are kept under a key made of exactly those inputs:
   every registered plugin's module), so editing a plugin in place is noticed.
 
 A render with some apps cached renders only the others (through
-:func:`render_tree`, repo-wide validation switched off), then runs every
-plugin's ``gitkube_validate`` over the *whole* set and checks that no two
-objects share a path, so caching never skips a repo-wide check. A tree
-entry (source tree id + fingerprint -> the app keys and warnings) lets a
-tree rendered before skip even that.
+:func:`render_tree`, repo-wide validation switched off), then runs the
+repo-wide checks over the *whole* set, so caching never skips one: from the
+cached apps' summaries when they prove the set clean
+(:mod:`gitkube.render.summary`; the objects of unchanged apps are not even
+parsed), else every plugin's ``gitkube_validate`` over every object, as a
+full render does. A tree entry (source tree id + fingerprint -> the app keys
+and warnings) lets a tree rendered before skip even that.
 
 The cache lives in a directory (``.git/gitkube/cache``): one file per entry,
 written atomically, each carrying a checksum of its content. A missing,
@@ -53,6 +55,7 @@ from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document
+from gitkube.render.ordering import dependencies_of
 from gitkube.render.pipeline import (
     INVENTORY_FILE,
     YAML_SUFFIXES,
@@ -61,10 +64,18 @@ from gitkube.render.pipeline import (
     read_config,
     render_tree,
 )
+from gitkube.render.summary import (
+    AppSummary,
+    clean_apps,
+    parse_summary,
+    quick_repo_check,
+    summary_line,
+)
 
-CACHE_FORMAT = "gitkube-render-cache/3"
+CACHE_FORMAT = "gitkube-render-cache/4"
 KEEP_TREES = 8  # rendered trees whose entries are kept
 DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of objects
+SUMMARY_SUFFIX = "+summary"  # an app's summary for the repo-wide checks (render/summary.py)
 
 # gitkube's own modules whose code decides what a render produces.
 RENDER_MODULES = (
@@ -78,6 +89,8 @@ RENDER_MODULES = (
     "domain/plugin_manager.py",
     "render/pipeline.py",
     "render/cache.py",
+    "render/ordering.py",
+    "render/summary.py",
     "domain/resources.py",
     "primitives/kubeyaml.py",
     "domain/schema.py",
@@ -320,8 +333,9 @@ class _AppEntries:
         except (ValueError, AttributeError):
             return None
 
-    def find_all(self, keys: Iterable[str], limit: int = 2) -> dict[str, RenderedApp]:
-        """Entries for as many of ``keys`` as the newest ``limit`` bundles hold."""
+    def find_summaries(self, keys: Iterable[str], limit: int = 2) -> dict[str, AppSummary]:
+        """Summaries of as many of ``keys`` as the newest ``limit`` bundles hold whole
+        (objects, contents and summary); the objects are parsed only when asked for."""
         wanted = set(keys)
         while len(self.loaded) < limit and not wanted <= self.entries.keys():
             if not self._load_next():
@@ -330,9 +344,10 @@ class _AppEntries:
         for key in wanted & self.entries.keys():
             if key + DATA_SUFFIX not in self.entries:
                 continue  # its contents must be there too, or it is no use
-            app = _app_from_json(self.entries[key])
-            if app is not None:
-                found[key] = app
+            raw = self.entries.get(key + SUMMARY_SUFFIX)
+            summary = parse_summary(raw) if raw is not None else None
+            if summary is not None:
+                found[key] = summary
         return found
 
 
@@ -447,31 +462,41 @@ def render_listing(
                 cache.touch(tree_key)
                 return rendered
 
-    by_key = entries.find_all(ordered_keys) if cache else {}
-    cached = {d: by_key[k] for d, k in app_keys.items() if k in by_key}
-    if progress is not None and len(app_keys) > len(cached):
-        progress(f"rendering {len(app_keys) - len(cached)} of {len(app_keys)} apps")
+    summaries = entries.find_summaries(ordered_keys) if cache else {}
+    reused = {d: summaries[k] for d, k in app_keys.items() if k in summaries}
+    if progress is not None and len(app_keys) > len(reused):
+        progress(f"rendering {len(app_keys) - len(reused)} of {len(app_keys)} apps")
 
-    if not cached:
-        rendered, apps = _render_all(visible, read_sources, config, hooks, blob_id)
+    if not reused:
+        rendered, fresh = _render_all(visible, read_sources, config, hooks, blob_id)
     else:
-        rendered, apps = _render_rest(visible, read_sources, config, hooks, dirs, cached, blob_id)
-    rendered.cache_hits = sum(1 for a in apps if cached.get(a.app.path) is a)
+        rendered, fresh, reused = _render_rest(
+            visible, read_sources, config, hooks, dirs, reused, entries, app_keys, blob_id
+        )
+    rendered.cache_hits = len(reused)
     rendered.code_stamp = code_stamp
     rendered.loader = load_app_files  # contents of cached apps are read when asked for
 
     if cache and tree_key:
         bundle: dict[str, bytes] = {}
-        for app in apps:
-            app_key = app_keys.get(app.app.path)
-            if app_key is None:
-                continue
-            if cached.get(app.app.path) is app:  # (not when the CRDs made all render anew)
-                lines = entries.lines(app_key)
-            else:
-                lines = _app_to_json(app, rendered.object_ids)
-            if lines is not None:
+        for directory in reused:  # their lines as they were: nothing is parsed or re-made
+            app_key = app_keys[directory]
+            lines = entries.lines(app_key)
+            raw_summary = entries.raw(app_key + SUMMARY_SUFFIX)
+            if lines is not None and raw_summary is not None:
                 bundle[app_key], bundle[app_key + DATA_SUFFIX] = lines
+                bundle[app_key + SUMMARY_SUFFIX] = raw_summary
+        clean = clean_apps(rendered.warnings)
+        for app in fresh:
+            fresh_key = app_keys.get(app.app.path)
+            if fresh_key is None:
+                continue
+            lines = _app_to_json(app, rendered.object_ids)
+            if lines is not None:
+                bundle[fresh_key], bundle[fresh_key + DATA_SUFFIX] = lines
+                bundle[fresh_key + SUMMARY_SUFFIX] = _summary_of(
+                    app, rendered.object_ids, clean(app.app.path)
+                )
         cache.store_lines("apps", tree_key, bundle)
         cache.store(
             "trees",
@@ -599,17 +624,25 @@ def _render_rest(
     config: RepoConfig,
     hooks: PluginHooks,
     dirs: Mapping[str, list[str]],
-    cached: Mapping[str, RenderedApp],
+    reused: Mapping[str, AppSummary],
+    entries: _AppEntries,
+    app_keys: Mapping[str, str],
     blob_id: Callable[[bytes], str],
-) -> tuple[RenderedSource, list[RenderedApp]]:
-    """Render the apps that missed the cache, then check the whole set."""
-    wanted = [p for d, files in dirs.items() if d not in cached for p in files]
+) -> tuple[RenderedSource, list[RenderedApp], dict[str, AppSummary]]:
+    """Render the apps that missed the cache, then check the whole set.
+
+    Returns the render, the apps rendered now and the cached apps it used
+    (none when it had to render everything). The repo-wide check runs from
+    the cached apps' summaries when that is certain to find nothing
+    (:func:`quick_repo_check`); otherwise over every object, as a full render.
+    """
+    wanted = [p for d, files in dirs.items() if d not in reused for p in files]
     if CONFIG_FILE in visible and CONFIG_FILE not in wanted:
         wanted.append(CONFIG_FILE)
     sources = read(wanted)
     known_crds: dict[tuple[str, str], bool] = {}
-    for app in cached.values():
-        known_crds.update(app.crds)
+    for summary in reused.values():
+        known_crds.update(summary.crds)
     partial = render_tree(
         MemoryTree(sources),
         plugins=lambda _c: hooks,
@@ -617,12 +650,39 @@ def _render_rest(
         repo_checks=False,  # run once below, over every app
     )
     digest = scopes_digest(partial.crds)
-    if any(app.scopes != digest for app in cached.values()):
+    if any(summary.scopes != digest for summary in reused.values()):
         # A CRD changed scope (or came or went) since those apps were
         # rendered: their namespaces may differ now, so render everything.
-        return _render_all(visible, read, config, hooks, blob_id)
-    apps = {a.app.path: a for a in _split(partial, None)}
-    apps.update(cached)
+        return (*_render_all(visible, read, config, hooks, blob_id), {})
+    fresh = _split(partial, None)
+    ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
+    changed = [
+        resource
+        for _path, resource in sorted(
+            (
+                (
+                    obj.path,
+                    Resource(
+                        obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by
+                    ),
+                )
+                for app in fresh
+                for obj in app.objects
+            ),
+            key=lambda pair: pair[0],
+        )
+    ]
+    deps = {app.app.path: dependencies_of(app.app) for app in fresh}
+    validators = {impl.plugin_name for impl in hooks.pm.hook.gitkube_validate.get_hookimpls()}
+    if quick_repo_check(changed, deps, reused, config.namespace, ctx, validators):
+        return _assemble_from_summaries(config, fresh, reused, hooks, blob_id), fresh, dict(reused)
+
+    apps = {a.app.path: a for a in fresh}
+    for directory in reused:
+        cached_app = entries.get(app_keys[directory])
+        if cached_app is None:  # a summary without its objects: render everything
+            return (*_render_all(visible, read, config, hooks, blob_id), {})
+        apps[directory] = cached_app
     ordered = [apps[d] for d in sorted(apps)]
     resources = [
         Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by)
@@ -630,9 +690,59 @@ def _render_rest(
         for obj in app.objects
     ]
     resources.sort(key=lambda r: rendered_path(r, config.namespace))
-    ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
     _paths, warnings = check_repo(resources, config, ctx)
-    return _assemble(config, ordered, warnings, hooks, blob_id), ordered
+    return _assemble(config, ordered, warnings, hooks, blob_id), fresh, dict(reused)
+
+
+def _assemble_from_summaries(
+    config: RepoConfig,
+    fresh: list[RenderedApp],
+    reused: Mapping[str, AppSummary],
+    hooks: PluginHooks,
+    blob_id: Callable[[bytes], str],
+) -> RenderedSource:
+    """:func:`_assemble` with the cached apps known by their summaries only."""
+    parts: list[tuple[str, str, bytes]] = []  # path, blob id, inventory item
+    data: dict[str, bytes] = {}
+    gce = 0
+    for app in fresh:
+        for obj in app.objects:
+            parts.append((obj.path, obj.oid or blob_id(obj.data or b""), obj.entry))
+            gce += _is_gce(obj.body)
+            if obj.data is not None:
+                data[obj.path] = obj.data
+    for summary in reused.values():
+        parts.extend(zip(summary.paths, summary.oids, summary.entries, strict=True))
+        gce += summary.gce
+    parts.sort(key=lambda part: part[0])
+    return RenderedSource(
+        config=config,
+        object_ids={path: oid for path, oid, _entry in parts},
+        items=b"".join(entry for _path, _oid, entry in parts),
+        app_count=len(fresh) + len(reused),
+        gce_objects=gce,
+        warnings=[],  # quick_repo_check found nothing to report
+        plugin_versions=hooks.versions(),
+        data=data,
+    )
+
+
+def _summary_of(app: RenderedApp, oids: Mapping[str, str], clean: bool) -> bytes:
+    resources = [
+        Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by)
+        for obj in app.objects
+    ]
+    return summary_line(
+        resources,
+        [obj.path for obj in app.objects],
+        [oids[obj.path] for obj in app.objects],
+        [obj.entry for obj in app.objects],
+        sum(1 for obj in app.objects if _is_gce(obj.body)),
+        clean=clean,
+        crds=app.crds,
+        scopes=app.scopes,
+        depends_on=dependencies_of(app.app),
+    )
 
 
 def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes, bytes] | None:

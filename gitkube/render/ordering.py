@@ -55,15 +55,7 @@ def check_order(resources: Iterable[Resource]) -> None:
     apps: dict[str, App] = {}
     for resource in resources:
         apps.setdefault(resource.app.path, resource.app)
-        wave = resource.annotations().get(WAVE_ANNOTATION)
-        if wave is not None and not _is_int(wave):
-            raise GitkubeError(
-                f'{WAVE_ANNOTATION}: "{wave}" is not an integer (waves are "-1", "0", "1", ...)',
-                file=resource.source,
-                app=resource.app.path,
-                obj=resource.describe(),
-            )
-        _check_hook(resource)
+        check_wave_and_hook(resource)
     graph = {path: dependencies_of(app) for path, app in sorted(apps.items())}
     for path, deps in graph.items():
         for dep in deps:
@@ -84,6 +76,19 @@ def check_order(resources: Iterable[Resource]) -> None:
             f"see {files}",
             file=_where(apps[cycle[0]]),
         )
+
+
+def check_wave_and_hook(resource: Resource) -> None:
+    """The part of :func:`check_order` about one object: its wave and hook annotations."""
+    wave = resource.annotations().get(WAVE_ANNOTATION)
+    if wave is not None and not _is_int(wave):
+        raise GitkubeError(
+            f'{WAVE_ANNOTATION}: "{wave}" is not an integer (waves are "-1", "0", "1", ...)',
+            file=resource.source,
+            app=resource.app.path,
+            obj=resource.describe(),
+        )
+    _check_hook(resource)
 
 
 def _check_hook(resource: Resource) -> None:

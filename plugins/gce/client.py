@@ -22,23 +22,23 @@ endpoint the client was given.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import google.auth
-import google.cloud.compute_v1 as compute_v1
-import requests
-from google.api_core import exceptions as api_exceptions
-from google.api_core.client_options import ClientOptions
-from google.api_core.retry import exponential_sleep_generator, retry_target
-from google.auth.credentials import AnonymousCredentials, Credentials
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from gitkube.plugin_api import GitkubeError
+
+# google-cloud-compute and google-api-core take about a second to import, and
+# this module is loaded with the plugin by every command (a render too), so
+# they are imported on the first call that needs them.
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
 
 log = logging.getLogger("gitkube.gce")
 
@@ -184,29 +184,35 @@ def to_json(message: Any) -> dict[str, Any]:
             message,
             preserving_proto_field_name=False,
             use_integers_for_enums=False,
-            **_NO_DEFAULTS,
+            **_no_defaults_argument(),
         )
     )
 
 
+@functools.cache
+def _compute() -> ModuleType:
+    """google.cloud.compute_v1, imported once, when first called."""
+    import google.cloud.compute_v1 as compute_v1
+
+    return compute_v1
+
+
+@functools.cache
 def _no_defaults_argument() -> dict[str, bool]:
     """proto-plus renamed ``including_default_value_fields``; ask for no empty fields either way."""
     import inspect
 
-    params = inspect.signature(compute_v1.Address.to_dict).parameters
+    params = inspect.signature(_compute().Address.to_dict).parameters
     if "always_print_fields_with_no_presence" in params:
         return {"always_print_fields_with_no_presence": False}
     return {"including_default_value_fields": False}
-
-
-_NO_DEFAULTS = _no_defaults_argument()
 
 
 def from_json(message_name: str, body: Mapping[str, Any]) -> Any:
     """A compute_v1 message from the REST API's JSON; unknown fields are an error."""
     import json
 
-    cls = getattr(compute_v1, message_name)
+    cls = getattr(_compute(), message_name)
     return cls.from_json(json.dumps(body), ignore_unknown_fields=False)
 
 
@@ -237,7 +243,9 @@ class GceClient:
     def api(self, client_name: str) -> Any:
         """One generated REST client (e.g. ``AddressesClient``) for this endpoint."""
         if client_name not in self._clients:
-            cls = getattr(compute_v1, client_name)
+            from google.api_core.client_options import ClientOptions
+
+            cls = getattr(_compute(), client_name)
             self._clients[client_name] = cls(
                 credentials=self.credentials,
                 transport="rest",
@@ -376,6 +384,11 @@ class GceClient:
 
     def _run(self, function: Callable[[], Any], method: str, path: str, what: str | None) -> Any:
         """``function()`` under api_core's retry; its errors as one :class:`GceApiError`."""
+        import requests
+        from google.api_core import exceptions as api_exceptions
+        from google.api_core.retry import retry_target
+
+        _compute()  # imported before the clock starts: the connect budget is for the network
         retry = _RetryState(self.policy, time.monotonic(), f"{method} {path}")
 
         def attempt() -> Any:
@@ -443,6 +456,8 @@ class _RetryState:
         self.last = exc
 
     def pauses(self) -> Iterator[float]:
+        from google.api_core.retry import exponential_sleep_generator
+
         for backoff in exponential_sleep_generator(
             self.policy.initial, self.policy.maximum, multiplier=2.0
         ):
@@ -470,6 +485,8 @@ def _bind(function: Callable[..., Any], request: dict[str, Any]) -> Callable[[],
 
 def error_of(exc: BaseException | None) -> tuple[int, str, str]:
     """(status, reason, message) of a failed call; status 0 when nothing answered."""
+    from google.api_core import exceptions as api_exceptions
+
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         errors = [e for e in exc.errors or () if isinstance(e, Mapping)]
         reason = str(errors[0].get("reason", "")) if errors else ""
@@ -479,6 +496,9 @@ def error_of(exc: BaseException | None) -> tuple[int, str, str]:
 
 def retryable(exc: BaseException) -> bool:
     """429 and 5xx (not quota), rate-limit 403s and connection errors."""
+    import requests
+    from google.api_core import exceptions as api_exceptions
+
     if isinstance(exc, requests.RequestException):
         return True
     if not isinstance(exc, api_exceptions.GoogleAPICallError):
@@ -536,6 +556,9 @@ def short_link(link: str) -> str:
 
 def _credentials(custom_endpoint: bool) -> Credentials:
     """Anonymous for a custom endpoint (the local server), else Application Default Credentials."""
+    import google.auth
+    from google.auth.credentials import AnonymousCredentials
+
     if custom_endpoint:
         return AnonymousCredentials()
     try:

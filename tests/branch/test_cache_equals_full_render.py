@@ -51,6 +51,7 @@ def edit(rng: random.Random, root, present: set[str]) -> None:
                 f"external: {{address: {name}-ip, ports: [80]}}\n",
                 "volumes: [{name: cache, mount: /cache, emptyDir: {}}]\n",
                 f"name: {name}x\n",
+                "dependsOn: [web/frontend]\n",  # unknown, itself, or held by a cached app
             ]
         )
         path = root / app / "app.yaml"
