@@ -22,6 +22,7 @@ from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
     from gitkube.commands.plugins import PluginInfo
+    from gitkube.commands.promote import Promotion
     from gitkube.domain.targets import SyncResult
     from gitkube.render.branch import RenderSummary
     from gitkube.render.diff import DiffReport, ObjectChange, Side
@@ -134,19 +135,32 @@ def reported_errors(output: str | None = "text") -> Iterator[None]:
 
 
 def print_render_summary(summary: RenderSummary, *, mode: str, push: str | None = None) -> None:
-    """One line: what a render made (``mode``: check, out or branch)."""
+    """One line: what a render made (``mode``: check, out or branch); per cluster, its name first."""
     made = f"{summary.objects} objects ({summary.gce_objects} GCE)"
+    cluster = f"{summary.cluster}: " if summary.cluster else ""
     if mode == "check":
-        typer.echo(f"ok: the staged files render to {made} from {summary.apps} apps")
+        typer.echo(f"{cluster}ok: the staged files render to {made} from {summary.apps} apps")
     elif mode == "out":
-        typer.echo(f"rendered {made} from {summary.apps} apps into {summary.output}")
+        typer.echo(f"{cluster}rendered {made} from {summary.apps} apps into {summary.output}")
     else:
         state = "committed" if summary.changed else "unchanged at"
         pushed = f", pushed to {push}" if push else ""
         typer.echo(
-            f"rendered {made} from "
+            f"{cluster}rendered {made} from "
             f"{summary.apps} apps: {summary.output} {state} {(summary.commit or '')[:12]}{pushed}"
         )
+
+
+def print_promotion(done: Promotion) -> None:
+    """One line: what ``gitkube promote`` edited, and what to do next."""
+    if not done.changed:
+        typer.echo(f"{done.app}: {done.target} already has {done.source}'s values ({done.file})")
+        return
+    keys = ", ".join(done.keys) or "values"
+    typer.echo(
+        f"{done.app}: copied {keys} from {done.source} to {done.target} in {done.file}; "
+        "review it (git diff, gitkube diff) and commit"
+    )
 
 
 def print_plugins(infos: list[PluginInfo]) -> None:
