@@ -13,8 +13,10 @@ import typer
 from gitkube import __version__
 from gitkube.cli.present import (
     Format,
+    cluster_markdown,
     color_disabled,
     emit,
+    print_cluster_diff,
     print_diff,
     print_plugins,
     print_render_summary,
@@ -414,14 +416,19 @@ def diff(
     ] = DiffFormat.text,
 ) -> None:
     """Show what changes in the rendered objects between two refs, per app."""
-    from gitkube.render.diff import diff_refs
+    from gitkube.render.cluster_diff import ClusterDiffReport, diff_any
 
     with reported_errors(output):
-        report = diff_refs(
+        report = diff_any(
             repo, base, head, branch=branch, use_cache=not no_cache, progress=_progress()
         )
     if output in (DiffFormat.json, DiffFormat.yaml):
         emit(output.value, report.as_dict())
+    elif isinstance(report, ClusterDiffReport):  # clusters: one section per cluster
+        if output is DiffFormat.markdown:
+            typer.echo(cluster_markdown(report), nl=False)
+        else:
+            print_cluster_diff(report)
     elif output is DiffFormat.markdown:
         typer.echo(to_markdown(report), nl=False)
     else:

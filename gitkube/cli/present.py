@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gitkube.commands.promote import Promotion
     from gitkube.domain.targets import SyncResult
     from gitkube.render.branch import RenderSummary
+    from gitkube.render.cluster_diff import ClusterDiffReport
     from gitkube.render.diff import DiffReport, ObjectChange, Side
     from gitkube.render.risks import Risk
     from gitkube.sync.status import ApplySetStatus
@@ -478,3 +479,26 @@ def print_diff(report: DiffReport) -> None:
                     else None
                 )
                 typer.secho(f"    {line}", fg=style)
+
+
+def print_cluster_diff(report: ClusterDiffReport) -> None:
+    """The diff of a repo with ``clusters:``: every cluster's summary, then each cluster's diff."""
+    typer.secho(report.summary(), bold=True)
+    for cluster, cluster_report in report.reports.items():
+        if not cluster_report.changes:
+            continue
+        typer.secho(f"\n== cluster {cluster}", bold=True)
+        print_diff(cluster_report)
+
+
+def cluster_markdown(report: ClusterDiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """The pull-request comment of a repo with ``clusters:``: which clusters a change
+    reaches on top, then each changed cluster's section (the comment limit shared)."""
+    lines = ["### gitkube diff", ""]
+    lines += [f"- **{report.cluster_summary(cluster)}**" for cluster in report.reports]
+    changed = {c: r for c, r in report.reports.items() if r.changes}
+    share = (limit - 2000) // max(len(changed), 1)
+    for cluster, cluster_report in changed.items():
+        section = to_markdown(cluster_report, limit=share)
+        lines += ["", section.replace("### gitkube diff", f"#### cluster `{cluster}`", 1).rstrip()]
+    return "\n".join(lines) + "\n"
