@@ -96,7 +96,7 @@ def render_cluster_entries(
                 plugins=plugins,
             )
         except GitkubeError as exc:
-            raise exc.noting(f"cluster {view.cluster}") from None
+            raise exc.noting(view.where(exc.file)) from None
         renders.append(ClusterRender(view, rendered))
     return renders
 
@@ -211,7 +211,7 @@ def render_tree_clusters(
                 ),
             )
         except GitkubeError as exc:
-            raise exc.noting(f"cluster {view.cluster}") from None
+            raise exc.noting(view.where(exc.file)) from None
         results.append((view, result))
     return results
 

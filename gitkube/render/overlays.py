@@ -61,6 +61,13 @@ class ClusterView:
     branch: str
     kept: list[str]  # source paths passed through unchanged
     made: dict[str, bytes] = field(default_factory=dict)  # path -> content made for this view
+    origins: dict[str, list[str]] = field(default_factory=dict)  # made path -> its sources
+
+    def where(self, path: str | None) -> str:
+        """How an error about ``path`` names the cluster (and the files a made file came from)."""
+        sources = self.origins.get(path or "")
+        return f"cluster {self.cluster}" + (f"; made from {' + '.join(sources)}" if sources else "")
+
     apps: list[str] = field(default_factory=list)
 
     def paths(self) -> list[str]:
@@ -264,10 +271,14 @@ def _view(
             if override:
                 merged = json_merge(merged, override)
             view.made[settings_file] = dump_document(merged).encode() if merged else b""
+            view.origins[settings_file] = [
+                f for f in (settings_file, override_file) if f and f in sources
+            ]
         if overlay:
             patches = [f for f in by_directory[overlay] if f != override_file]
-            for path, data in _patched(app, patches, sources, manifests).items():
+            for path, (data, used) in _patched(app, patches, sources, manifests).items():
                 view.made[path] = data
+                view.origins[path] = [path, *used]
     view.kept = [p for p in view.kept if p not in view.made]
     return view
 
@@ -288,8 +299,9 @@ def _patched(
     patch_files: list[str],
     sources: Mapping[str, bytes],
     manifests: _ManifestCache,
-) -> dict[str, bytes]:
-    """The app's manifest files that this cluster's patches change, re-written."""
+) -> dict[str, tuple[bytes, list[str]]]:
+    """The app's manifest files that this cluster's patches change, re-written (with the
+    patch files that changed each)."""
     documents = {path: list(docs) for path, docs in manifests.of(app)}
     patched_by: dict[tuple[str, int], str] = {}
     for patch_file in patch_files:
@@ -317,7 +329,10 @@ def _patched(
                 ) from None
     changed = {path for path, _ in patched_by}
     return {
-        path: "---\n".join(dump_document(doc) for doc in documents[path]).encode()
+        path: (
+            "---\n".join(dump_document(doc) for doc in documents[path]).encode(),
+            sorted({f for (p, _i), f in patched_by.items() if p == path}),
+        )
         for path in sorted(changed)
     }
 
