@@ -137,3 +137,17 @@ def test_two_clusters_render_sync_override_move_and_delete(
     assert configmap(prod_kube, prod_ns) is not None
     prod_kube.api_client.close()
     staging_kube.api_client.close()
+
+
+def test_sync_without_a_cluster_branch_names_them(tmp_path, controlplane, cli):
+    from tests.clusters.test_clusters_render import FILES, git_repo
+
+    repo = git_repo(tmp_path / "repo", FILES)
+    assert cli("render", "-C", repo).returncode == 0
+    result = cli("plan", "--repo", repo, "--kubeconfig", controlplane.kubeconfig)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert (
+        "one branch per cluster (docs/clusters.md): --ref refs/heads/rendered/prod or "
+        "refs/heads/rendered/prod-eu or refs/heads/rendered/staging" in result.stderr
+    )
