@@ -55,6 +55,10 @@ def test_the_template_example_renders_staging_and_prod(tmp_path, cli):
         assert frontend["spec"]["template"]["spec"]["containers"][0]["image"] == f"nginx:{tag}"
         addr = rendered(cluster, f"web/frontend/computeaddress-{address}.yaml")
         assert addr["metadata"]["name"] == address
+    agent = rendered("prod", "system/gitkube-agent/deployment-gitkube-agent.gitkube-system.yaml")
+    (container,) = agent["spec"]["template"]["spec"]["containers"]
+    assert "--ref=refs/heads/rendered/prod" in container["args"]
+    assert container["image"] and container["ports"]  # the rest of the container is kept
     listing = {
         c: git(repo, "ls-tree", "-r", "--name-only", f"rendered/{c}") for c in ("staging", "prod")
     }
