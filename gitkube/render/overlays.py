@@ -116,10 +116,11 @@ def cluster_views(paths: Iterable[str], read: SourceReader) -> list[ClusterView]
         *(f for directory in overlays for f in by_directory[directory]),
     ]
     sources = dict(read(wanted))
+    app_set = set(apps)
     settings = {
         path: _settings(sources[path], path)
         for path in wanted
-        if path.endswith(f"/{APP_FILE}") and posixpath.dirname(path) in apps
+        if path.endswith(f"/{APP_FILE}") and posixpath.dirname(path) in app_set
     }
 
     runs_on: dict[str, list[str]] = {}
@@ -241,19 +242,13 @@ def _view(
     here = {app for app in apps if spec.name in runs_on[app]}
     view.apps = sorted(here)
     mine = {app: d for d, (app, cluster) in overlays.items() if cluster == spec.name}
-    left_out = {
-        d
-        for d in by_directory
-        if d in overlays or (d in by_directory and d in apps and d not in here)
-    }
+    left_out = {app for app in apps if app not in here}
     for path in visible:
-        if path == CONFIG_FILE:
-            continue
         directory = posixpath.dirname(path)
+        if path == CONFIG_FILE or directory in overlays:
+            continue  # made for the view / never an app (any file beside an overlay too)
         if path.endswith(YAML_SUFFIXES) and directory in left_out:
             continue
-        if any(path.startswith(f"{d}/") for d in overlays):
-            continue  # non-YAML files beside an overlay
         view.kept.append(path)
 
     for app in sorted(here):
