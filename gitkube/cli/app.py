@@ -13,8 +13,10 @@ import typer
 from gitkube import __version__
 from gitkube.cli.present import (
     Format,
+    cluster_markdown,
     color_disabled,
     emit,
+    print_cluster_diff,
     print_diff,
     print_plugins,
     print_render_summary,
@@ -146,12 +148,11 @@ def render(
     output: OutputOption = Format.text,
 ) -> None:
     """Render a commit onto the rendered branch (or --out DIR, or --check the index)."""
-    from gitkube.render.branch import (
-        check_index,
-        render_to_branch,
-        render_to_directory,
-        source_branch_skip,
-        uncommitted_note,
+    from gitkube.render.branch import source_branch_skip, uncommitted_note
+    from gitkube.render.clusters import (
+        check_index_clusters,
+        render_clusters_to_branch,
+        render_clusters_to_directory,
     )
 
     if repo_option is not None and repo_argument is not None:
@@ -169,9 +170,13 @@ def render(
         if apps and out is None:
             raise typer.BadParameter("naming apps needs --out DIR", param_hint="APPS")
         if out is not None:
-            summary = render_to_directory(repo, out, apps, plugins=handed_in_plugins(ctx))
+            summaries = render_clusters_to_directory(
+                repo, out, apps, plugins=handed_in_plugins(ctx)
+            )
         elif check:
-            summary = check_index(repo, use_cache=not no_cache, plugins=handed_in_plugins(ctx))
+            summaries = check_index_clusters(
+                repo, use_cache=not no_cache, plugins=handed_in_plugins(ctx)
+            )
         else:
             skipped = source_branch_skip(repo) if ref is None else None
             if skipped is not None:
@@ -184,7 +189,7 @@ def render(
             left_out = uncommitted_note(repo) if ref is None else None
             if left_out is not None:
                 warn(left_out)
-            summary = render_to_branch(
+            summaries = render_clusters_to_branch(
                 repo,
                 ref=ref or "HEAD",
                 branch=branch,
@@ -194,13 +199,18 @@ def render(
                 plugins=handed_in_plugins(ctx),
                 sign=sign,
             )
-    for problem in summary.warnings:
+    for problem in (p for summary in summaries for p in summary.warnings):
         warn(str(problem))
-    if output.structured:
-        emit(output, summary.as_dict())
+    if output.structured:  # one cluster: as before; clusters: one entry each
+        many = len(summaries) > 1 or summaries[0].cluster
+        emit(
+            output,
+            {"clusters": [s.as_dict() for s in summaries]} if many else summaries[0].as_dict(),
+        )
     else:
         mode = "check" if check else "out" if out is not None else "branch"
-        print_render_summary(summary, mode=mode, push=push)
+        for summary in summaries:
+            print_render_summary(summary, mode=mode, push=push)
 
 
 @app.command()
@@ -321,6 +331,32 @@ def init(
         typer.echo(f"created {directory} with {len(files)} files; next: cd {directory} && git init")
 
 
+@app.command()
+def promote(
+    app_path: Annotated[
+        str, typer.Argument(metavar="APP", help="The app (its path: web/frontend).")
+    ],
+    source: Annotated[str, typer.Option("--from", help="The cluster whose values to copy.")],
+    target: Annotated[str, typer.Option("--to", help="The cluster to copy them to.")],
+    repo: RepoOption = None,
+    output: OutputOption = Format.text,
+) -> None:
+    """Copy an app's per-cluster values (image tags, overrides) from one cluster to another.
+
+    Edits <app>/clusters/<to>/app.yaml in the work tree, keeping its comments,
+    key order and quoting; review the change and commit it.
+    """
+    from gitkube.cli.present import print_promotion
+    from gitkube.commands.promote import promote as promote_app
+
+    with reported_errors(output):
+        done = promote_app(repo or Path("."), app_path, source, target)
+    if output.structured:
+        emit(output, done.as_dict())
+    else:
+        print_promotion(done)
+
+
 def _progress() -> Callable[[str], None] | None:
     """Progress notes on stderr when it is a terminal; silence otherwise."""
     if not sys.stderr.isatty():
@@ -380,14 +416,19 @@ def diff(
     ] = DiffFormat.text,
 ) -> None:
     """Show what changes in the rendered objects between two refs, per app."""
-    from gitkube.render.diff import diff_refs
+    from gitkube.render.cluster_diff import ClusterDiffReport, diff_any
 
     with reported_errors(output):
-        report = diff_refs(
+        report = diff_any(
             repo, base, head, branch=branch, use_cache=not no_cache, progress=_progress()
         )
     if output in (DiffFormat.json, DiffFormat.yaml):
         emit(output.value, report.as_dict())
+    elif isinstance(report, ClusterDiffReport):  # clusters: one section per cluster
+        if output is DiffFormat.markdown:
+            typer.echo(cluster_markdown(report), nl=False)
+        else:
+            print_cluster_diff(report)
     elif output is DiffFormat.markdown:
         typer.echo(to_markdown(report), nl=False)
     else:

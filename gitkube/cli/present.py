@@ -22,8 +22,10 @@ from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
     from gitkube.commands.plugins import PluginInfo
+    from gitkube.commands.promote import Promotion
     from gitkube.domain.targets import SyncResult
     from gitkube.render.branch import RenderSummary
+    from gitkube.render.cluster_diff import ClusterDiffReport
     from gitkube.render.diff import DiffReport, ObjectChange, Side
     from gitkube.render.risks import Risk
     from gitkube.sync.status import ApplySetStatus
@@ -134,19 +136,32 @@ def reported_errors(output: str | None = "text") -> Iterator[None]:
 
 
 def print_render_summary(summary: RenderSummary, *, mode: str, push: str | None = None) -> None:
-    """One line: what a render made (``mode``: check, out or branch)."""
+    """One line: what a render made (``mode``: check, out or branch); per cluster, its name first."""
     made = f"{summary.objects} objects ({summary.gce_objects} GCE)"
+    cluster = f"{summary.cluster}: " if summary.cluster else ""
     if mode == "check":
-        typer.echo(f"ok: the staged files render to {made} from {summary.apps} apps")
+        typer.echo(f"{cluster}ok: the staged files render to {made} from {summary.apps} apps")
     elif mode == "out":
-        typer.echo(f"rendered {made} from {summary.apps} apps into {summary.output}")
+        typer.echo(f"{cluster}rendered {made} from {summary.apps} apps into {summary.output}")
     else:
         state = "committed" if summary.changed else "unchanged at"
         pushed = f", pushed to {push}" if push else ""
         typer.echo(
-            f"rendered {made} from "
+            f"{cluster}rendered {made} from "
             f"{summary.apps} apps: {summary.output} {state} {(summary.commit or '')[:12]}{pushed}"
         )
+
+
+def print_promotion(done: Promotion) -> None:
+    """One line: what ``gitkube promote`` edited, and what to do next."""
+    if not done.changed:
+        typer.echo(f"{done.app}: {done.target} already has {done.source}'s values ({done.file})")
+        return
+    keys = ", ".join(done.keys) or "values"
+    typer.echo(
+        f"{done.app}: copied {keys} from {done.source} to {done.target} in {done.file}; "
+        "review it (git diff, gitkube diff) and commit"
+    )
 
 
 def print_plugins(infos: list[PluginInfo]) -> None:
@@ -464,3 +479,26 @@ def print_diff(report: DiffReport) -> None:
                     else None
                 )
                 typer.secho(f"    {line}", fg=style)
+
+
+def print_cluster_diff(report: ClusterDiffReport) -> None:
+    """The diff of a repo with ``clusters:``: every cluster's summary, then each cluster's diff."""
+    typer.secho(report.summary(), bold=True)
+    for cluster, cluster_report in report.reports.items():
+        if not cluster_report.changes:
+            continue
+        typer.secho(f"\n== cluster {cluster}", bold=True)
+        print_diff(cluster_report)
+
+
+def cluster_markdown(report: ClusterDiffReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """The pull-request comment of a repo with ``clusters:``: which clusters a change
+    reaches on top, then each changed cluster's section (the comment limit shared)."""
+    lines = ["### gitkube diff", ""]
+    lines += [f"- **{report.cluster_summary(cluster)}**" for cluster in report.reports]
+    changed = {c: r for c, r in report.reports.items() if r.changes}
+    share = (limit - 2000) // max(len(changed), 1)
+    for cluster, cluster_report in changed.items():
+        section = to_markdown(cluster_report, limit=share)
+        lines += ["", section.replace("### gitkube diff", f"#### cluster `{cluster}`", 1).rstrip()]
+    return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from gitkube.domain.clusters import CLUSTERS_SCHEMA, check_cluster_keys
 from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
 from gitkube.domain.schema import strict_validator
 from gitkube.domain.schema_docs import documented
@@ -74,10 +75,17 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "The network tag of the cluster's nodes (firewall target).",
                         default="k8s-<cluster.name>-node",
                     ),
+                    "values": _doc(
+                        {"type": "object"},
+                        "Free values plugins read as `ctx.config.cluster.values` "
+                        "(per cluster under `clusters:`).",
+                        default={},
+                    ),
                 },
             },
             "The cluster and its Google Cloud location.",
         ),
+        "clusters": CLUSTERS_SCHEMA,
         "registry": _doc(
             {"type": "string"},
             "The default image registry.",
@@ -254,6 +262,7 @@ class ClusterConfig:
     zone: str = ""
     network: str = "default"
     node_tag: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)  # free values for plugins
 
 
 @dataclass(frozen=True)
@@ -311,6 +320,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
     error = jsonschema.exceptions.best_match(strict_validator(CONFIG_SCHEMA).iter_errors(raw))
     if error is not None:
         raise GitkubeError(schema_error_message(error), file=path)
+    check_cluster_keys(raw, path)
     cluster_raw = raw.get("cluster", {})
     name = cluster_raw.get("name", "default")
     cluster = ClusterConfig(
@@ -320,6 +330,7 @@ def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
         zone=cluster_raw.get("zone", ""),
         network=cluster_raw.get("network", "default"),
         node_tag=cluster_raw.get("nodeTag", f"k8s-{name}-node"),
+        values=cluster_raw.get("values", {}),
     )
     plugins = raw.get("plugins", {})
     sync = raw.get("sync", {})

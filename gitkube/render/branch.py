@@ -53,9 +53,11 @@ class RenderSummary:
     warnings: list[Problem] = field(default_factory=list)
     commit: str | None = None
     changed: bool = True
+    cluster: str | None = None  # which of clusters: (None: the one cluster:)
 
     def as_dict(self) -> dict[str, object]:
         return {
+            **({"cluster": self.cluster} if self.cluster else {}),
             "apps": self.apps,
             "objects": self.objects,
             "gceObjects": self.gce_objects,
@@ -299,6 +301,21 @@ def render_to_branch(
     )
     branch_option = branch
     branch = branch or rendered.config.rendered_branch
+    summary = commit_rendered(store, source, rendered, branch, sign=sign)
+    if use_cache and summary.commit:
+        _save_stamp(store.common_dir, source, branch_option, summary, rendered)
+    if push:
+        store.push(push, branch)
+    return summary
+
+
+def commit_rendered(
+    store: GitStore, source: str, rendered: RenderedSource, branch: str, *, sign: bool = False
+) -> RenderSummary:
+    """Commit ``rendered`` (made from ``source``) onto ``branch``, unless its tree is the tip's.
+
+    The ref moves by compare-and-swap (see :func:`render_to_branch`).
+    """
     inventory = rendered.inventory_bytes(source)
     blob_ids = {**rendered.object_ids, INVENTORY_FILE: store.blob_id(inventory)}
     new_tree = store.tree_id(blob_ids)
@@ -354,10 +371,6 @@ def render_to_branch(
             f'branch "{branch}" kept moving while rendering (another gitkube render?); '
             "nothing was written, try again"
         )
-    if use_cache and summary.commit:
-        _save_stamp(store.common_dir, source, branch_option, summary, rendered)
-    if push:
-        store.push(push, branch)
     return summary
 
 

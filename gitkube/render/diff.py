@@ -26,6 +26,7 @@ from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
 from gitkube.render.branch import SOURCE_TRAILER, render_commit
+from gitkube.render.cache import RenderedSource
 from gitkube.render.risks import ObjectPair, Risk, risks_of
 
 # Rendered files of the kinds that risk checks of a whole app read.
@@ -154,6 +155,11 @@ def diff_refs(
     if base is None:
         base = head_side.config.source_branch if head_side.config else "main"
     base_side = _side(store, base, branch, use_cache, progress)
+    return compare(base_side, head_side)
+
+
+def compare(base_side: Side, head_side: Side) -> DiffReport:
+    """The report of what changes from one side's rendered objects to the other's."""
     a, b = base_side.object_ids, head_side.object_ids
     paths = sorted(p for p in a.keys() | b.keys() if a.get(p) != b.get(p))
     before = base_side.read([p for p in paths if p in a])
@@ -244,17 +250,29 @@ def _side(
     config = _config_at(store, commit)  # read once: the branch name and the risks need it
     if branch is None and config is not None:
         branch = config.rendered_branch
-    rendered = _rendered_commit(store, commit, branch)
+    rendered = rendered_commit_of(store, commit, branch)
     if rendered is not None:
-        ids = {e.path: e.oid for e in store.ls_tree(rendered) if e.path != INVENTORY_FILE}
-
-        def read(paths: Iterable[str]) -> dict[str, bytes]:
-            wanted = list(paths)
-            blobs = store.read_blobs(ids[p] for p in wanted)
-            return {p: blobs[ids[p]] for p in wanted}
-
-        return Side(ref, commit, rendered, ids, read, config=config)
+        return rendered_side(store, ref, commit, rendered, config)
     _commit, _tree, source = render_commit(store, ref, use_cache=use_cache, progress=progress)
+    return source_side(ref, commit, source)
+
+
+def rendered_side(
+    store: GitStore, ref: str, commit: str, rendered: str, config: RepoConfig | None
+) -> Side:
+    """A side read from a commit of the rendered branch."""
+    ids = {e.path: e.oid for e in store.ls_tree(rendered) if e.path != INVENTORY_FILE}
+
+    def read(paths: Iterable[str]) -> dict[str, bytes]:
+        wanted = list(paths)
+        blobs = store.read_blobs(ids[p] for p in wanted)
+        return {p: blobs[ids[p]] for p in wanted}
+
+    return Side(ref, commit, rendered, ids, read, config=config)
+
+
+def source_side(ref: str, commit: str, source: RenderedSource) -> Side:
+    """A side rendered now from the source commit."""
     return Side(
         ref,
         commit,
@@ -295,7 +313,7 @@ def _config_at(store: GitStore, commit: str) -> RepoConfig | None:
         return None
 
 
-def _rendered_commit(store: GitStore, commit: str, branch: str | None) -> str | None:
+def rendered_commit_of(store: GitStore, commit: str, branch: str | None) -> str | None:
     """The rendered branch's commit made from ``commit``, if there is one.
 
     ``branch`` None: the commit's gitkube.yaml is unreadable; the render reports it.

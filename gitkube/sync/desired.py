@@ -40,7 +40,10 @@ def load_desired(store: GitStore, ref: str) -> DesiredState:
 
 
 def _load_desired(store: GitStore, ref: str) -> DesiredState:
-    commit, tree = store.resolve_commit(ref)
+    try:
+        commit, tree = store.resolve_commit(ref)
+    except GitkubeError as exc:
+        raise _with_cluster_branches(store, ref, exc) from None
     entries = {e.path: e for e in store.ls_tree(tree)}
     where = f"{ref} ({commit[:12]})"
     if INVENTORY_FILE not in entries:
@@ -106,4 +109,16 @@ def _load_desired(store: GitStore, ref: str) -> DesiredState:
         config=config,
         applyset=applyset,
         objects=objects,
+    )
+
+
+def _with_cluster_branches(store: GitStore, ref: str, error: GitkubeError) -> GitkubeError:
+    """A missing ``rendered`` of a repo with ``clusters:`` names the per-cluster branches."""
+    prefix = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+    proc = store.run("for-each-ref", "--format=%(refname)", f"{prefix}/", check=False)
+    branches = proc.stdout.decode(errors="replace").split() if proc.returncode == 0 else []
+    if not branches:
+        return error
+    return error.noting(
+        "the repo renders one branch per cluster (docs/clusters.md): --ref " + " or ".join(branches)
     )
