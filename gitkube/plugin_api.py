@@ -81,6 +81,7 @@ from gitkube.domain.targets import (
 )
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.kubeapi import AGGREGATED_DISCOVERY, KubeApi, KubeApiError, RequestLog
+from gitkube.primitives.retry import GaveUp, RetryPolicy, Verdict, parse_retry_after, retrying
 
 __all__ = [
     "ADDITIONAL_NAMESPACES_ANNOTATION",
@@ -126,6 +127,7 @@ __all__ = [
     "ClusterConfig",
     "DesiredObject",
     "Event",
+    "GaveUp",
     "GitkubeError",
     "Health",
     "HealthState",
@@ -138,10 +140,12 @@ __all__ = [
     "RepoConfig",
     "RequestLog",
     "Resource",
+    "RetryPolicy",
     "SyncResult",
     "SyncSettings",
     "SyncState",
     "Target",
+    "Verdict",
     "__version__",
     "containers",
     "content_hash",
@@ -152,5 +156,7 @@ __all__ = [
     "hooks_summary",
     "mount_in_pods",
     "object_id",
+    "parse_retry_after",
+    "retrying",
     "worst",
 ]
