@@ -112,6 +112,8 @@ class KubeApi:
         refused = "Connection refused" in text or "NewConnectionError" in text
         if refused:
             text = "connection refused; is the server running, is this the right host?"
+        elif "reset" in text.lower() or "aborted" in text.lower() or "RemoteDisconnected" in text:
+            text = "the connection was lost mid-request (server restarted or a proxy cut it)"
         elif "timed out" in text.lower():
             text = f"no answer within {CONNECT_TIMEOUT:g}s (GITKUBE_CONNECT_TIMEOUT)"
         else:

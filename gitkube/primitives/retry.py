@@ -35,8 +35,17 @@ CONNECT_TIMEOUT_ENV = "GITKUBE_CONNECT_TIMEOUT"
 LONGEST_RETRY_AFTER = 60.0
 
 
+# Tuning for tests and the soak; users rarely need them.
+INITIAL_ENV = "GITKUBE_RETRY_INITIAL"
+ATTEMPTS_ENV = "GITKUBE_RETRY_ATTEMPTS"
+
+
+def _env(name: str, default: str) -> float:
+    return float(os.environ.get(name, default))
+
+
 def _connect_timeout() -> float:
-    return float(os.environ.get(CONNECT_TIMEOUT_ENV, "10"))
+    return _env(CONNECT_TIMEOUT_ENV, "10")
 
 
 @dataclass
@@ -44,10 +53,10 @@ class RetryPolicy:
     """Bounded, jittered backoff: ``initial`` doubling up to ``maximum``; at most
     ``attempts`` tries within ``deadline`` seconds."""
 
-    initial: float = 0.5
+    initial: float = field(default_factory=lambda: _env(INITIAL_ENV, "0.5"))
     maximum: float = 16.0
     deadline: float = 120.0
-    attempts: int = 8
+    attempts: int = field(default_factory=lambda: int(_env(ATTEMPTS_ENV, "8")))
     # Connection errors (nothing answers) get this long, not the whole deadline.
     connect_deadline: float = field(default_factory=_connect_timeout)
     # How long a long-running cloud operation may take (Compute Engine).
