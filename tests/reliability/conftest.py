@@ -56,12 +56,13 @@ def gitkube_process(
 
 def kill_after_writes(proxy: FaultProxy, writes: int) -> list[subprocess.Popen[str]]:
     """Arrange for the process put in the returned list to be SIGKILLed right after the
-    upstream answered its ``writes``-th write (no timing: counted at the proxy)."""
+    upstream answered its ``writes``-th apply (no timing: counted at the proxy; the plan's
+    dry-runs do not count)."""
     target: list[subprocess.Popen[str]] = []
     seen = [0]
 
     def on_write(entry) -> None:
-        if 200 <= entry.status < 300 and entry.method == "PATCH":
+        if 200 <= entry.status < 300 and entry.method == "PATCH" and "dryRun" not in entry.path:
             seen[0] += 1
             if seen[0] == writes and target:
                 os.kill(target[0].pid, signal.SIGKILL)
