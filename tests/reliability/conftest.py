@@ -75,3 +75,11 @@ def sync_json(repo: SyncRepo, kubeconfig: Path, *args: str) -> dict:
     result = repo.cli("sync", "--repo", repo.path, "--kubeconfig", kubeconfig, "-o", "json", *args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test here is a fault tried end to end: ``pytest -m reliability`` runs them."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.parent == here:
+            item.add_marker(pytest.mark.reliability)
