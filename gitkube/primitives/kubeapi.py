@@ -42,7 +42,7 @@ CONNECT_TIMEOUT = float(os.environ.get("GITKUBE_CONNECT_TIMEOUT", "10"))
 READ_TIMEOUT = 300.0
 # 5xx are retried only for requests that are safe to send twice.
 REPEATABLE = frozenset({"GET", "PATCH", "DELETE", "PUT"})
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_STATUSES = frozenset({502, 503, 504})
 
 log = logging.getLogger("gitkube.kubeapi")
 
@@ -138,7 +138,7 @@ class KubeApi:
     def _judge(self, method: str) -> Callable[[BaseException], Verdict]:
         def judge(exc: BaseException) -> Verdict:
             if isinstance(exc, KubeApiError) and (
-                exc.status == 429 or (exc.status in RETRY_STATUSES and method in REPEATABLE)
+                exc.status == 429 or (_transient(exc) and method in REPEATABLE)
             ):
                 return Verdict(
                     retry=True, retry_after=exc.retry_after, summary=f"HTTP {exc.status}"
@@ -319,6 +319,17 @@ class KubeApi:
         if dry_run:
             query["dryRun"] = "All"
         return self.request("PATCH", path, query=query, body=obj, content_type=APPLY_PATCH)
+
+
+def _transient(exc: KubeApiError) -> bool:
+    """A 5xx worth asking again: 502/503/504, or a 500 that says so (client-go's rule: it
+    carries Retry-After) or that is etcd timing out; a 500 such as a patch the server
+    cannot type would fail the same way every time."""
+    if exc.status in RETRY_STATUSES:
+        return True
+    return exc.status == 500 and (
+        exc.retry_after is not None or "timed out" in exc.message or "timeout" in exc.message
+    )
 
 
 def _current_context(kubeconfig: str | None) -> str:

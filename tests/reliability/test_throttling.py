@@ -86,3 +86,16 @@ def test_a_write_whose_answer_was_lost_is_not_sent_twice_blindly(
         kube.request("GET", f"/api/v1/namespaces/{repo.namespace}/configmaps/missing")
     except KubeApiError as exc:
         assert exc.status == 404
+
+
+def test_a_500_that_would_fail_again_is_not_retried(sync_repo, proxy, tmp_path, fast_retries, kube):
+    """A 500 without Retry-After (a patch the server cannot type) fails the same way every
+    time: reported at once, one request, nothing written."""
+    repo = sync_repo(configmaps(2))
+    kubeconfig = proxy.write_kubeconfig(tmp_path / "proxied.kubeconfig")
+    broken = proxy.add(method="PATCH", path="*/configmaps/cm000", status=500, times=None)
+    failed = repo.cli("sync", "--repo", repo.path, "--kubeconfig", kubeconfig)
+    assert failed.returncode == 1
+    assert broken.hits == 1
+    assert "HTTP 500" in failed.stderr and "gave up" not in failed.stderr
+    assert [w for w in proxy.writes if "dryRun" not in w.path] == []  # the plan's dry-runs aside
