@@ -81,7 +81,14 @@ from gitkube.domain.targets import (
 )
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gcpause import collector_paused
-from gitkube.primitives.kubeapi import AGGREGATED_DISCOVERY, KubeApi, KubeApiError, RequestLog
+from gitkube.primitives.kubeapi import (
+    AGGREGATED_DISCOVERY,
+    KubeApi,
+    KubeApiError,
+    RequestLog,
+    throttling_left_to_caller,
+)
+from gitkube.primitives.retry import GaveUp, RetryPolicy, Verdict, parse_retry_after, retrying
 
 __all__ = [
     "ADDITIONAL_NAMESPACES_ANNOTATION",
@@ -127,6 +134,7 @@ __all__ = [
     "ClusterConfig",
     "DesiredObject",
     "Event",
+    "GaveUp",
     "GitkubeError",
     "Health",
     "HealthState",
@@ -139,10 +147,12 @@ __all__ = [
     "RepoConfig",
     "RequestLog",
     "Resource",
+    "RetryPolicy",
     "SyncResult",
     "SyncSettings",
     "SyncState",
     "Target",
+    "Verdict",
     "__version__",
     "collector_paused",
     "containers",
@@ -154,5 +164,8 @@ __all__ = [
     "hooks_summary",
     "mount_in_pods",
     "object_id",
+    "parse_retry_after",
+    "retrying",
+    "throttling_left_to_caller",
     "worst",
 ]

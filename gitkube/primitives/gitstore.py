@@ -71,6 +71,18 @@ def run_git(
     )
 
 
+def exit_text(returncode: int) -> str:
+    """How a git process ended, for a message: a signal by name, a full disk said plainly."""
+    if returncode >= 0:
+        return f"exit {returncode}"
+    import signal
+
+    name = signal.Signals(-returncode).name
+    if -returncode == signal.SIGXFSZ:
+        return f"killed by {name}: file too large (disk full or a file size limit)"
+    return f"killed by {name}"
+
+
 class GitStore:
     """A git repository (bare or not), as gitkube reads and writes it."""
 
@@ -111,7 +123,7 @@ class GitStore:
         """Run one git command in the repository; a failure becomes a GitkubeError."""
         proc = run_git(*args, cwd=self.cwd, input=input)
         if check and proc.returncode != 0:
-            message = proc.stderr.decode(errors="replace").strip() or f"exit {proc.returncode}"
+            message = proc.stderr.decode(errors="replace").strip() or exit_text(proc.returncode)
             raise GitCommandError(f"git {args[0]} failed: {message}", file=str(self.cwd))
         return proc
 

@@ -5,20 +5,31 @@ discovery, LIST by group-kind, server-side apply, delete with
 preconditions), so it uses the official client's connection, TLS and
 kubeconfig handling and speaks plain JSON on top. Every request is counted:
 the sync benchmark and tests hold gitkube to one LIST per group-kind.
+
+Every request runs under gitkube's one retry policy (:mod:`gitkube.primitives.retry`,
+shared with the Compute Engine client): a 429 (with its ``Retry-After``) is
+retried for every verb, a 5xx for the verbs that are safe to repeat (GET,
+server-side apply, DELETE with preconditions), a connection reset for GET;
+a refused connection is reported at once. A 401 re-reads the credentials once
+(a rotated token file, a refreshed kubeconfig) before it is reported, in one
+line naming the kubeconfig and context.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gcpause import collector_paused
+from gitkube.primitives.retry import GaveUp, RetryPolicy, Verdict, parse_retry_after, retrying
 
 if TYPE_CHECKING:
     # The kubernetes package takes a third of a second to import: only sync pays it.
@@ -37,6 +48,31 @@ READ_TIMEOUT = 300.0
 CONNECTIONS = 16
 # Answers at least this large are decoded with the cyclic collector paused.
 LARGE_ANSWER = 1 << 20
+# 5xx are retried only for requests that are safe to send twice.
+REPEATABLE = frozenset({"GET", "PATCH", "DELETE", "PUT"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+log = logging.getLogger("gitkube.kubeapi")
+
+
+# Set in a thread whose caller paces requests itself (the Kubernetes target's
+# apply window): there a 429 is a signal to slow down, which the window must see.
+_caller_paces = threading.local()
+
+
+@contextmanager
+def throttling_left_to_caller() -> Iterator[None]:
+    """Within this block, in this thread, a 429 is raised at once instead of retried.
+
+    The caller then owns waiting out its ``retry_after`` and sending the request
+    again; every other error is still retried under the one policy.
+    """
+    before = getattr(_caller_paces, "on", False)
+    _caller_paces.on = True
+    try:
+        yield
+    finally:
+        _caller_paces.on = before
 
 
 class KubeApiError(GitkubeError):
@@ -47,6 +83,15 @@ class KubeApiError(GitkubeError):
         self.status = status
         self.reason = reason
         self.body = dict(body)
+        self.retry_after: float | None = None  # the server's Retry-After, seconds
+
+
+class Unreachable(GitkubeError):
+    """Nothing answered: the connection was refused, reset or timed out."""
+
+    def __init__(self, message: str, *, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass
@@ -77,20 +122,68 @@ class RequestLog:
 class KubeApi:
     """JSON requests against one cluster."""
 
-    def __init__(self, api_client: kclient.ApiClient, where: str = "") -> None:
+    def __init__(
+        self,
+        api_client: kclient.ApiClient,
+        where: str = "",
+        *,
+        reload: Callable[[], kclient.ApiClient] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
         self.api_client = api_client
         self.log = RequestLog()
         self.where = where  # which credentials, for messages
+        self.policy = policy or RetryPolicy()
+        # Reads the credentials again (the kubeconfig, a token file): tried once on a 401.
+        self._reload = reload
 
-    def _unreachable(self, reason: object) -> GitkubeError:
-        host = getattr(self.api_client.configuration, "host", "the API server")
+    @property
+    def host(self) -> str:
+        return str(getattr(self.api_client.configuration, "host", "the API server"))
+
+    def _unreachable(self, reason: object) -> Unreachable:
         via = f" ({self.where})" if self.where else ""
         text = str(reason)
-        if "Connection refused" in text or "NewConnectionError" in text:
+        refused = "Connection refused" in text or "NewConnectionError" in text
+        if refused:
             text = "connection refused; is the server running, is this the right host?"
+        elif "reset" in text.lower() or "aborted" in text.lower() or "RemoteDisconnected" in text:
+            text = "the connection was lost mid-request (server restarted or a proxy cut it)"
         elif "timed out" in text.lower():
             text = f"no answer within {CONNECT_TIMEOUT:g}s (GITKUBE_CONNECT_TIMEOUT)"
-        return GitkubeError(f"cannot reach the API server at {host}{via}: {text}")
+        else:
+            text = text.splitlines()[0][:200] if text else "connection lost"
+        return Unreachable(
+            f"cannot reach the API server at {self.host}{via}: {text}", refused=refused
+        )
+
+    def _credentials_error(self, exc: KubeApiError) -> KubeApiError:
+        """A 401/403 as one line that says which credentials were refused."""
+        via = self.where or "these credentials"
+        if exc.status == 401:
+            text = (
+                f"unauthorized: the API server at {self.host} rejected the credentials of {via} "
+                "(expired or wrong token or certificate?)"
+            )
+        else:
+            text = f"forbidden: {via}: {exc.body.get('message') or exc.message}"
+        error = KubeApiError(text, status=exc.status, reason=exc.reason, body=exc.body)
+        return error
+
+    def _judge(self, method: str) -> Callable[[BaseException], Verdict]:
+        def judge(exc: BaseException) -> Verdict:
+            if isinstance(exc, KubeApiError) and (
+                (exc.status == 429 and not getattr(_caller_paces, "on", False))
+                or (_transient(exc) and method in REPEATABLE)
+            ):
+                return Verdict(
+                    retry=True, retry_after=exc.retry_after, summary=f"HTTP {exc.status}"
+                )
+            if isinstance(exc, Unreachable) and not exc.refused and method == "GET":
+                return Verdict(retry=True, unreachable=True, summary=exc.message)
+            return Verdict(retry=False)
+
+        return judge
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeApi:
@@ -105,27 +198,36 @@ class KubeApi:
 
         if kubeconfig is not None and not os.path.isfile(kubeconfig):
             raise GitkubeError("kubeconfig not found", file=kubeconfig)
-        configuration = kclient.Configuration()
-        # No silent urllib3 retries (their log lines leak to the terminal):
-        # a connection that fails is reported at once, in one line.
-        configuration.retries = False
-        configuration.connection_pool_maxsize = CONNECTIONS
-        try:
-            if kubeconfig is None:
-                try:
+
+        def load(incluster: bool) -> kclient.ApiClient:
+            configuration = kclient.Configuration()
+            # No silent urllib3 retries (their log lines leak to the terminal):
+            # a connection that fails is reported at once, in one line.
+            configuration.retries = False
+            configuration.connection_pool_maxsize = CONNECTIONS
+            try:
+                if incluster:
                     kconfig.load_incluster_config(client_configuration=configuration)
-                    return cls(kclient.ApiClient(configuration), where="in-cluster credentials")
-                except kconfig.ConfigException:
-                    pass
-            kconfig.load_kube_config(
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-        except (kconfig.ConfigException, OSError) as exc:
-            raise GitkubeError(f"cannot load kubeconfig: {exc}", file=kubeconfig) from None
+                else:
+                    kconfig.load_kube_config(
+                        config_file=kubeconfig, context=context, client_configuration=configuration
+                    )
+            except (kconfig.ConfigException, OSError) as exc:
+                if incluster:
+                    raise
+                raise GitkubeError(f"cannot load kubeconfig: {exc}", file=kubeconfig) from None
+            return kclient.ApiClient(configuration)
+
+        if kubeconfig is None:
+            try:
+                client = load(incluster=True)
+                return cls(client, "in-cluster credentials", reload=lambda: load(incluster=True))
+            except (kconfig.ConfigException, OSError):
+                pass
+        client = load(incluster=False)
         where = f"kubeconfig {kubeconfig or os.environ.get('KUBECONFIG', '~/.kube/config')}"
-        if context:
-            where += f", context {context}"
-        return cls(kclient.ApiClient(configuration), where=where)
+        where += f", context {context or _current_context(kubeconfig)}"
+        return cls(client, where=where, reload=lambda: load(incluster=False))
 
     def request(
         self,
@@ -137,7 +239,52 @@ class KubeApi:
         content_type: str = "application/json",
         accept: str = "application/json",
     ) -> Any:
-        """Send one request; return the decoded JSON body (``None`` when empty)."""
+        """Send one request; return the decoded JSON body (``None`` when empty).
+
+        Retried under :attr:`policy`; a 401 re-reads the credentials once first."""
+        reloaded = False
+        while True:
+            try:
+                return retrying(
+                    lambda: self._send(method, path, query, body, content_type, accept),
+                    self._judge(method),
+                    self.policy,
+                    what=f"API server {self.host}: {method} {path}",
+                    log=log,
+                )
+            except GaveUp as exc:
+                last = exc.last
+                if isinstance(last, KubeApiError):
+                    raise KubeApiError(
+                        f"{last.message} ({exc.why})",
+                        status=last.status,
+                        reason=last.reason,
+                        body=last.body,
+                    ) from None
+                if isinstance(last, GitkubeError):
+                    raise GitkubeError(f"{last.message} ({exc.why})") from None
+                raise
+            except KubeApiError as exc:
+                if exc.status == 401 and self._reload is not None and not reloaded:
+                    reloaded = True
+                    try:
+                        self.api_client = self._reload()
+                    except Exception:  # credentials that cannot be read now: report the 401
+                        raise self._credentials_error(exc) from None
+                    continue
+                if exc.status in (401, 403):
+                    raise self._credentials_error(exc) from None
+                raise
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str,
+        accept: str,
+    ) -> Any:
         self.log.record(method, path)
         headers = {"Accept": accept}
         if body is not None:
@@ -172,7 +319,9 @@ class KubeApi:
         except Exception as exc:  # urllib3 connection errors and the like
             raise self._unreachable(exc) from None
         if response.status >= 400:
-            raise _api_error(method, path, response.status, data)
+            error = _api_error(method, path, response.status, data)
+            error.retry_after = parse_retry_after(response.getheader("Retry-After"))
+            raise error
         if not data:
             return None
         if len(data) < LARGE_ANSWER:
@@ -211,6 +360,28 @@ class KubeApi:
         if dry_run:
             query["dryRun"] = "All"
         return self.request("PATCH", path, query=query, body=obj, content_type=APPLY_PATCH)
+
+
+def _transient(exc: KubeApiError) -> bool:
+    """A 5xx worth asking again: 502/503/504, or a 500 that says so (client-go's rule: it
+    carries Retry-After) or that is etcd timing out; a 500 such as a patch the server
+    cannot type would fail the same way every time."""
+    if exc.status in RETRY_STATUSES:
+        return True
+    return exc.status == 500 and (
+        exc.retry_after is not None or "timed out" in exc.message or "timeout" in exc.message
+    )
+
+
+def _current_context(kubeconfig: str | None) -> str:
+    """The kubeconfig's current context, for messages ("" when it cannot be read)."""
+    from kubernetes import config as kconfig
+
+    try:
+        _, current = kconfig.list_kube_config_contexts(config_file=kubeconfig)
+        return str(current.get("name", ""))
+    except Exception:  # only used to word a message
+        return "(current)"
 
 
 def _api_error(method: str, path: str, status: int, data: bytes | None) -> KubeApiError:

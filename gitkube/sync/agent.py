@@ -5,10 +5,17 @@ every ``interval`` it syncs anyway, to heal drift. It writes only while it
 holds the Lease; it serves Prometheus metrics on ``/metrics`` and liveness on
 ``/healthz``; SIGTERM lets the current step finish, then it stops (between
 writes, never inside one) and releases the lease.
+
+Faults never stop the loop (:mod:`gitkube.sync.faults` sorts them): refused
+credentials, an unreachable API server or git remote are reported on
+``/metrics`` and ``/healthz`` and tried again every poll, with the cluster
+left at the last revision that was applied; a 401 re-reads the credentials
+(a rotated token file) on the next request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -33,6 +40,7 @@ from gitkube.domain.targets import Action
 from gitkube.primitives.errors import GitkubeError, SafetyRefusal
 from gitkube.primitives.kubeapi import KubeApi
 from gitkube.sync.desired import load_desired
+from gitkube.sync.faults import FaultReport
 from gitkube.sync.lease import Lease
 from gitkube.sync.run import SyncOptions, sync
 from gitkube.sync.source import open_source
@@ -100,6 +108,27 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.fetch_errors = Counter(
+            "gitkube_source_fetch_errors",
+            "Times the rendered branch could not be fetched or read; the last good revision "
+            "stays applied.",
+            registry=self.registry,
+        )
+        self.api_errors = Counter(
+            "gitkube_api_errors",
+            "Agent cycles the API server failed, by kind (unauthorized, forbidden, unreachable, "
+            "throttled, server).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.fault = Gauge(
+            "gitkube_agent_fault",
+            "1 for each fault the last cycle met (source, unauthorized, forbidden, unreachable, "
+            "throttled, server); none while all is well.",
+            ["kind"],
+            registry=self.registry,
+        )
+
     def record_health(self, health: dict[str, Any] | None) -> None:
         if health is None:
             return
@@ -122,8 +151,10 @@ class Agent:
         self._degraded: frozenset[str] = frozenset()  # apps already reported Degraded
         self._next_full = 0.0
         self._refused: tuple[str | None, float] = (None, 0.0)  # commit, when to try again
+        self._namespace_ready = False
         self._server: ThreadingHTTPServer | None = None
         self.status = AgentStatus(self.identity)
+        self.faults = FaultReport(self.metrics.fault)
 
     # -- http ----------------------------------------------------------------
     def serve(self) -> tuple[str, int]:
@@ -135,8 +166,11 @@ class Agent:
                 if self.path == "/metrics":
                     self._send(200, generate_latest(agent.metrics.registry), CONTENT_TYPE_LATEST)
                 elif self.path == "/healthz":
+                    # Liveness: 200 while the loop runs (a restart would not fix a
+                    # refused token or a dead remote); the body names what is failing.
                     ok = agent.healthy()
-                    self._send(200 if ok else 503, b"ok\n" if ok else b"stalled\n", "text/plain")
+                    text = ("ok\n" if ok else "stalled\n") + agent.faults.describe()
+                    self._send(200 if ok else 503, text.encode(), "text/plain")
                 elif self.path == "/api/status":
                     body = json.dumps(agent.status.document(), indent=2).encode()
                     self._send(200, body, "application/json")
@@ -169,11 +203,12 @@ class Agent:
     def _renew_forever(self) -> None:
         while not self.stop.wait(self.options.lease_duration / 3):
             if self.lease.held():
-                self.lease.try_acquire()
+                # Unreachable or refused: held() lapses on its own and the loop reports it.
+                with contextlib.suppress(GitkubeError):
+                    self.lease.try_acquire()
             self.metrics.leader.set(1 if self.lease.held() else 0)
 
     def run(self) -> None:
-        self.api.ensure_namespace(PARENT_NAMESPACE)
         threading.Thread(target=self._renew_forever, daemon=True).start()
         try:
             while not self.stop.is_set():
@@ -193,7 +228,15 @@ class Agent:
     def _tick(self) -> bool:
         """One pass of the loop: as leader, sync when the branch moved or a full
         interval passed. Returns whether this agent leads."""
-        leader = self.lease.held() or self.lease.try_acquire()
+        try:
+            if not self._namespace_ready:
+                self.api.ensure_namespace(PARENT_NAMESPACE)
+                self._namespace_ready = True
+            leader = self.lease.held() or self.lease.try_acquire()
+        except GitkubeError as exc:
+            self._api_fault(exc, "cannot take the lease")
+            self.metrics.leader.set(0)
+            return False
         self.metrics.leader.set(1 if leader else 0)
         if not leader:
             return False
@@ -201,15 +244,24 @@ class Agent:
             desired = load_desired(open_source(self.options.sync.repo), self.options.sync.ref)
         except GitkubeError as exc:
             self.metrics.errors.inc()
-            self.status.record_event("error", f"cannot read the rendered branch: {exc}")
-            log.error("cannot read the rendered branch: %s", exc)
+            self.metrics.fetch_errors.inc()
+            self.faults.set("source", f"cannot read the rendered branch: {exc}")
+            applied = (self._last_commit or "nothing yet")[:12]
+            self.status.record_event(
+                "error", f"cannot read the rendered branch: {exc} (keeping {applied})"
+            )
+            log.error("cannot read the rendered branch: %s (keeping %s applied)", exc, applied)
             return True
+        self.faults.clear("source")
         due = desired.commit != self._last_commit or time.monotonic() >= self._next_full
         if desired.commit == self._refused[0] and time.monotonic() < self._refused[1]:
             due = False  # a refused commit is tried again each interval, not each poll
-        if due and self._sync_once(desired):
+        went_through = not due or self._sync_once(desired)
+        if due and went_through:
             self._last_commit = desired.commit
             self._next_full = time.monotonic() + self.options.interval
+        if went_through:  # the API faults are over
+            self.faults.clear("unauthorized", "forbidden", "unreachable", "throttled", "server")
         return True
 
     def _sync_once(self, desired: Any) -> bool:
@@ -234,6 +286,7 @@ class Agent:
             return False
         except GitkubeError as exc:
             self.metrics.errors.inc()
+            self._api_fault(exc, None)
             self.status.record_event("failed", f"{desired.commit[:12]}: {exc}")
             log.error("sync of %s failed: %s", desired.commit[:12], exc)
             return False
@@ -257,3 +310,14 @@ class Agent:
             result.count(Action.DELETE),
         )
         return True
+
+    def _api_fault(self, exc: GitkubeError, doing: str | None) -> None:
+        """Count and show an API server failure by its kind (the loop carries on)."""
+        kind = self.faults.classify(exc)
+        if kind is None:
+            return
+        self.metrics.api_errors.labels(kind=kind).inc()
+        self.faults.set(kind, str(exc))
+        if doing is not None:
+            self.status.record_event("error", f"{doing}: {exc}")
+            log.error("%s: %s", doing, exc)

@@ -16,6 +16,8 @@ from typing import Any
 from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
 
+# Refused credentials are reported, not taken for another agent's lease.
+_CREDENTIALS = frozenset({401, 403})
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -71,6 +73,9 @@ class Lease:
         try:
             current = self.api.request("GET", self.path)
         except KubeApiError as exc:
+            if exc.status in _CREDENTIALS:
+                self._lost()
+                raise  # not a lost race: the agent reports it
             if exc.status != 404:
                 return self._lost()
             return self._write("POST", None, started)
@@ -121,8 +126,11 @@ class Lease:
         try:
             # PUT carries resourceVersion: if anyone wrote in between, it fails (409).
             self.api.request(method, path, body=body)
-        except KubeApiError:
-            return self._lost()
+        except KubeApiError as exc:
+            self._lost()
+            if exc.status in _CREDENTIALS:
+                raise
+            return False
         with self._lock:
             self._renewed_at = started
         return True

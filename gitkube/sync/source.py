@@ -33,7 +33,13 @@ def open_source(repo: str) -> GitStore:
         return GitStore(repo)
     mirror = mirror_dir(repo)
     if not (mirror / "HEAD").exists():
-        mirror.mkdir(parents=True, exist_ok=True)
+        try:
+            mirror.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GitkubeError(
+                f"cannot use the git cache {cache_dir()}: {exc.strerror or exc}; "
+                f"set {CACHE_ENV} to a writable directory"
+            ) from None
         _git("init", "--bare", "--quiet", str(mirror))
     _git(
         "--git-dir",

@@ -674,6 +674,20 @@ class ControlPlane:
         # A stopped control plane must not hand out a kubeconfig for a dead server.
         self._server = self._kubeconfig = self._ca = self.etcd_url = None
 
+    def kill_apiserver(self) -> None:
+        """SIGKILL the kube-apiserver, as a crash would (etcd and its data stay): for fault tests."""
+        children = self._require_children()
+        proc = children.procs[-1]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        children.procs.remove(proc)
+        self._server = None
+
+    def restart_apiserver(self) -> str:
+        """Start the kube-apiserver again on the same etcd and PKI (on a new port); its URL."""
+        self._start_apiserver(self._require_children().workdir)
+        return self.server
+
     @property
     def running(self) -> bool:
         return self._children is not None and all(p.poll() is None for p in self._children.procs)

@@ -7,11 +7,11 @@ client's ``*_unary`` method and its message types, and the answer back into
 that JSON (``to_dict`` with JSON names; int64 fields as text, as the API sends
 them).
 
-Every call runs under google-api-core's retry (``retry_target``, what its ``Retry`` runs):
-429, 5xx, rate-limit 403s and connection errors are retried with bounded
-exponential backoff within a time budget; quota errors never are. api_core's
-backoff does not read ``Retry-After``, so its ``retry_target`` gets a sleep
-generator that pauses at least what the server asked for (:class:`_RetryState`). Mutations carry a
+Every call runs under gitkube's one retry policy (``gitkube.plugin_api.retrying``,
+google-api-core's ``retry_target`` underneath, shared with the Kubernetes
+client): 429, 5xx, rate-limit 403s and connection errors are retried with
+bounded, jittered exponential backoff that waits at least ``Retry-After``,
+within an attempt cap and a time budget; quota errors never are. Mutations carry a
 ``requestId`` chosen once per call, so a retried insert never creates twice.
 
 Operations are waited for with the zone, region or global operations client's
@@ -24,15 +24,21 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from gitkube.plugin_api import GitkubeError
+from gitkube.plugin_api import (
+    GaveUp,
+    GitkubeError,
+    RetryPolicy,
+    Verdict,
+    parse_retry_after,
+    retrying,
+)
 
 # google-cloud-compute and google-api-core take about a second to import, and
 # this module is loaded with the plugin by every command (a render too), so
@@ -61,18 +67,6 @@ class GceApiError(GitkubeError):
     @property
     def quota(self) -> bool:
         return self.reason in QUOTA_REASONS
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded exponential backoff: ``initial`` doubling up to ``maximum``, ``deadline`` in all."""
-
-    initial: float = 0.5
-    maximum: float = 16.0
-    deadline: float = 120.0
-    # Connection errors (nothing answers) get this long, not the whole deadline.
-    connect_deadline: float = float(os.environ.get("GITKUBE_CONNECT_TIMEOUT", "10"))
-    operation_deadline: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +200,7 @@ def _no_defaults_argument() -> dict[str, bool]:
     if "always_print_fields_with_no_presence" in params:
         return {"always_print_fields_with_no_presence": False}
     return {"including_default_value_fields": False}
+
 
 
 def from_json(message_name: str, body: Mapping[str, Any]) -> Any:
@@ -383,39 +378,27 @@ class GceClient:
         return current
 
     def _run(self, function: Callable[[], Any], method: str, path: str, what: str | None) -> Any:
-        """``function()`` under api_core's retry; its errors as one :class:`GceApiError`."""
+        """``function()`` under the retry policy; its errors as one :class:`GceApiError`."""
         import requests
         from google.api_core import exceptions as api_exceptions
-        from google.api_core.retry import retry_target
 
         _compute()  # imported before the clock starts: the connect budget is for the network
-        retry = _RetryState(self.policy, time.monotonic(), f"{method} {path}")
-
-        def attempt() -> Any:
-            retry.attempts += 1
-            return function()
-
         try:
-            return retry_target(
-                attempt,
-                retryable,
-                retry.pauses(),
-                timeout=self.policy.deadline,
-                on_error=retry.on_error,
+            return retrying(
+                function, judge, self.policy, what=f"Compute Engine: {method} {path}", log=log
             )
-        except _Unreachable as exc:
+        except GaveUp as exc:
+            status, reason, message = error_of(exc.last)
+            if exc.unreachable:
+                raise GceApiError(
+                    f"cannot reach Compute Engine at {self.endpoint}: {message} "
+                    f"(gave up after {exc.attempts} attempts; GITKUBE_CONNECT_TIMEOUT)",
+                    status=0,
+                    reason="connection",
+                    obj=what,
+                ) from exc
             raise GceApiError(
-                f"cannot reach Compute Engine at {self.endpoint}: {exc.message} "
-                f"(gave up after {retry.attempts} attempts; GITKUBE_CONNECT_TIMEOUT)",
-                status=0,
-                reason="connection",
-                obj=what,
-            ) from exc
-        except api_exceptions.RetryError as exc:
-            status, reason, message = error_of(exc.cause)
-            raise GceApiError(
-                _describe(method, path, status, reason, message)
-                + f" (still failing after {retry.attempts} attempts; gave up)",
+                _describe(method, path, status, reason, message) + f" ({exc.why})",
                 status=status,
                 reason=reason,
                 obj=what,
@@ -428,54 +411,6 @@ class GceClient:
                 reason=reason,
                 obj=what,
             ) from exc
-
-
-class _Unreachable(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass
-class _RetryState:
-    """One call's retries: api_core's backoff, stretched to what ``Retry-After`` asks.
-
-    api_core fetches the next pause after ``on_error`` has seen the error, so
-    ``on_error`` notes the server's ``Retry-After`` and :meth:`pauses` yields
-    the longer of it and api_core's own exponential backoff; api_core still
-    gives up when a pause would overrun the budget.
-    """
-
-    policy: RetryPolicy
-    started: float
-    call: str
-    attempts: int = 0
-    last: BaseException | None = None
-
-    def on_error(self, exc: BaseException) -> None:
-        self.last = exc
-
-    def pauses(self) -> Iterator[float]:
-        from google.api_core.retry import exponential_sleep_generator
-
-        for backoff in exponential_sleep_generator(
-            self.policy.initial, self.policy.maximum, multiplier=2.0
-        ):
-            exc = self.last  # set by on_error before api_core asks for a pause
-            pause = max(backoff, retry_after(exc) or 0.0)
-            status, reason, message = error_of(exc)
-            if status == 0 and (
-                time.monotonic() + pause > self.started + self.policy.connect_deadline
-            ):
-                # Nothing answers: say so soon, not after the whole retry budget.
-                raise _Unreachable(message)
-            log.warning(
-                "Compute Engine: %s: %s; retrying in %.1fs",
-                self.call,
-                message if status == 0 else f"HTTP {status} {reason}",
-                pause,
-            )
-            yield pause
 
 
 def _bind(function: Callable[..., Any], request: dict[str, Any]) -> Callable[[], Any]:
@@ -513,12 +448,20 @@ def retry_after(exc: BaseException | None) -> float | None:
     """Seconds a 429/503's ``Retry-After`` asks for (an HTTP date: our own backoff)."""
     response = getattr(exc, "response", None)
     value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    return parse_retry_after(value)
+
+
+def judge(exc: BaseException) -> Verdict:
+    """How the retry policy treats one failed Compute Engine call."""
+    if not retryable(exc):
+        return Verdict(retry=False)
+    status, reason, message = error_of(exc)
+    return Verdict(
+        retry=True,
+        retry_after=retry_after(exc),
+        unreachable=status == 0,
+        summary=message if status == 0 else f"HTTP {status} {reason}",
+    )
 
 
 def _describe(method: str, path: str, status: int, reason: str, message: str) -> str:

@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from gitkube.plugin_api import KubeApiError
+from gitkube.plugin_api import KubeApiError, throttling_left_to_caller
 
 T = TypeVar("T")
 
@@ -41,12 +41,11 @@ MAX_RETRY_AFTER = 30.0
 
 
 def retry_after(exc: KubeApiError) -> float:
-    """The seconds the API server asked for in a 429's body (``details.retryAfterSeconds``).
-
-    MERGE NOTE: the reliability work's per-request retry policy (429 Retry-After,
-    5xx) owns reading Retry-After; this minimal reading is for the window only.
-    """
-    asked = (exc.body.get("details") or {}).get("retryAfterSeconds")
+    """The seconds the API server asked for: its ``Retry-After`` header, else the
+    429's body (``details.retryAfterSeconds``)."""
+    asked = exc.retry_after
+    if asked is None:
+        asked = (exc.body.get("details") or {}).get("retryAfterSeconds")
     try:
         seconds = DEFAULT_RETRY_AFTER if asked is None else float(asked)
     except (TypeError, ValueError):
@@ -56,6 +55,20 @@ def retry_after(exc: KubeApiError) -> float:
 
 def is_throttled(exc: BaseException) -> bool:
     return isinstance(exc, KubeApiError) and exc.status == 429
+
+
+def paced(work: Callable[[T], None]) -> Callable[[T], None]:
+    """``work`` with 429s raised to the window, not retried inside the request.
+
+    Every other transient error is still retried by the one retry policy
+    (gitkube.primitives.retry); a 429 is the window's signal to shrink.
+    """
+
+    def call(item: T) -> None:
+        with throttling_left_to_caller():
+            work(item)
+
+    return call
 
 
 class BatchFailed(Exception):
@@ -133,9 +146,9 @@ class Window:
         the item and its error.
         """
         if len(items) <= 1 or self.maximum == 1:
-            self._run_serially(items, work, done)
+            self._run_serially(items, paced(work), done)
             return
-        _Batch(self, items, work, done).run()
+        _Batch(self, items, paced(work), done).run()
 
     def _run_serially(
         self, items: Iterable[T], work: Callable[[T], None], done: Callable[[T], None]

@@ -11,7 +11,7 @@ from gitkube_plugins.gce.client import (
     GceApiError,
     GceClient,
     RetryPolicy,
-    _RetryState,
+    judge,
     short_link,
 )
 
@@ -41,10 +41,16 @@ def test_rate_limit_403s_are_retried_like_a_429(fake_compute):
 
 
 def test_backoff_pauses_stay_under_a_doubling_bound():
+    import logging
+
     from google.api_core.exceptions import ServiceUnavailable
 
-    retry = _RetryState(RetryPolicy(initial=1.0, maximum=4.0), time.monotonic(), "GET x")
-    retry.on_error(ServiceUnavailable("busy"))
+    from gitkube.primitives.retry import _Attempts
+
+    retry = _Attempts(RetryPolicy(initial=1.0, maximum=4.0), judge, "GET x", logging.getLogger())
+    busy = ServiceUnavailable("busy")
+    retry.retryable(busy)
+    retry.on_error(busy)
     pauses = retry.pauses()
     for bound in (1.0, 2.0, 4.0, 4.0):
         assert 0 <= next(pauses) <= bound

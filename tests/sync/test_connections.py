@@ -45,7 +45,7 @@ def test_an_unreachable_api_server_is_one_line_at_once(cli, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert lines == [
         f"error: cannot reach the API server at https://127.0.0.1:{port} "
-        f"(kubeconfig {kubeconfig}): connection refused; is the server running, "
+        f"(kubeconfig {kubeconfig}, context x): connection refused; is the server running, "
         "is this the right host?"
     ]
     assert elapsed < 10, elapsed  # no retries behind the user's back
