@@ -25,9 +25,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from google.api_core.exceptions import RetryError
-from google.api_core.retry import exponential_sleep_generator, retry_target
-
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_ENV = "GITKUBE_CONNECT_TIMEOUT"
@@ -111,6 +108,8 @@ class _Attempts:
     def pauses(self) -> Iterator[float]:
         """api_core's backoff, stretched to ``Retry-After``; api_core asks for the next
         pause after ``on_error`` saw the error, and gives up when it overruns the deadline."""
+        from google.api_core.retry import exponential_sleep_generator
+
         for backoff in exponential_sleep_generator(
             self.policy.initial, self.policy.maximum, multiplier=2.0
         ):
@@ -137,6 +136,10 @@ def retrying(
 ) -> T:
     """``function()`` under the policy; raises :class:`GaveUp` when retries run out, or
     the first error ``judge`` does not retry."""
+    # Imported here: api_core costs 0.2 s, and a render never retries anything.
+    from google.api_core.exceptions import RetryError
+    from google.api_core.retry import retry_target
+
     state = _Attempts(policy, judge, what, log)
 
     def attempt() -> T:
