@@ -202,7 +202,6 @@ def _no_defaults_argument() -> dict[str, bool]:
     return {"including_default_value_fields": False}
 
 
-
 def from_json(message_name: str, body: Mapping[str, Any]) -> Any:
     """A compute_v1 message from the REST API's JSON; unknown fields are an error."""
     import json
