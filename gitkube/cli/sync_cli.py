@@ -264,6 +264,13 @@ def agent(
         str, typer.Option(help="HOST:PORT for /metrics and /healthz.")
     ] = "127.0.0.1:9090",
     identity: Annotated[str, typer.Option(help="This agent's name in the Lease.")] = "",
+    watch: Annotated[
+        bool, typer.Option(help="Watch the managed kinds after the first run (drift in seconds).")
+    ] = True,
+    webhook_secret_file: Annotated[
+        str | None,
+        typer.Option(help="Secret shared with the forge; enables POST /hooks/git."),
+    ] = None,
     allow_mass_prune: Annotated[bool, typer.Option(help="See gitkube sync.")] = False,
     verify_rendered: VerifyRendered = None,
     verify_source: VerifySource = None,
@@ -300,6 +307,8 @@ def agent(
             lease_duration=parse_duration(lease_duration),
             listen=listen,
             identity=identity,
+            watch=watch,
+            webhook_secret_file=webhook_secret_file,
         )
         runner = Agent(options)
         host, port = runner.serve()

@@ -871,9 +871,19 @@ class ControlPlane:
         self._wait("etcd", proc, workdir, probe)
         self.etcd_url = client_url
 
-    def _start_apiserver(self, workdir: Path) -> None:
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver (SIGTERM) and start it again on the same port over the
+        same etcd: clients keep their kubeconfig, watches are cut (tests of resuming)."""
+        children = self._require_children()
+        old = next(p for p in children.procs if "kube-apiserver" in str(p.args))
+        _stop_group(old, grace=10.0)
+        children.procs.remove(old)
+        port = int(self.server.rsplit(":", 1)[1])
+        self._start_apiserver(children.workdir, port=port)
+
+    def _start_apiserver(self, workdir: Path, port: int | None = None) -> None:
         pki = workdir / "pki"
-        port = free_port()
+        port = port or free_port()
         server = f"https://127.0.0.1:{port}"
         argv = [
             str(self.bin_dir / "kube-apiserver"),
