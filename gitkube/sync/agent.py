@@ -36,6 +36,7 @@ from gitkube.sync import webhook
 from gitkube.sync.desired import load_desired
 from gitkube.sync.lease import Lease
 from gitkube.sync.run import SyncOptions, sync
+from gitkube.sync.shard import Shard, applyset_of, lease_of, record_count, sharded
 from gitkube.sync.source import open_source
 from gitkube.sync.status_page import AgentStatus, render_page
 from gitkube.sync.watch import WatchingKubeApi
@@ -65,6 +66,7 @@ class AgentOptions:
     identity: str = ""
     watch: bool = True  # keep a watch per managed kind after the first run (gitkube.sync.watch)
     webhook_secret_file: str | None = None  # enables POST /hooks/git (gitkube.sync.webhook)
+    shard: Shard | None = None  # --shards N --shard I (gitkube.sync.shard)
 
 
 class Metrics:
@@ -140,7 +142,10 @@ class Agent:
         )
         self.wake = threading.Event()  # drift or a webhook: do not wait for the poll
         self._desired: Any = None  # the last rendered commit read, reused while it is current
-        self.lease = Lease(self.api, options.lease_name, self.identity, options.lease_duration)
+        shard = options.shard
+        lease_name = lease_of(options.lease_name, shard.index) if shard else options.lease_name
+        self.lease = Lease(self.api, lease_name, self.identity, options.lease_duration)
+        self._count_recorded = False  # this shard's count is on its parent
         self.metrics = Metrics()
         self.stop = threading.Event()
         self.heartbeat = time.monotonic()
@@ -295,15 +300,26 @@ class Agent:
             self._last_commit = desired.commit
             self._next_full = time.monotonic() + self.options.interval
             if isinstance(self.api, WatchingKubeApi):
-                self.api.member_ids = frozenset({desired.applyset.id})
+                shard = self.options.shard
+                applyset = applyset_of(desired.applyset, shard.index if shard else 0)
+                self.api.member_ids = frozenset({applyset.id})
                 self.metrics.watches.set(self.api.watch_listed())
         return True
 
     def _sync_once(self, desired: Any) -> bool:
         started = time.monotonic()
+        options = self.options.sync
         try:
+            shard = self.options.shard
+            if shard is not None:
+                if not self._count_recorded:  # before this shard's first write
+                    record_count(self.api, shard, desired.applyset)
+                    self._count_recorded = True
+                options, desired = sharded(
+                    options, desired, self.api, shard, self.options.lease_name
+                )
             result = sync(
-                self.options.sync,
+                options,
                 should_continue=lambda: not self.stop.is_set() and self.lease.held(),
                 desired=desired,
                 assess_health=True,

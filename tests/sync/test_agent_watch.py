@@ -4,14 +4,11 @@ restart, relist on 410 Gone."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from gitkube.primitives.kubeapi import KubeApi, KubeApiError
-from gitkube.sync.agent import Agent, AgentOptions
-from gitkube.sync.run import SyncOptions
 from gitkube.sync.watch import Informer, WatchingKubeApi, meaningful_change, parse_path
 from tests.sync.conftest import CONFIGMAP
 from tests.sync.test_agent import wait_for
@@ -26,41 +23,6 @@ def lists(api: KubeApi) -> int:
         for method, path in api.log.entries
         if method == "GET" and (where := parse_path(path)) is not None and where.name is None
     )
-
-
-@pytest.fixture
-def running_agent(sync_repo, controlplane) -> Iterator[Callable[..., Agent]]:
-    started: list[tuple[Agent, threading.Thread]] = []
-
-    def start(
-        repo,
-        *,
-        interval: float = HOUR,
-        poll: float = HOUR,
-        remote: str | None = None,
-        webhook_secret_file: str | None = None,
-    ) -> Agent:
-        options = AgentOptions(
-            sync=SyncOptions(repo=remote or str(repo.path), kubeconfig=str(repo.kubeconfig)),
-            webhook_secret_file=webhook_secret_file,
-            interval=interval,
-            poll=poll,
-            lease_name=f"agent-{repo.cluster}",
-            lease_duration=15.0,
-            listen="127.0.0.1:0",
-            identity="watcher",
-        )
-        agent = Agent(options, api=KubeApi(controlplane.api_client()))
-        thread = threading.Thread(target=agent.run, daemon=True)
-        thread.start()
-        started.append((agent, thread))
-        return agent
-
-    yield start
-    for agent, thread in started:
-        agent.stop.set()
-        agent.wake.set()
-        thread.join(60)
 
 
 def configmap(kube: KubeApi, namespace: str, name: str) -> dict | None:

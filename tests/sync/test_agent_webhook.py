@@ -11,7 +11,7 @@ import pytest
 from gitkube.sync.webhook import github_signature, verify
 from tests.sync.conftest import CONFIGMAP, git
 from tests.sync.test_agent import pushed_to_a_bare_remote, wait_for
-from tests.sync.test_agent_watch import configmap, running_agent  # noqa: F401 - a fixture
+from tests.sync.test_agent_watch import configmap
 
 SECRET = b"s3cret-shared-with-the-forge"
 
@@ -57,7 +57,7 @@ def test_a_signed_push_syncs_at_once_and_a_wrong_signature_changes_nothing(
     running_agent,
     kube,
     tmp_path: Path,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     monkeypatch.setenv("GITKUBE_CACHE", str(tmp_path / "cache"))
     repo = sync_repo({"apps/web/config.yaml": CONFIGMAP.format(name="web-conf", value="v1")})
