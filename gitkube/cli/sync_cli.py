@@ -296,15 +296,16 @@ def agent(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with reported_errors():
-        placed: Shard | None = None
-        if shards > 1 or shard is not None:
-            index = shard if shard is not None else ordinal_from_hostname(socket.gethostname())
-            if index is None:
-                raise GitkubeError(
-                    f"--shards {shards}: give --shard, or run in a StatefulSet (hostname "
-                    f"{socket.gethostname()} ends in no ordinal)"
-                )
-            placed = Shard(index, shards)
+        # One agent is shard 0 of 1: scaling down to it adopts the other shards' apps.
+        index = shard
+        if index is None:
+            index = 0 if shards == 1 else ordinal_from_hostname(socket.gethostname())
+        if index is None:
+            raise GitkubeError(
+                f"--shards {shards}: give --shard, or run in a StatefulSet (hostname "
+                f"{socket.gethostname()} ends in no ordinal)"
+            )
+        placed = Shard(index, shards)
         options = AgentOptions(
             sync=_options(
                 repo,
