@@ -23,6 +23,7 @@ import contextlib
 import copy
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -180,8 +181,10 @@ class Informer:
         self._stop.set()
         response = self._response
         if response is not None:
-            with contextlib.suppress(Exception):  # a dead socket may fail to close any way
-                response.close()  # unblocks a read in progress
+            # Shut the socket down rather than close the response: close() waits for
+            # the reading thread's buffer lock, up to the whole watch timeout.
+            with contextlib.suppress(Exception):  # a dead socket may fail any way
+                response.connection.sock.shutdown(socket.SHUT_RDWR)
 
     def _run(self) -> None:
         relist = True
