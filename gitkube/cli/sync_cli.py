@@ -264,6 +264,20 @@ def agent(
         str, typer.Option(help="HOST:PORT for /metrics and /healthz.")
     ] = "127.0.0.1:9090",
     identity: Annotated[str, typer.Option(help="This agent's name in the Lease.")] = "",
+    watch: Annotated[
+        bool, typer.Option(help="Watch the managed kinds after the first run (drift in seconds).")
+    ] = True,
+    webhook_secret_file: Annotated[
+        str | None,
+        typer.Option(help="Secret shared with the forge; enables POST /hooks/git."),
+    ] = None,
+    shards: Annotated[
+        int, typer.Option(help="Run as one of N agents, each owning the apps that hash to it.")
+    ] = 1,
+    shard: Annotated[
+        int | None,
+        typer.Option(help="This agent's shard (default: the StatefulSet ordinal in the hostname)."),
+    ] = None,
     allow_mass_prune: Annotated[bool, typer.Option(help="See gitkube sync.")] = False,
     verify_rendered: VerifyRendered = None,
     verify_source: VerifySource = None,
@@ -274,11 +288,24 @@ def agent(
     """Fetch the rendered branch, sync when it moves and every interval; one agent at a time."""
     import logging
     import signal
+    import socket
 
+    from gitkube.primitives.errors import GitkubeError
     from gitkube.sync.agent import Agent, AgentOptions, parse_duration
+    from gitkube.sync.shard import Shard, ordinal_from_hostname
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     with reported_errors():
+        # One agent is shard 0 of 1: scaling down to it adopts the other shards' apps.
+        index = shard
+        if index is None:
+            index = 0 if shards == 1 else ordinal_from_hostname(socket.gethostname())
+        if index is None:
+            raise GitkubeError(
+                f"--shards {shards}: give --shard, or run in a StatefulSet (hostname "
+                f"{socket.gethostname()} ends in no ordinal)"
+            )
+        placed = Shard(index, shards)
         options = AgentOptions(
             sync=_options(
                 repo,
@@ -300,6 +327,9 @@ def agent(
             lease_duration=parse_duration(lease_duration),
             listen=listen,
             identity=identity,
+            watch=watch,
+            webhook_secret_file=webhook_secret_file,
+            shard=placed,
         )
         runner = Agent(options)
         host, port = runner.serve()

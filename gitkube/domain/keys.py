@@ -41,6 +41,9 @@ LAST_SYNCED_COMMIT_ANNOTATION = f"{STATUS_PREFIX}last-synced-commit"
 MEMBER_KINDS_STATUS_ANNOTATION = f"{STATUS_PREFIX}group-kinds"
 # Why the latest run was refused by a trust check (until one passes; gitkube status shows it).
 REFUSED_ANNOTATION = "verify.gitkube.dev/refused"
+# How many shards the agent that owns this ApplySet runs with (gitkube.sync.shard):
+# a sibling adopts an app only from a shard that counts the same, or that stopped.
+SHARDS_ANNOTATION = "gitkube.dev/shards"
 # The other sync targets (e.g. "gce") that own objects of this ApplySet.
 TARGETS_ANNOTATION = "gitkube.dev/targets-in-use"
 

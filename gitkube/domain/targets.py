@@ -104,6 +104,26 @@ class Change:
         }
 
 
+class Handover(Protocol):
+    """Between the shards of a sharded agent (:mod:`gitkube.sync.shard`): which
+    live objects this run may adopt from a sibling shard, and which of its own
+    members it releases to one (kept, never pruned: the sibling adopts them)."""
+
+    def sibling(self, applyset_id: str) -> int | None:
+        """The shard whose ApplySet id this is, ``None`` when it is no sibling's."""
+        ...
+
+    def waits_for(self, applyset_id: str) -> str | None:
+        """Why an object of that sibling cannot be adopted yet (it still claims
+        the app); ``None`` when it may be adopted now."""
+        ...
+
+    def moved_to(self, oid: ObjectId) -> int | None:
+        """The shard that now owns the app of a member this run no longer wants,
+        ``None`` when the object left the repo (prune it)."""
+        ...
+
+
 @dataclass(frozen=True)
 class SyncSettings:
     """What a target needs to know about the run: config, credentials, permissions."""
@@ -118,6 +138,7 @@ class SyncSettings:
     allow_replace: bool = False
     rendered_commit: str | None = None
     source_commit: str | None = None
+    handover: Handover | None = None  # a sharded agent's shard (gitkube.sync.shard)
 
 
 @dataclass

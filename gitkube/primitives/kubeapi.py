@@ -329,6 +329,40 @@ class KubeApi:
         with collector_paused():  # a big LIST: a million small objects at once
             return json.loads(data)
 
+    def stream(self, path: str, *, query: Mapping[str, Any], read_timeout: float) -> Any:
+        """Open a streaming GET (a watch): the urllib3 response, its body not read yet.
+
+        Counted as ``WATCH`` in the request log. An error status raises
+        :class:`KubeApiError` as :meth:`request` does; the caller closes the response.
+        """
+        self.log.verbs["WATCH"] += 1
+        self.log.entries.append(("WATCH", path))
+        method_, url, header_params, body_text, post_params = self.api_client.param_serialize(
+            "GET",
+            path,
+            query_params=[(k, v) for k, v in query.items() if v is not None],
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self.api_client.call_api(
+                method_,
+                url,
+                header_params=header_params,
+                body=body_text,
+                post_params=post_params,
+                _request_timeout=(CONNECT_TIMEOUT, read_timeout),
+            )
+        except ApiException as exc:
+            raise self._unreachable(exc.reason) from None
+        except Exception as exc:  # urllib3 connection errors and the like
+            raise self._unreachable(exc) from None
+        if response.status >= 400:
+            raise _api_error("GET", path, response.status, response.read())
+        return response.response  # urllib3's, read as it arrives
+
     def ensure_namespace(self, name: str) -> None:
         """Create namespace ``name`` unless it exists (another writer racing us is fine)."""
         try:

@@ -39,12 +39,15 @@ from gitkube.domain.ownership import PARENT_NAMESPACE
 from gitkube.domain.targets import Action
 from gitkube.primitives.errors import GitkubeError, SafetyRefusal
 from gitkube.primitives.kubeapi import KubeApi
+from gitkube.sync import webhook
 from gitkube.sync.desired import load_desired
 from gitkube.sync.faults import FaultReport
 from gitkube.sync.lease import Lease
 from gitkube.sync.run import SyncOptions, sync
+from gitkube.sync.shard import Shard, applyset_of, lease_of, record_count, sharded
 from gitkube.sync.source import open_source
 from gitkube.sync.status_page import AgentStatus, render_page
+from gitkube.sync.watch import WatchingKubeApi
 
 log = logging.getLogger("gitkube.agent")
 
@@ -69,6 +72,9 @@ class AgentOptions:
     lease_duration: float = 30.0
     listen: str = "127.0.0.1:9090"
     identity: str = ""
+    watch: bool = True  # keep a watch per managed kind after the first run (gitkube.sync.watch)
+    webhook_secret_file: str | None = None  # enables POST /hooks/git (gitkube.sync.webhook)
+    shard: Shard | None = None  # --shards N --shard I (gitkube.sync.shard)
 
 
 class Metrics:
@@ -107,6 +113,23 @@ class Metrics:
             ["app", "state"],
             registry=self.registry,
         )
+        self.watches = Gauge(
+            "gitkube_watches",
+            "Kinds this agent watches (one informer each).",
+            registry=self.registry,
+        )
+        self.wakeups = Counter(
+            "gitkube_wakeups",
+            "Syncs started before the poll was due, by cause (drift, webhook).",
+            ["cause"],
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "gitkube_webhook_requests",
+            "Requests to /hooks/git, by HTTP status answered (202 sync, 401 refused).",
+            ["status"],
+            registry=self.registry,
+        )
 
         self.fetch_errors = Counter(
             "gitkube_source_fetch_errors",
@@ -141,8 +164,17 @@ class Agent:
     def __init__(self, options: AgentOptions, api: KubeApi | None = None) -> None:
         self.options = options
         self.identity = options.identity or f"{socket.gethostname()}-{id(self):x}"
-        self.api = api or KubeApi.connect(options.sync.kubeconfig, options.sync.context)
-        self.lease = Lease(self.api, options.lease_name, self.identity, options.lease_duration)
+        plain = api or KubeApi.connect(options.sync.kubeconfig, options.sync.context)
+        # Sync's LISTs come from watches once the first run named the kinds.
+        self.api: KubeApi = (
+            WatchingKubeApi(plain, lambda _: self.wake.set()) if options.watch else plain
+        )
+        self.wake = threading.Event()  # drift or a webhook: do not wait for the poll
+        self._desired: Any = None  # the last rendered commit read, reused while it is current
+        shard = options.shard
+        lease_name = lease_of(options.lease_name, shard.index) if shard else options.lease_name
+        self.lease = Lease(self.api, lease_name, self.identity, options.lease_duration)
+        self._count_recorded = False  # this shard's count is on its parent
         self.metrics = Metrics()
         self.stop = threading.Event()
         self.heartbeat = time.monotonic()
@@ -180,6 +212,14 @@ class Agent:
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
+            def do_POST(self) -> None:
+                if self.path.split("?", 1)[0] != webhook.PATH:
+                    self._send(404, b"not found\n", "text/plain")
+                    return
+                verdict = agent.webhook(self)
+                agent.metrics.webhooks.labels(status=str(verdict.status)).inc()
+                self._send(verdict.status, f"{verdict.message}\n".encode(), "text/plain")
+
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -194,6 +234,22 @@ class Agent:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         address = self._server.server_address
         return str(address[0]), int(address[1])
+
+    def webhook(self, request: BaseHTTPRequestHandler) -> webhook.Verdict:
+        """Check a /hooks/git request; a verified push wakes the loop to fetch and sync."""
+        try:
+            length = int(request.headers.get("Content-Length") or "")
+        except ValueError:
+            return webhook.Verdict(411, "Content-Length required")
+        if not 0 <= length <= webhook.MAX_BODY:
+            return webhook.Verdict(413, f"body over {webhook.MAX_BODY} bytes")
+        body = request.rfile.read(length)
+        secret = webhook.read_secret(self.options.webhook_secret_file)
+        verdict = webhook.verify(secret, request.headers.get, body)
+        if verdict.status == 202:
+            self.metrics.wakeups.labels(cause="webhook").inc()
+            self.wake.set()
+        return verdict
 
     def healthy(self) -> bool:
         # The loop beats at least every poll; three missed beats is a stall.
@@ -219,11 +275,40 @@ class Agent:
                     if leader
                     else min(self.options.poll, self.options.lease_duration / 3)
                 )
-                self.stop.wait(wait)
+                self._sleep(wait)
         finally:
+            if isinstance(self.api, WatchingKubeApi):
+                self.api.close()
             self.lease.release()
             if self._server is not None:
                 self._server.shutdown()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait for the next poll, or less when woken (drift, a webhook) or stopped."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.wake.wait(min(left, 0.5)):
+                break
+        self.wake.clear()
+
+    def _drift(self) -> list[str]:
+        """The members a watch saw change by another hand since the last tick."""
+        if not isinstance(self.api, WatchingKubeApi):
+            return []
+        drift = self.api.take_drift()
+        if drift:
+            log.info("drift: %s; syncing now", "; ".join(drift[:5]))
+            self.metrics.wakeups.labels(cause="drift").inc()
+        return drift
+
+    def _read_desired(self) -> Any:
+        """The rendered commit, read again only when the branch moved."""
+        store = open_source(self.options.sync.repo)
+        commit, _ = store.resolve_commit(self.options.sync.ref)
+        if self._desired is None or self._desired.commit != commit:
+            self._desired = load_desired(store, self.options.sync.ref)
+        return self._desired
 
     def _tick(self) -> bool:
         """One pass of the loop: as leader, sync when the branch moved or a full
@@ -241,7 +326,7 @@ class Agent:
         if not leader:
             return False
         try:
-            desired = load_desired(open_source(self.options.sync.repo), self.options.sync.ref)
+            desired = self._read_desired()
         except GitkubeError as exc:
             self.metrics.errors.inc()
             self.metrics.fetch_errors.inc()
@@ -253,22 +338,40 @@ class Agent:
             log.error("cannot read the rendered branch: %s (keeping %s applied)", exc, applied)
             return True
         self.faults.clear("source")
-        due = desired.commit != self._last_commit or time.monotonic() >= self._next_full
+        due = (
+            bool(self._drift())
+            or desired.commit != self._last_commit
+            or time.monotonic() >= self._next_full
+        )
         if desired.commit == self._refused[0] and time.monotonic() < self._refused[1]:
             due = False  # a refused commit is tried again each interval, not each poll
         went_through = not due or self._sync_once(desired)
         if due and went_through:
             self._last_commit = desired.commit
             self._next_full = time.monotonic() + self.options.interval
+            if isinstance(self.api, WatchingKubeApi):
+                shard = self.options.shard
+                applyset = applyset_of(desired.applyset, shard.index if shard else 0)
+                self.api.member_ids = frozenset({applyset.id})
+                self.metrics.watches.set(self.api.watch_listed())
         if went_through:  # the API faults are over
             self.faults.clear("unauthorized", "forbidden", "unreachable", "throttled", "server")
         return True
 
     def _sync_once(self, desired: Any) -> bool:
         started = time.monotonic()
+        options = self.options.sync
         try:
+            shard = self.options.shard
+            if shard is not None:
+                if not self._count_recorded:  # before this shard's first write
+                    record_count(self.api, shard, desired.applyset)
+                    self._count_recorded = True
+                options, desired = sharded(
+                    options, desired, self.api, shard, self.options.lease_name
+                )
             result = sync(
-                self.options.sync,
+                options,
                 should_continue=lambda: not self.stop.is_set() and self.lease.held(),
                 desired=desired,
                 assess_health=True,

@@ -16,6 +16,7 @@ from gitkube.domain.targets import (
     Action,
     Change,
     DesiredObject,
+    Handover,
     ObjectId,
     SyncResult,
     SyncSettings,
@@ -67,6 +68,7 @@ class SyncOptions:
     allow_mass_prune: bool = False
     trust: TrustOptions = field(default_factory=TrustOptions)  # signatures, rewinds, re-render
     age_key_file: str | None = None  # decrypts SOPS Secrets (gitkube/sync/sops.py)
+    handover: Handover | None = None  # the agent's shard, when sharded (gitkube/sync/shard.py)
 
 
 @dataclass
@@ -96,6 +98,7 @@ def _settings(options: SyncOptions, desired: DesiredState) -> SyncSettings:
         allow_replace=options.allow_replace,
         rendered_commit=desired.commit,
         source_commit=desired.source_commit,
+        handover=options.handover,
     )
 
 

@@ -618,6 +618,7 @@ class ControlPlane:
         self._kubeconfig: Path | None = None
         self.etcd_url: str | None = None
         self.startup_seconds: float | None = None
+        self._killed_port: int | None = None
 
     # -- lifecycle
 
@@ -675,17 +676,19 @@ class ControlPlane:
         self._server = self._kubeconfig = self._ca = self.etcd_url = None
 
     def kill_apiserver(self) -> None:
-        """SIGKILL the kube-apiserver, as a crash would (etcd and its data stay): for fault tests."""
+        """SIGKILL the kube-apiserver, as a crash would (etcd and its data stay): for fault
+        tests. :meth:`start_apiserver` brings it back on the same port."""
         children = self._require_children()
-        proc = children.procs[-1]
+        proc = next(p for p in children.procs if "kube-apiserver" in str(p.args))
+        self._killed_port = int(self.server.rsplit(":", 1)[1])
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         children.procs.remove(proc)
         self._server = None
 
-    def restart_apiserver(self) -> str:
-        """Start the kube-apiserver again on the same etcd and PKI (on a new port); its URL."""
-        self._start_apiserver(self._require_children().workdir)
+    def start_apiserver(self) -> str:
+        """Start the killed kube-apiserver again on the same port, etcd and PKI; its URL."""
+        self._start_apiserver(self._require_children().workdir, port=self._killed_port)
         return self.server
 
     @property
@@ -885,9 +888,19 @@ class ControlPlane:
         self._wait("etcd", proc, workdir, probe)
         self.etcd_url = client_url
 
-    def _start_apiserver(self, workdir: Path) -> None:
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver (SIGTERM) and start it again on the same port over the
+        same etcd: clients keep their kubeconfig, watches are cut (tests of resuming)."""
+        children = self._require_children()
+        old = next(p for p in children.procs if "kube-apiserver" in str(p.args))
+        _stop_group(old, grace=10.0)
+        children.procs.remove(old)
+        port = int(self.server.rsplit(":", 1)[1])
+        self._start_apiserver(children.workdir, port=port)
+
+    def _start_apiserver(self, workdir: Path, port: int | None = None) -> None:
         pki = workdir / "pki"
-        port = free_port()
+        port = port or free_port()
         server = f"https://127.0.0.1:{port}"
         argv = [
             str(self.bin_dir / "kube-apiserver"),

@@ -399,6 +399,14 @@ class KubernetesTarget:
                 continue  # a hook's run: its hook-delete policy decides (gitkube.sync.hooks)
             app, source = _recorded_origin(obj)
             change = Change(self.name, Action.DELETE, oid, app=app, live=obj, source=source)
+            handover = self.settings.handover
+            shard = handover.moved_to(oid) if handover else None
+            if shard is not None:
+                # Released, not pruned: shard `shard` adopts it in place.
+                change.action = Action.UNCHANGED
+                change.note = f"released to shard {shard}: its app hashes there now"
+                changes.append(change)
+                continue
             reason = first_refusal(filters, oid, obj)
             if reason:
                 change.action = Action.UNCHANGED
@@ -486,6 +494,20 @@ class KubernetesTarget:
                 "sync again once it is gone"
             )
             return change, None
+        handover = self.settings.handover
+        sibling_id = (live.get("metadata", {}).get("labels") or {}).get(PART_OF_LABEL)
+        if not self._is_member(live) and handover and sibling_id:
+            shard = handover.sibling(sibling_id)
+            if shard is not None:
+                # Another shard's: adopted in place once it let go, never re-created.
+                waiting = handover.waits_for(sibling_id)
+                if waiting:
+                    change.note = f"not adopted yet from shard {shard}: {waiting}"
+                    return change, None
+                change.action = Action.UPDATE
+                change.adopt = True
+                change.note = f"adopt from shard {shard}: its app hashes to this shard now"
+                return change, None
         if not self._is_member(live):
             change.action = Action.UPDATE
             change.adopt = True

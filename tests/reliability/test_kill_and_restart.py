@@ -108,7 +108,7 @@ def test_the_api_server_killed_mid_sync_prunes_nothing_and_the_next_run_converge
         assert proxy.requests("DELETE") == []
 
         proxy.on_forwarded = None
-        proxy.retarget(cp.restart_apiserver())
+        proxy.retarget(cp.start_apiserver())
         kube = KubeApi(cp.api_client())
         live = owned_configmaps(kube, namespace)
         assert len(live) == 30  # nothing pruned on the partial run

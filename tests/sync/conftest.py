@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from gitkube.primitives.kubeapi import KubeApi
+from gitkube.sync.agent import Agent, AgentOptions
+from gitkube.sync.run import SyncOptions
 from tests.conftest import Cli, write_tree
 
 
@@ -171,3 +174,41 @@ def kubectl_diff_rendered(
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
     return result, changed
+
+
+HOUR = 3600.0
+
+
+@pytest.fixture
+def running_agent(sync_repo, controlplane) -> Iterator[Callable[..., Agent]]:
+    started: list[tuple[Agent, threading.Thread]] = []
+
+    def start(
+        repo,
+        *,
+        interval: float = HOUR,
+        poll: float = HOUR,
+        remote: str | None = None,
+        webhook_secret_file: str | None = None,
+    ) -> Agent:
+        options = AgentOptions(
+            sync=SyncOptions(repo=remote or str(repo.path), kubeconfig=str(repo.kubeconfig)),
+            webhook_secret_file=webhook_secret_file,
+            interval=interval,
+            poll=poll,
+            lease_name=f"agent-{repo.cluster}",
+            lease_duration=15.0,
+            listen="127.0.0.1:0",
+            identity="watcher",
+        )
+        agent = Agent(options, api=KubeApi(controlplane.api_client()))
+        thread = threading.Thread(target=agent.run, daemon=True)
+        thread.start()
+        started.append((agent, thread))
+        return agent
+
+    yield start
+    for agent, thread in started:
+        agent.stop.set()
+        agent.wake.set()
+        thread.join(60)
