@@ -52,7 +52,7 @@ from gitkube.domain.scopes import crd_scopes, scopes_digest
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
 from gitkube.primitives.kubeyaml import room_for_nesting
-from gitkube.primitives.yamlio import dump_document
+from gitkube.primitives.yamlio import dump_document, load_documents
 from gitkube.render.pipeline import (
     INVENTORY_FILE,
     YAML_SUFFIXES,
@@ -61,6 +61,7 @@ from gitkube.render.pipeline import (
     read_config,
     render_tree,
 )
+from gitkube.render.sources import SourceLayout, source_layout, tool_stamp
 
 CACHE_FORMAT = "gitkube-render-cache/3"
 KEEP_TREES = 8  # rendered trees whose entries are kept
@@ -83,6 +84,8 @@ RENDER_MODULES = (
     "domain/schema.py",
     "domain/scopes.py",
     "primitives/yamlio.py",
+    "domain/sources.py",
+    "render/sources.py",
 )
 
 # Fetches the content of blobs by id.
@@ -407,13 +410,29 @@ def render_listing(
     code_stamp = _code_stamp(hooks)
     fp = fingerprint(hooks, code_stamp)
 
+    # Kustomize and helm apps read more than their own YAML (bases, charts,
+    # values): they are keyed by every file they may read and the tools on PATH.
+    layout = source_layout(visible, lambda path: load_documents(read_sources([path])[path], path))
+    tools = tool_stamp() if layout.apps else []
     dirs: dict[str, list[str]] = {}
     for path in sorted(visible):
-        if path.endswith(YAML_SUFFIXES):
+        if path.endswith(YAML_SUFFIXES) and posixpath.dirname(path) not in layout.not_apps:
             dirs.setdefault(posixpath.dirname(path), []).append(path)
     id_kind = blob_id(b"")  # the empty blob's id tells sha1 from sha256
     app_keys = {
-        d: _key("app", fp, id_kind, config_oid, d, [(p, visible[p]) for p in files])
+        d: _key(
+            "app",
+            fp,
+            id_kind,
+            config_oid,
+            d,
+            [(p, visible[p]) for p in files],
+            *(
+                [[(p, visible[p]) for p in layout.apps[d].inputs], tools]
+                if d in layout.apps
+                else []
+            ),
+        )
         for d, files in dirs.items()
         if d
     }
@@ -453,9 +472,11 @@ def render_listing(
         progress(f"rendering {len(app_keys) - len(cached)} of {len(app_keys)} apps")
 
     if not cached:
-        rendered, apps = _render_all(visible, read_sources, config, hooks, blob_id)
+        rendered, apps = _render_all(visible, read_sources, config, hooks, blob_id, layout)
     else:
-        rendered, apps = _render_rest(visible, read_sources, config, hooks, dirs, cached, blob_id)
+        rendered, apps = _render_rest(
+            visible, read_sources, config, hooks, dirs, cached, blob_id, layout
+        )
     rendered.cache_hits = sum(1 for a in apps if cached.get(a.app.path) is a)
     rendered.code_stamp = code_stamp
     rendered.loader = load_app_files  # contents of cached apps are read when asked for
@@ -518,9 +539,14 @@ def _render_all(
     config: RepoConfig,
     hooks: PluginHooks,
     blob_id: Callable[[bytes], str],
+    layout: SourceLayout,
 ) -> tuple[RenderedSource, list[RenderedApp]]:
-    # Only what the renderer reads: YAML files (other files may be large and are not read).
-    wanted = [p for p in visible if p.endswith(YAML_SUFFIXES)]
+    # Only what the renderer reads: YAML files (other files may be large and are
+    # not read), and every input of a tool-built app (chart templates, .tgz files).
+    wanted = sorted(
+        {p for p in visible if p.endswith(YAML_SUFFIXES)}
+        | {p for found in layout.apps.values() for p in found.inputs}
+    )
     result = render_tree(MemoryTree(read(wanted)), plugins=lambda _c: hooks)
     apps = _split(result, result.all_files(None)[INVENTORY_FILE])
     rendered = _assemble(config, apps, list(result.warnings), hooks, blob_id)
@@ -601,9 +627,13 @@ def _render_rest(
     dirs: Mapping[str, list[str]],
     cached: Mapping[str, RenderedApp],
     blob_id: Callable[[bytes], str],
+    layout: SourceLayout,
 ) -> tuple[RenderedSource, list[RenderedApp]]:
     """Render the apps that missed the cache, then check the whole set."""
     wanted = [p for d, files in dirs.items() if d not in cached for p in files]
+    for d in dirs:
+        if d not in cached and d in layout.apps:
+            wanted.extend(sorted(set(layout.apps[d].inputs) - set(wanted)))
     if CONFIG_FILE in visible and CONFIG_FILE not in wanted:
         wanted.append(CONFIG_FILE)
     sources = read(wanted)
@@ -620,7 +650,7 @@ def _render_rest(
     if any(app.scopes != digest for app in cached.values()):
         # A CRD changed scope (or came or went) since those apps were
         # rendered: their namespaces may differ now, so render everything.
-        return _render_all(visible, read, config, hooks, blob_id)
+        return _render_all(visible, read, config, hooks, blob_id, layout)
     apps = {a.app.path: a for a in _split(partial, None)}
     apps.update(cached)
     ordered = [apps[d] for d in sorted(apps)]
@@ -673,6 +703,7 @@ def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes,
             "settings": app.settings,
             "settingsFile": app.settings_file,
             "manifestFiles": app.manifest_files,
+            "renderedWith": app.rendered_with,
         },
         "objects": objects,
         "crds": [[group, kind, namespaced] for (group, kind), namespaced in rendered.crds.items()],
@@ -692,6 +723,7 @@ def _app_from_json(raw: bytes) -> RenderedApp | None:
             settings=a["settings"],
             settings_file=a["settingsFile"],
             manifest_files=list(a["manifestFiles"]),
+            rendered_with=a.get("renderedWith"),
         )
         objects = [
             RenderedObject(
