@@ -12,7 +12,6 @@ reported, never silently dropped; ``OUT`` must be new or empty.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,10 +148,10 @@ def _map(
     if kind == "flux-source":
         return None  # a GitRepository/HelmRepository: the repo itself, or what charts come from
     if kind == "argo-Application":
-        return _map_argo(spec, name, origin, files, report)
+        return _map_argo(spec, origin, files, report)
     if kind == "flux-Kustomization":
-        return _map_flux_kustomization(spec, name, origin, files, report)
-    return _map_flux_helm(spec, name, origin, files, report)
+        return _map_flux_kustomization(spec, origin, files, report)
+    return _map_flux_helm(spec, origin, files, report)
 
 
 def _note_unmapped(
@@ -164,7 +163,7 @@ def _note_unmapped(
 
 
 def _map_argo(
-    spec: Mapping[str, Any], name: str, origin: str, files: list[str], report: ImportReport
+    spec: Mapping[str, Any], origin: str, files: list[str], report: ImportReport
 ) -> ImportedApp | None:
     sources = spec.get("sources")
     if sources:
@@ -185,8 +184,6 @@ def _map_argo(
         )
         return None
     settings: dict[str, Any] = {}
-    if _dns_label(name):
-        settings["name"] = name
     destination = _mapping(spec.get("destination"))
     if isinstance(destination.get("namespace"), str) and destination["namespace"]:
         settings["namespace"] = destination["namespace"]
@@ -249,7 +246,7 @@ def _map_argo(
 
 
 def _map_flux_kustomization(
-    spec: Mapping[str, Any], name: str, origin: str, files: list[str], report: ImportReport
+    spec: Mapping[str, Any], origin: str, files: list[str], report: ImportReport
 ) -> ImportedApp | None:
     directory = _repo_path(spec.get("path"), files)
     if directory is None:
@@ -258,8 +255,6 @@ def _map_flux_kustomization(
         )
         return None
     settings: dict[str, Any] = {}
-    if _dns_label(name):
-        settings["name"] = name
     if isinstance(spec.get("targetNamespace"), str):
         settings["namespace"] = spec["targetNamespace"]
     if _has(files, directory, KUSTOMIZATION_FILES):
@@ -288,7 +283,7 @@ def _map_flux_kustomization(
 
 
 def _map_flux_helm(
-    spec: Mapping[str, Any], name: str, origin: str, files: list[str], report: ImportReport
+    spec: Mapping[str, Any], origin: str, files: list[str], report: ImportReport
 ) -> ImportedApp | None:
     chart_spec = (
         (spec.get("chart") or {}).get("spec") if isinstance(spec.get("chart"), dict) else None
@@ -316,8 +311,6 @@ def _map_flux_helm(
     if local:
         options["values"] = local
     settings: dict[str, Any] = {"source": {"helm": options}}
-    if _dns_label(name):
-        settings["name"] = name
     namespace = spec.get("targetNamespace")
     if isinstance(namespace, str):
         settings["namespace"] = namespace
@@ -341,10 +334,6 @@ def _repo_path_file(entry: str, files: list[str]) -> str | None:
 
 def _has(files: list[str], directory: str, names: tuple[str, ...]) -> bool:
     return any(f"{directory}/{n}" in files for n in names)
-
-
-def _dns_label(name: str) -> bool:
-    return bool(re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name))
 
 
 def _images(entries: list[Any], origin: str, report: ImportReport) -> list[dict[str, str]]:

@@ -65,6 +65,8 @@ def split_reference(name: str, ref: str) -> tuple[str | None, str | None, str | 
         raise GitkubeError(f'"{printable(name)}" is not an image name')
     if _DIGEST.fullmatch(ref):
         return None, None, ref
+    if ref.startswith("sha256:"):
+        raise GitkubeError(f'"{printable(ref)}": a digest is sha256:<64 hex digits>')
     if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", ref):
         return None, ref, None
     base, _, digest = ref.partition("@")
@@ -202,8 +204,9 @@ def _owner_of(mapping: CommentedMap, key: str) -> CommentedMap:
     """The mapping that holds ``key`` as written: itself, or one merged in with ``<<``."""
     if key in mapping.lc.data:
         return mapping
-    for _position, merged in getattr(mapping, "merge", []) or []:
-        if key in merged:
+    for item in getattr(mapping, "merge", []) or []:
+        merged = item[1] if isinstance(item, tuple) else item  # (position, map) in older ruamel
+        if isinstance(merged, CommentedMap) and key in merged:
             return _owner_of(merged, key)
     raise GitkubeError(f"{key} is not in the mapping")
 

@@ -201,6 +201,9 @@ def render_tree(
                     if found
                     else TreeAppSource(app, PLAIN, {}, app.manifest_files, parsed, checkout)
                 )
+                if source.kind == PLAIN:
+                    # read before the hook: a bad manifest is the user's error, not a plugin's
+                    source.manifests()
                 objects = _checked(hooks.source(app, ctx, source), app)
                 if "name" not in app.settings:
                     app.name = (

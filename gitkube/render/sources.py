@@ -381,13 +381,16 @@ class TreeAppSource:
         self.inputs = inputs
         self._parsed = parsed
         self._checkout = checkout
+        self._manifests: list[SourceObject] | None = None
 
     def manifests(self) -> list[SourceObject]:
-        return [
-            SourceObject(doc, file, item, checked=True)
-            for file in self.app.manifest_files
-            for doc, item in expand_documents(self._parsed[file], file)
-        ]
+        if self._manifests is None:
+            self._manifests = [
+                SourceObject(doc, file, item, checked=True)
+                for file in self.app.manifest_files
+                for doc, item in expand_documents(self._parsed[file], file)
+            ]
+        return list(self._manifests)
 
     def checkout(self) -> Path:
         return self._checkout.path()

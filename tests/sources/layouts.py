@@ -22,6 +22,7 @@ KUSTOMIZE_GUESTBOOK = {
         kind: Deployment
         metadata:
           name: guestbook-ui
+          labels: {app: guestbook-ui}
         spec:
           replicas: 1
           revisionHistoryLimit: 3
@@ -41,6 +42,7 @@ KUSTOMIZE_GUESTBOOK = {
         kind: Service
         metadata:
           name: guestbook-ui
+          labels: {app: guestbook-ui}
         spec:
           ports: [{port: 80, targetPort: 80}]
           selector: {app: guestbook-ui}
@@ -55,7 +57,7 @@ KUSTOMIZE_OVERLAY = {
     "bases/web/deployment.yaml": """\
         apiVersion: apps/v1
         kind: Deployment
-        metadata: {name: web}
+        metadata: {name: web, labels: {app: web}}
         spec:
           replicas: 1
           selector: {matchLabels: {app: web}}
@@ -67,7 +69,7 @@ KUSTOMIZE_OVERLAY = {
     "bases/web/service.yaml": """\
         apiVersion: v1
         kind: Service
-        metadata: {name: web}
+        metadata: {name: web, labels: {app: web}}
         spec: {selector: {app: web}, ports: [{port: 80}]}
         """,
     "components/probes/kustomization.yaml": """\
@@ -96,6 +98,7 @@ KUSTOMIZE_OVERLAY = {
           files: [settings.properties]
         """,
     "overlays/prod/settings.properties": "colour=blue\n",
+    "overlays/prod/app.yaml": "name: web\n",
 }
 
 HELM_GUESTBOOK = {

@@ -29,7 +29,11 @@ def assert_same_as_plain(cli, make_repo, tmp_path, files, app, tools) -> dict[st
     result = cli("render", repo, "--out", out)
     assert result.returncode == 0, result.stderr
     built = run_tool(tools, "kustomize", "build", app, cwd=repo)
-    plain_repo = make_repo({f"{app}/built.yaml": built}, name="plain-repo")
+    plain = {f"{app}/built.yaml": built}
+    if f"{app}/app.yaml" in files:  # the same settings, less the source
+        lines = files[f"{app}/app.yaml"].splitlines(keepends=True)
+        plain[f"{app}/app.yaml"] = "".join(x for x in lines if not x.startswith("source:"))
+    plain_repo = make_repo(plain, name="plain-repo")
     plain_out = tmp_path / "plain-out"
     assert cli("render", plain_repo, "--out", plain_out).returncode == 0
     ours, theirs = rendered(out), rendered(plain_out)
@@ -51,7 +55,7 @@ def test_guestbook_equals_kustomize_build_plus_gitkube_labels(
     )
     labels = deployment["metadata"]["labels"]
     assert labels["tier"] == "frontend"  # kustomize's
-    assert labels["app"] == "kustomize-guestbook"  # gitkube's
+    assert labels["app"] == "guestbook-ui"  # gitkube's (the name the labels give)
     assert labels["app.kubernetes.io/managed-by"] == "gitkube"
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example/guestbook-ui:0.2"  # kustomize images
