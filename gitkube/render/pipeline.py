@@ -223,9 +223,7 @@ def render_tree(
     applyset = applyset_for(config)
     for resource in resources:
         with errors.collect():
-            settle_identity(
-                resource, scopes, resource.app.settings.get("namespace") or config.namespace
-            )
+            settle_identity(resource, scopes, _default_namespace(resource.app, config))
             hooks.transform(resource, ctx)
             stamp_ownership(resource, applyset)
             stamp_dependencies(resource)
@@ -406,6 +404,15 @@ def _app_key_validators(
             raise GitkubeError(f'app.yaml key "{key}" is reserved by gitkube', plugin=plugin)
         keys[key] = (plugin, schema)
     return {key: (plugin, strict_validator(schema)) for key, (plugin, schema) in keys.items()}
+
+
+def _default_namespace(app: App, config: RepoConfig) -> str:
+    """Where the app's namespaced objects without a namespace go: a helm app's
+    release namespace (as ``helm install -n`` would), else the app's, else the repo's."""
+    source = app.settings.get("source")
+    helm = source.get("helm") if isinstance(source, dict) else None
+    release = helm.get("namespace") if isinstance(helm, dict) else None
+    return str(release or app.settings.get("namespace") or config.namespace)
 
 
 def _checked(objects: list[SourceObject], app: App) -> list[SourceObject]:

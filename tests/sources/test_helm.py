@@ -22,16 +22,21 @@ def without_helm_managed_by(text: str) -> str:
     docs = [d for d in yaml.safe_load_all(text) if d]
     for doc in docs:
         doc["metadata"].get("labels", {}).pop("app.kubernetes.io/managed-by", None)
-    return yaml.safe_dump_all(docs)
+    return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def compare_with_helm_template(cli, make_repo, tmp_path, files, app, tools, helm_args):
+def compare_with_helm_template(
+    cli, make_repo, tmp_path, files, app, tools, helm_args, plain_settings=None
+):
     repo = make_repo(files, name="helm-repo")
     out = tmp_path / "out"
     result = cli("render", repo, "--out", out)
     assert result.returncode == 0, result.stderr
     reference = without_helm_managed_by(run_tool(tools, "helm", "template", *helm_args, cwd=repo))
-    plain_repo = make_repo({f"{app}/built.yaml": reference}, name="plain-repo")
+    plain = {f"{app}/built.yaml": reference}
+    if plain_settings:
+        plain[f"{app}/app.yaml"] = plain_settings
+    plain_repo = make_repo(plain, name="plain-repo")
     plain_out = tmp_path / "plain-out"
     assert cli("render", plain_repo, "--out", plain_out).returncode == 0
     ours, theirs = rendered(out), rendered(plain_out)
@@ -87,6 +92,7 @@ def test_app_yaml_source_with_values_release_and_namespace(cli, make_repo, tmp_p
         "web",
         source_tools,
         ["front", "charts/guestbook", "--namespace", "shop", "--values", "web/prod-values.yaml"],
+        plain_settings="namespace: shop\n",  # helm -n: where objects without one go
     )
     deployment = yaml.safe_load(ours["web/deployment-front-helm-guestbook.shop.yaml"])
     assert deployment["spec"]["replicas"] == 4
