@@ -61,7 +61,7 @@ from gitkube.render.pipeline import (
     read_config,
     render_tree,
 )
-from gitkube.render.sources import SourceLayout, source_layout, tool_stamp
+from gitkube.render.sources import LAYOUT_FILES, SourceLayout, source_layout, tool_stamp
 
 CACHE_FORMAT = "gitkube-render-cache/3"
 KEEP_TREES = 8  # rendered trees whose entries are kept
@@ -412,7 +412,9 @@ def render_listing(
 
     # Kustomize and helm apps read more than their own YAML (bases, charts,
     # values): they are keyed by every file they may read and the tools on PATH.
-    layout = source_layout(visible, lambda path: load_documents(read_sources([path])[path], path))
+    # The files the layout reads (app.yaml files and kustomizations), fetched at once.
+    layout_files = read_sources(p for p in visible if posixpath.basename(p) in LAYOUT_FILES)
+    layout = source_layout(visible, lambda path: load_documents(layout_files[path], path))
     tools = tool_stamp() if layout.apps else []
     dirs: dict[str, list[str]] = {}
     for path in sorted(visible):

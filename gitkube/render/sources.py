@@ -38,6 +38,8 @@ from gitkube.render.manifests import check_shape, expand_documents
 APP_FILE = "app.yaml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 CHART_FILE = "Chart.yaml"
+# Every file source_layout may read.
+LAYOUT_FILES = frozenset((APP_FILE, *KUSTOMIZATION_FILES))
 # Kustomization fields naming other kustomizations or resource files.
 _REFERENCE_FIELDS = ("resources", "bases", "components")
 # Fields that make kustomize fetch or run things: refused, with the way out.
