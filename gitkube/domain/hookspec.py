@@ -9,7 +9,8 @@ Hooks are called in this order during ``gitkube render``:
 
 1. :func:`gitkube_app_keys` and :func:`gitkube_plugin_options` once, to learn
    which ``app.yaml`` keys and plugin options exist;
-2. :func:`gitkube_generate` for every app;
+2. :func:`gitkube_source` for every app, to turn its directory into objects,
+   then :func:`gitkube_generate`;
 3. :func:`gitkube_transform` for every object (the user's and the generated);
 4. :func:`gitkube_validate` once with the final set.
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from gitkube.domain.health import Health
     from gitkube.domain.notify import Event
     from gitkube.domain.resources import App, Resource
+    from gitkube.domain.sources import AppSource, SourceObject
     from gitkube.domain.targets import SyncSettings, Target
 
 PROJECT = "gitkube"
@@ -75,6 +77,34 @@ def gitkube_plugin_options() -> Mapping[str, Any] | None:
         and ``default`` annotations for ``gitkube explain``. Options given to a
         plugin that declares no schema are an error, as are options for a
         plugin that is not installed.
+    """
+
+
+@hookspec(firstresult=True)
+def gitkube_source(
+    app: App, ctx: RenderContext, source: AppSource
+) -> Iterable[SourceObject] | None:
+    """Turn an app directory into objects.
+
+    Called once for every app, after its ``app.yaml`` is read, before
+    :func:`gitkube_generate`. The built-in ``plain`` reader (trylast) reads
+    the directory's YAML manifests; the built-in ``kustomize`` and ``helm``
+    sources run those tools; a third-party plugin can add jsonnet, CUE or
+    anything else.
+
+    :param app: the app; ``app.settings`` holds its ``app.yaml``.
+    :param ctx: the render's repo-wide context.
+    :param source: the app's view of the repo
+        (:class:`gitkube.plugin_api.AppSource`): ``source.kind`` is the
+        source it asks for (app.yaml ``source``, or detected from its files),
+        ``source.checkout()`` the repo on disk for tools, and helpers that
+        turn YAML into checked objects.
+    :return: the app's objects (:class:`gitkube.plugin_api.SourceObject`), or
+        ``None`` when this plugin does not build apps of ``source.kind``.
+        **The first non-None result wins**. The objects then go through every
+        plugin like hand-written manifests (labels, images, Secret refusal,
+        duplicate check). Raise :class:`gitkube.plugin_api.GitkubeError`
+        naming the file for bad input; never reach the network.
     """
 
 

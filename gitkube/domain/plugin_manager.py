@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitkube.domain.context import Problem, RenderContext
     from gitkube.domain.notify import Event
     from gitkube.domain.resources import App, Resource
+    from gitkube.domain.sources import AppSource, SourceObject
     from gitkube.domain.targets import SyncSettings, Target
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ DISABLE_ENV = "GITKUBE_DISABLE_PLUGINS"
 # Order matters: transforms run in this order (DESIGN §3); `checks` validates;
 # the targets serve `gitkube sync` (GCE first: Services bind its addresses).
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "plain",
+    "kustomize",
+    "helm",
     "labels",
     "image",
     "volumes",
@@ -54,7 +58,14 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 )
 BUILTIN_PACKAGE = "gitkube_plugins"
 # Built-in plugins that are packages: the module holding their hooks.
-_BUILTIN_MODULES = {"gce_target": "gce.target", "kubernetes_target": "kubernetes.target"}
+_BUILTIN_MODULES = {
+    "gce_target": "gce.target",
+    "kubernetes_target": "kubernetes.target",
+    # the sources (gitkube_source): plain manifests, kustomize, helm
+    "plain": "sources.plain",
+    "kustomize": "sources.kustomize",
+    "helm": "sources.helm",
+}
 
 #: Plugins handed in by the caller (``name, plugin object``), as tox takes its
 #: inline plugin: the test kit's ``gitkube_plugin`` fixture passes them this way.
@@ -303,6 +314,18 @@ class PluginHooks:
                 raise GitkubeError(
                     f"{where}: {schema_error_message(error)}", file=CONFIG_FILE, plugin=plugin
                 )
+
+    def source(self, app: App, ctx: RenderContext, source: AppSource) -> list[SourceObject]:
+        """The app's objects from the first source that builds apps of ``source.kind``."""
+        with _naming(app=app):
+            result = self.pm.hook.gitkube_source(app=app, ctx=ctx, source=source)
+        if result is None:
+            raise GitkubeError(
+                f'no plugin builds apps of source "{source.kind}" (is its plugin disabled?)',
+                file=app.settings_file or app.path,
+                app=app.path,
+            )
+        return list(result)
 
     def generate(
         self, app: App, ctx: RenderContext, resources: Sequence[Resource] = ()

@@ -56,6 +56,8 @@ class App:
     of ``app.yaml`` (empty when there is none). ``pod_labels`` holds the
     labels of each of the app's pod templates and Pods as written, before any
     plugin ran (what the app's own selectors can be checked against).
+    ``rendered_with`` names the tool and version that built a kustomize or
+    helm app (``kustomize v5.8.1``), recorded in the inventory.
     """
 
     path: str
@@ -64,6 +66,8 @@ class App:
     settings_file: str | None = None
     manifest_files: list[str] = field(default_factory=list)
     pod_labels: list[dict[str, str]] = field(default_factory=list)
+    # the tool that built a kustomize/helm app ("kustomize v5.8.1"), for the inventory
+    rendered_with: str | None = None
 
 
 class _MetadataMap(MutableMapping[str, Any]):

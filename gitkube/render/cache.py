@@ -54,7 +54,7 @@ from gitkube.domain.scopes import crd_scopes, scopes_digest
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
 from gitkube.primitives.kubeyaml import room_for_nesting
-from gitkube.primitives.yamlio import dump_document
+from gitkube.primitives.yamlio import dump_document, load_documents
 from gitkube.render.ordering import dependencies_of
 from gitkube.render.pipeline import (
     INVENTORY_FILE,
@@ -71,6 +71,7 @@ from gitkube.render.summary import (
     quick_repo_check,
     summary_line,
 )
+from gitkube.render.sources import LAYOUT_FILES, SourceLayout, source_layout, tool_stamp
 
 CACHE_FORMAT = "gitkube-render-cache/4"
 KEEP_TREES = 8  # rendered trees whose entries are kept
@@ -96,6 +97,8 @@ RENDER_MODULES = (
     "domain/schema.py",
     "domain/scopes.py",
     "primitives/yamlio.py",
+    "domain/sources.py",
+    "render/sources.py",
 )
 
 # Fetches the content of blobs by id.
@@ -422,13 +425,31 @@ def render_listing(
     code_stamp = _code_stamp(hooks)
     fp = fingerprint(hooks, code_stamp)
 
+    # Kustomize and helm apps read more than their own YAML (bases, charts,
+    # values): they are keyed by every file they may read and the tools on PATH.
+    # The files the layout reads (app.yaml files and kustomizations), fetched at once.
+    layout_files = read_sources(p for p in visible if posixpath.basename(p) in LAYOUT_FILES)
+    layout = source_layout(visible, lambda path: load_documents(layout_files[path], path))
+    tools = tool_stamp() if layout.apps else []
     dirs: dict[str, list[str]] = {}
     for path in sorted(visible):
-        if path.endswith(YAML_SUFFIXES):
+        if path.endswith(YAML_SUFFIXES) and posixpath.dirname(path) not in layout.not_apps:
             dirs.setdefault(posixpath.dirname(path), []).append(path)
     id_kind = blob_id(b"")  # the empty blob's id tells sha1 from sha256
     app_keys = {
-        d: _key("app", fp, id_kind, config_oid, d, [(p, visible[p]) for p in files])
+        d: _key(
+            "app",
+            fp,
+            id_kind,
+            config_oid,
+            d,
+            [(p, visible[p]) for p in files],
+            *(
+                [[(p, visible[p]) for p in layout.apps[d].inputs], tools]
+                if d in layout.apps
+                else []
+            ),
+        )
         for d, files in dirs.items()
         if d
     }
@@ -468,10 +489,10 @@ def render_listing(
         progress(f"rendering {len(app_keys) - len(reused)} of {len(app_keys)} apps")
 
     if not reused:
-        rendered, fresh = _render_all(visible, read_sources, config, hooks, blob_id)
+        rendered, fresh = _render_all(visible, read_sources, config, hooks, blob_id, layout)
     else:
         rendered, fresh, reused = _render_rest(
-            visible, read_sources, config, hooks, dirs, reused, entries, app_keys, blob_id
+            visible, read_sources, config, hooks, dirs, reused, entries, app_keys, blob_id, layout
         )
     rendered.cache_hits = len(reused)
     rendered.code_stamp = code_stamp
@@ -543,9 +564,14 @@ def _render_all(
     config: RepoConfig,
     hooks: PluginHooks,
     blob_id: Callable[[bytes], str],
+    layout: SourceLayout,
 ) -> tuple[RenderedSource, list[RenderedApp]]:
-    # Only what the renderer reads: YAML files (other files may be large and are not read).
-    wanted = [p for p in visible if p.endswith(YAML_SUFFIXES)]
+    # Only what the renderer reads: YAML files (other files may be large and are
+    # not read), and every input of a tool-built app (chart templates, .tgz files).
+    wanted = sorted(
+        {p for p in visible if p.endswith(YAML_SUFFIXES)}
+        | {p for found in layout.apps.values() for p in found.inputs}
+    )
     result = render_tree(MemoryTree(read(wanted)), plugins=lambda _c: hooks)
     apps = _split(result, result.all_files(None)[INVENTORY_FILE])
     rendered = _assemble(config, apps, list(result.warnings), hooks, blob_id)
@@ -628,6 +654,7 @@ def _render_rest(
     entries: _AppEntries,
     app_keys: Mapping[str, str],
     blob_id: Callable[[bytes], str],
+    layout: SourceLayout,
 ) -> tuple[RenderedSource, list[RenderedApp], dict[str, AppSummary]]:
     """Render the apps that missed the cache, then check the whole set.
 
@@ -637,6 +664,9 @@ def _render_rest(
     (:func:`quick_repo_check`); otherwise over every object, as a full render.
     """
     wanted = [p for d, files in dirs.items() if d not in reused for p in files]
+    for d in dirs:
+        if d not in reused and d in layout.apps:
+            wanted.extend(sorted(set(layout.apps[d].inputs) - set(wanted)))
     if CONFIG_FILE in visible and CONFIG_FILE not in wanted:
         wanted.append(CONFIG_FILE)
     sources = read(wanted)
@@ -653,7 +683,7 @@ def _render_rest(
     if any(summary.scopes != digest for summary in reused.values()):
         # A CRD changed scope (or came or went) since those apps were
         # rendered: their namespaces may differ now, so render everything.
-        return (*_render_all(visible, read, config, hooks, blob_id), {})
+        return (*_render_all(visible, read, config, hooks, blob_id, layout), {})
     fresh = _split(partial, None)
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
     changed = [
@@ -681,7 +711,7 @@ def _render_rest(
     for directory in reused:
         cached_app = entries.get(app_keys[directory])
         if cached_app is None:  # a summary without its objects: render everything
-            return (*_render_all(visible, read, config, hooks, blob_id), {})
+            return (*_render_all(visible, read, config, hooks, blob_id, layout), {})
         apps[directory] = cached_app
     ordered = [apps[d] for d in sorted(apps)]
     resources = [
@@ -783,6 +813,7 @@ def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes,
             "settings": app.settings,
             "settingsFile": app.settings_file,
             "manifestFiles": app.manifest_files,
+            "renderedWith": app.rendered_with,
         },
         "objects": objects,
         "crds": [[group, kind, namespaced] for (group, kind), namespaced in rendered.crds.items()],
@@ -802,6 +833,7 @@ def _app_from_json(raw: bytes) -> RenderedApp | None:
             settings=a["settings"],
             settings_file=a["settingsFile"],
             manifest_files=list(a["manifestFiles"]),
+            rendered_with=a.get("renderedWith"),
         )
         objects = [
             RenderedObject(

@@ -40,6 +40,9 @@ def test_plugins_command_lists_it_after_the_builtins(plugin_site, cli):
     plugins = json.loads(result.stdout)
     names = [p["name"] for p in plugins]
     assert names == [
+        "plain",
+        "kustomize",
+        "helm",
         "labels",
         "image",
         "volumes",
