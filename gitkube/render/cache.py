@@ -64,6 +64,7 @@ from gitkube.render.pipeline import (
     read_config,
     render_tree,
 )
+from gitkube.render.sources import LAYOUT_FILES, SourceLayout, source_layout, tool_stamp
 from gitkube.render.summary import (
     AppSummary,
     clean_apps,
@@ -71,7 +72,6 @@ from gitkube.render.summary import (
     quick_repo_check,
     summary_line,
 )
-from gitkube.render.sources import LAYOUT_FILES, SourceLayout, source_layout, tool_stamp
 
 CACHE_FORMAT = "gitkube-render-cache/4"
 KEEP_TREES = 8  # rendered trees whose entries are kept
