@@ -12,25 +12,42 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from gitkube.testing.controlplane import ControlPlaneError, _go, _locked, cache_root, find_go
+from gitkube.testing.controlplane import cache_root
+from gitkube.testing.gotools import GoTool, build_command, build_tools
+from gitkube.testing.gotools import tools_problem as _tools_problem
 
 # The one place the versions are pinned.
 SOPS_VERSION = "v3.13.3"
 AGE_VERSION = "v1.3.1"
 
-_PACKAGES = {
-    "sops": ("github.com/getsops/sops/v3", SOPS_VERSION, "github.com/getsops/sops/v3/cmd/sops"),
-    "age": ("filippo.io/age", AGE_VERSION, "filippo.io/age/cmd/age"),
-    "age-keygen": ("filippo.io/age", AGE_VERSION, "filippo.io/age/cmd/age-keygen"),
-}
+TOOLS = (
+    # sops would otherwise ask GitHub for its latest release: no network here.
+    GoTool(
+        "sops",
+        "github.com/getsops/sops/v3",
+        SOPS_VERSION,
+        "github.com/getsops/sops/v3/cmd/sops",
+        version_argv=("--disable-version-check", "--version"),
+        version_text=SOPS_VERSION.removeprefix("v"),
+    ),
+    GoTool(
+        "age",
+        "filippo.io/age",
+        AGE_VERSION,
+        "filippo.io/age/cmd/age",
+        version_text=AGE_VERSION.removeprefix("v"),
+    ),
+    GoTool(
+        "age-keygen",
+        "filippo.io/age",
+        AGE_VERSION,
+        "filippo.io/age/cmd/age-keygen",
+        version_text=AGE_VERSION.removeprefix("v"),
+    ),
+)
 
 
 def bin_dir(root: Path | None = None) -> Path:
@@ -40,65 +57,18 @@ def bin_dir(root: Path | None = None) -> Path:
 
 def tools_problem(directory: Path) -> str | None:
     """Why the tools in ``directory`` are unusable, or None if all run."""
-    for name, (_module, version, _package) in _PACKAGES.items():
-        path = directory / name
-        if not path.is_file():
-            return f"{path} does not exist"
-        # sops would otherwise ask GitHub for its latest release: no network here.
-        flags = ["--disable-version-check", "--version"] if name == "sops" else ["--version"]
-        done = subprocess.run([str(path), *flags], capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            return f"{path} --version exited {done.returncode}: {done.stderr.strip()[:300]}"
-        if version.removeprefix("v") not in done.stdout:
-            return f"{path} --version does not report {version}: {done.stdout.strip()[:200]}"
-    return None
+    return _tools_problem(directory, TOOLS)
 
 
 def build(root: Path | None = None, *, log: TextIO | None = None) -> Path:
     """Build ``sops``, ``age`` and ``age-keygen`` unless the cache has them; return the bin dir."""
-    log = log or sys.stderr
-    target = bin_dir(root)
-    if tools_problem(target) is None:
-        return target
-    with _locked(target.parent / ".build.lock"):
-        if tools_problem(target) is None:
-            return target  # another process built them while we waited
-        go = find_go()
-        target.mkdir(parents=True, exist_ok=True)
-        log.write(f"building sops {SOPS_VERSION} and age {AGE_VERSION} into {target}\n")
-        with tempfile.TemporaryDirectory(prefix="build-", dir=target.parent) as tmp:
-            for name, (module_path, version, package) in _PACKAGES.items():
-                module = Path(tmp) / name
-                module.mkdir()
-                (module / "go.mod").write_text(
-                    f"module gitkube.local/sops-build/{name}\n\ngo 1.24\n\nrequire {module_path} {version}\n"
-                )
-                _go(go, ["get", f"{package}@{version}"], module, log)
-                partial = module / f"{name}.partial"
-                _go(
-                    go,
-                    ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), package],
-                    module,
-                    log,
-                )
-                # Build next to the target and rename: a half-written binary is never picked up.
-                os.replace(partial, target / name)
-        problem = tools_problem(target)
-        if problem:
-            raise ControlPlaneError(f"the freshly built sops/age do not work: {problem}")
-    return target
+    return build_tools(
+        bin_dir(root), TOOLS, what=f"sops {SOPS_VERSION} and age {AGE_VERSION}", log=log
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gitkube.testing.sopstool")
-    parser.add_argument("command", choices=["build"])
-    parser.parse_args(argv)
-    try:
-        print(build())
-    except ControlPlaneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return build_command("gitkube.testing.sopstool", build, argv)
 
 
 if __name__ == "__main__":
