@@ -135,7 +135,7 @@ class KubeApi:
         self.where = where  # which credentials, for messages
         self.policy = policy or RetryPolicy()
         # Reads the credentials again (the kubeconfig, a token file): tried once on a 401.
-        self._reload = reload
+        self.reload_credentials = reload
 
     @property
     def host(self) -> str:
@@ -265,10 +265,10 @@ class KubeApi:
                     raise GitkubeError(f"{last.message} ({exc.why})") from None
                 raise
             except KubeApiError as exc:
-                if exc.status == 401 and self._reload is not None and not reloaded:
+                if exc.status == 401 and self.reload_credentials is not None and not reloaded:
                     reloaded = True
                     try:
-                        self.api_client = self._reload()
+                        self.api_client = self.reload_credentials()
                     except Exception:  # credentials that cannot be read now: report the 401
                         raise self._credentials_error(exc) from None
                     continue
@@ -335,8 +335,7 @@ class KubeApi:
         Counted as ``WATCH`` in the request log. An error status raises
         :class:`KubeApiError` as :meth:`request` does; the caller closes the response.
         """
-        self.log.verbs["WATCH"] += 1
-        self.log.entries.append(("WATCH", path))
+        self.log.record("WATCH", path)
         method_, url, header_params, body_text, post_params = self.api_client.param_serialize(
             "GET",
             path,

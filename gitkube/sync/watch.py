@@ -342,7 +342,10 @@ class WatchingKubeApi(KubeApi):
         api: KubeApi,
         on_drift: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__(api.api_client, api.where)
+        # The same credentials, re-read on a 401 (a rotated token), under the same retry policy.
+        super().__init__(
+            api.api_client, api.where, reload=api.reload_credentials, policy=api.policy
+        )
         self.log = api.log
         self.on_drift = on_drift
         self.member_ids: frozenset[str] = frozenset()  # the ApplySets whose members are watched
@@ -352,7 +355,13 @@ class WatchingKubeApi(KubeApi):
         self._listed: set[tuple[str, str]] = set()
         self._writes: dict[tuple[str, str, str | None, str], _Write] = {}
         self._lock = threading.Lock()
-        self._watch_api = KubeApi(_own_client(api), api.where)  # long reads on their own pool
+        reload = api.reload_credentials
+        self._watch_api = KubeApi(  # long reads on their own pool
+            _own_client(api.api_client),
+            api.where,
+            reload=None if reload is None else lambda: _own_client(reload()),
+            policy=api.policy,
+        )
 
     @property
     def watch_log(self) -> Any:
@@ -516,11 +525,11 @@ class WatchingKubeApi(KubeApi):
         return write.revision is not None and seen is not None and seen <= write.revision
 
 
-def _own_client(api: KubeApi) -> Any:
+def _own_client(api_client: Any) -> Any:
     """A client on the same credentials with a pool of its own: each watch holds a
     connection for minutes and must not starve sync's requests."""
     from kubernetes import client as kclient
 
-    configuration = copy.copy(api.api_client.configuration)
+    configuration = copy.copy(api_client.configuration)
     configuration.connection_pool_maxsize = 64
     return kclient.ApiClient(configuration)
