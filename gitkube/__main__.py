@@ -2,7 +2,8 @@
 
 ``gitkube --version`` is answered here, before typer and the commands are
 imported: it is what scripts and CI call to check an install, and importing
-the command line takes several times longer than Python's own start.
+the command line takes several times longer than Python's own start. So is a
+plain ``gitkube render`` with nothing to do (gitkube.render.quick_answer).
 """
 
 import sys
@@ -14,6 +15,20 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:
         sys.stdout.write(f"gitkube {__version__}\n")
         return
+    if sys.argv[1:] == ["render"]:
+        # The post-commit hook's call: a no-op is answered before typer loads.
+        from pathlib import Path
+
+        from gitkube.primitives.errors import GitkubeError
+        from gitkube.render.quick_answer import unchanged_render_line
+
+        try:
+            line = unchanged_render_line(Path("."))
+        except (GitkubeError, OSError):
+            line = None  # the command line reports it
+        if line is not None:
+            sys.stdout.write(line + "\n")
+            return
     from gitkube.cli import main as run_cli
 
     run_cli()

@@ -282,10 +282,16 @@ def output_path_problem(path: str) -> str | None:
 def layout_conflicts(paths: Iterable[str]) -> tuple[str, str] | None:
     """A file path that is also a directory of another path, with that path, or None."""
     files = set(paths)
+    # Directories already walked up from, none of them or their parents a file:
+    # each directory is checked once, not once for every file below it.
+    clear: set[str] = set()
     for path in sorted(files):
         parent = posixpath.dirname(path)
-        while parent:
+        walked = []
+        while parent and parent not in clear:
             if parent in files:
                 return parent, path
+            walked.append(parent)
             parent = posixpath.dirname(parent)
+        clear.update(walked)
     return None

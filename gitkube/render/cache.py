@@ -64,7 +64,14 @@ from gitkube.render.pipeline import (
     read_config,
     render_tree,
 )
-from gitkube.render.sources import LAYOUT_FILES, SourceLayout, source_layout, tool_stamp
+from gitkube.render.sources import (
+    APP_FILE,
+    LAYOUT_FILES,
+    SourceLayout,
+    may_declare_source,
+    source_layout,
+    tool_stamp,
+)
 from gitkube.render.summary import (
     AppSummary,
     clean_apps,
@@ -429,7 +436,14 @@ def render_listing(
     # values): they are keyed by every file they may read and the tools on PATH.
     # The files the layout reads (app.yaml files and kustomizations), fetched at once.
     layout_files = read_sources(p for p in visible if posixpath.basename(p) in LAYOUT_FILES)
-    layout = source_layout(visible, lambda path: load_documents(layout_files[path], path))
+
+    def read_layout_file(path: str) -> list[Any]:
+        data = layout_files[path]
+        if posixpath.basename(path) == APP_FILE and not may_declare_source(data):
+            return []  # no source key: a plain app (the pipeline checks the file when rendering it)
+        return load_documents(data, path)
+
+    layout = source_layout(visible, read_layout_file)
     tools = tool_stamp() if layout.apps else []
     dirs: dict[str, list[str]] = {}
     for path in sorted(visible):

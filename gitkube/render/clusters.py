@@ -13,25 +13,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitkube.domain.inventory import INVENTORY_FILE
-from gitkube.domain.plugin_manager import ExtraPlugins, build_plugin_manager
 from gitkube.primitives.errors import GitkubeError
-from gitkube.primitives.filetree import DirectoryTree, FileTree
-from gitkube.primitives.gitstore import Entry, GitStore
+from gitkube.primitives.filetree import DirectoryTree
+from gitkube.primitives.gitstore import GitStore
 from gitkube.render.branch import (
     RenderSummary,
     cache_dir,
     check_index,
     commit_rendered,
+    quick_unchanged,
     render_to_branch,
     render_to_directory,
     summarize,
     write_directory,
 )
-from gitkube.render.cache import RenderCache, RenderedSource, render_listing
-from gitkube.render.overlays import ClusterView, ViewTree, cluster_views, views_of_tree
-from gitkube.render.pipeline import RenderResult, render_tree
+
+# The renderer (cache, overlays, pipeline, plugins) is imported where it is
+# used: a render with nothing to do is answered from branch.quick_unchanged
+# without it, as a single-cluster render is.
+if TYPE_CHECKING:
+    from gitkube.domain.plugin_manager import ExtraPlugins
+    from gitkube.primitives.filetree import FileTree
+    from gitkube.primitives.gitstore import Entry
+    from gitkube.render.cache import RenderedSource
+    from gitkube.render.overlays import ClusterView
+    from gitkube.render.pipeline import RenderResult
 
 
 @dataclass
@@ -52,6 +61,9 @@ def render_cluster_entries(
     plugins: ExtraPlugins = (),
 ) -> list[ClusterRender] | None:
     """Every cluster's render of the files ``entries`` name; None without ``clusters:``."""
+    from gitkube.render.cache import RenderCache, render_listing
+    from gitkube.render.overlays import cluster_views
+
     listing = {e.path: e.oid for e in store.resolve_symlinks(entries)}
 
     def read_paths(paths: Iterable[str]) -> dict[str, bytes]:
@@ -117,6 +129,15 @@ def render_clusters_to_branch(
     With ``clusters:`` every cluster is rendered first, then each cluster's
     branch (``<branch>/<cluster>``) moves; ``--branch`` replaces the prefix.
     """
+    if use_cache and not plugins:
+        # A no-op stamp is only saved for a single-cluster render of that very
+        # commit, so it answers before gitkube.yaml is read (render_to_branch
+        # would answer the same).
+        quick = quick_unchanged(repo, ref, branch)
+        if quick is not None:
+            if push:
+                GitStore(repo).push(push, quick.output)
+            return [quick]
     store = GitStore(repo)
     commit, tree = store.resolve_commit(ref)
     if not _declares_clusters(store, commit):
@@ -198,6 +219,10 @@ def render_tree_clusters(
     tree: FileTree, *, plugins: ExtraPlugins = ()
 ) -> list[tuple[ClusterView, RenderResult]] | None:
     """Every cluster's full render of a file tree; None without ``clusters:``."""
+    from gitkube.domain.plugin_manager import build_plugin_manager
+    from gitkube.render.overlays import ViewTree, views_of_tree
+    from gitkube.render.pipeline import render_tree
+
     views = views_of_tree(tree)
     if views is None:
         return None

@@ -1,0 +1,51 @@
+"""A plain ``gitkube render`` with nothing to do is answered before the command line loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+# Runs the real entry point and reports whether typer (the command line) was loaded.
+ENTRY = (
+    "import sys\n"
+    "sys.argv = ['gitkube', *sys.argv[1:]]\n"
+    "from gitkube.__main__ import main\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    print('typer loaded' if 'typer' in sys.modules else 'typer not loaded')\n"
+)
+
+
+def gitkube(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", ENTRY, *args], cwd=repo, capture_output=True, text=True
+    )
+
+
+def test_a_no_op_render_prints_what_the_command_line_prints(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    first = gitkube(repo, "render")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == "typer loaded"  # a render to do: the full command
+
+    quick = gitkube(repo, "render")
+    full = gitkube(repo, "render", "--ref", "HEAD")  # any option: the full command line
+    assert quick.returncode == full.returncode == 0, quick.stderr + full.stderr
+    assert quick.stdout.splitlines() == [*full.stdout.splitlines()[:-1], "typer not loaded"]
+    assert "unchanged at" in quick.stdout
+    assert quick.stderr == full.stderr == ""
+
+
+def test_uncommitted_changes_still_get_their_warning(git_repo: Callable[..., Path]) -> None:
+    repo = git_repo()
+    assert gitkube(repo, "render").returncode == 0
+    (repo / "web" / "frontend" / "extra.yaml").write_text("kind: ConfigMap\n")
+    again = gitkube(repo, "render")
+    assert again.returncode == 0, again.stderr
+    assert "uncommitted change" in again.stderr
+    assert again.stdout.splitlines()[-1] == "typer loaded"
