@@ -189,6 +189,7 @@ class _Batch(Generic[T]):
         # (not before, tries, item): a throttled item waits for its Retry-After.
         self.queue: deque[tuple[float, int, T]] = deque((0.0, 0, item) for item in items)
         self.in_flight: dict[Future[None], tuple[int, int, T]] = {}
+        self.delayed = 0  # queued items that were throttled: only they can have to wait
         self.error: BatchFailed | None = None
 
     def _start_ready(self, pool: ThreadPoolExecutor) -> None:
@@ -201,14 +202,22 @@ class _Batch(Generic[T]):
                 self.queue.rotate(-1)  # its Retry-After is not over; look at the next
                 continue
             self.queue.popleft()
+            if tries:
+                self.delayed -= 1
             self.window.stats.sent += 1
             future = pool.submit(self.work, item)
             self.in_flight[future] = (self.window.epoch, tries, item)
 
     def _next_wakeup(self) -> float | None:
-        if not self.queue or self.error is not None:
+        """How long until a throttled item's Retry-After is over; ``None``: nothing to
+        wake for but an answer. An item that is ready now waits for an answer too (the
+        window is full, else it was started): a timeout of 0 would spin the loop and
+        take the CPU from the API server on the same machine."""
+        if not self.delayed or self.error is not None:
             return None
-        return max(0.0, min(t for t, _, _ in self.queue) - time.monotonic())
+        now = time.monotonic()
+        later = [t for t, _, _ in self.queue if t > now]
+        return min(later) - now if later else None
 
     def run(self) -> None:
         with ThreadPoolExecutor(
@@ -241,6 +250,7 @@ class _Batch(Generic[T]):
         if isinstance(exc, KubeApiError) and is_throttled(exc) and tries < MAX_THROTTLED_TRIES:
             self.window.throttled(epoch)
             self.queue.append((time.monotonic() + retry_after(exc), tries + 1, item))
+            self.delayed += 1
             return
         if self.error is None:
             self.error = BatchFailed(item, exc)

@@ -7,6 +7,7 @@ real kube-apiserver; here only the window's own bookkeeping, with plain function
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from gitkube_plugins.kubernetes.window import BatchFailed, Window
@@ -81,3 +82,28 @@ def test_a_request_throttled_too_often_fails_the_batch():
     with pytest.raises(BatchFailed) as failed:
         window.run([1, 2], work)
     assert isinstance(failed.value.error, KubeApiError) and failed.value.error.status == 429
+
+
+def test_a_full_window_waits_for_an_answer_instead_of_polling(monkeypatch):
+    """While every seat of the window is taken, the loop sleeps until an answer
+    comes: it must not spin (a timeout of 0 on each turn took a core from the API
+    server during a first sync). Counted: the loop's waits, at most one per answer
+    plus one per item it starts, however long the answers take."""
+    from gitkube_plugins.kubernetes import window as window_module
+
+    waits = 0
+    real_wait = window_module.wait
+
+    def counted_wait(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal waits
+        waits += 1
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(window_module, "wait", counted_wait)
+    items = list(range(12))
+
+    def work(item: int) -> None:
+        time.sleep(0.05)  # a slow answer: time the loop could spend spinning
+
+    Window(start=2, maximum=2).run(items, work)
+    assert waits <= 2 * len(items), waits
