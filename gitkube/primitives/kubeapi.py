@@ -294,29 +294,10 @@ class KubeApi:
             # refuses the surrogate-pair escapes that json.dumps writes for
             # emoji: send UTF-8 JSON (valid YAML) instead.
             body = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        method_, url, header_params, body_text, post_params = self.api_client.param_serialize(
-            method,
-            path,
-            query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
-            header_params=headers,
-            body=body,  # serialised to JSON by the client unless already bytes
-            auth_settings=["BearerToken"],
-        )
-        from kubernetes.client.exceptions import ApiException
-
+        response = self._call(method, path, query, headers, body, READ_TIMEOUT)
         try:
-            response = self.api_client.call_api(
-                method_,
-                url,
-                header_params=header_params,
-                body=body_text,
-                post_params=post_params,
-                _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            )
             data = response.read()
-        except ApiException as exc:
-            raise self._unreachable(exc.reason) from None
-        except Exception as exc:  # urllib3 connection errors and the like
+        except Exception as exc:  # the connection broke while the answer came
             raise self._unreachable(exc) from None
         if response.status >= 400:
             error = _api_error(method, path, response.status, data)
@@ -336,17 +317,36 @@ class KubeApi:
         :class:`KubeApiError` as :meth:`request` does; the caller closes the response.
         """
         self.log.record("WATCH", path)
+        response = self._call(
+            "GET", path, query, {"Accept": "application/json"}, None, read_timeout
+        )
+        if response.status >= 400:
+            raise _api_error("GET", path, response.status, response.read())
+        return response.response  # urllib3's, read as it arrives
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        headers: dict[str, str],
+        body: Any,
+        read_timeout: float,
+    ) -> Any:
+        """Send one request through the client's pool; the response, its body not read yet.
+        Nothing answering (refused, reset, timed out) is :class:`Unreachable`."""
         method_, url, header_params, body_text, post_params = self.api_client.param_serialize(
-            "GET",
+            method,
             path,
-            query_params=[(k, v) for k, v in query.items() if v is not None],
-            header_params={"Accept": "application/json"},
+            query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
+            header_params=headers,
+            body=body,  # serialised to JSON by the client unless already bytes
             auth_settings=["BearerToken"],
         )
         from kubernetes.client.exceptions import ApiException
 
         try:
-            response = self.api_client.call_api(
+            return self.api_client.call_api(
                 method_,
                 url,
                 header_params=header_params,
@@ -358,9 +358,6 @@ class KubeApi:
             raise self._unreachable(exc.reason) from None
         except Exception as exc:  # urllib3 connection errors and the like
             raise self._unreachable(exc) from None
-        if response.status >= 400:
-            raise _api_error("GET", path, response.status, response.read())
-        return response.response  # urllib3's, read as it arrives
 
     def ensure_namespace(self, name: str) -> None:
         """Create namespace ``name`` unless it exists (another writer racing us is fine)."""
