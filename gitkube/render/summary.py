@@ -56,29 +56,18 @@ class AppSummary:
     scopes: str  # the digest of the CRD scopes it was rendered with
 
 
-def summary_line(
-    resources: Sequence[Resource],
-    paths: Sequence[str],
-    oids: Sequence[str],
-    entries: Sequence[bytes],
-    gce: int,
-    *,
-    clean: bool,
-    crds: Mapping[tuple[str, str], bool],
-    scopes: str,
-    depends_on: list[str],
-) -> bytes:
+def summary_line(summary: AppSummary) -> bytes:
     """One app's summary as a JSON line (no raw newlines)."""
     data = {
-        "paths": list(paths),
-        "oids": list(oids),
-        "entries": [e.decode() for e in entries],
-        "gce": gce,
-        "ids": [list(r.id) for r in resources],
-        "dependsOn": depends_on,
-        "clean": clean,
-        "crds": [[group, kind, namespaced] for (group, kind), namespaced in crds.items()],
-        "scopes": scopes,
+        "paths": summary.paths,
+        "oids": summary.oids,
+        "entries": [e.decode() for e in summary.entries],
+        "gce": summary.gce,
+        "ids": [list(identity) for identity in summary.ids],
+        "dependsOn": summary.depends_on,
+        "clean": summary.clean,
+        "crds": [[group, kind, namespaced] for (group, kind), namespaced in summary.crds.items()],
+        "scopes": summary.scopes,
     }
     return json.dumps(data, ensure_ascii=True).encode()
 
@@ -131,18 +120,11 @@ def quick_repo_check(
     :param cached: the summaries of every other app.
     :param validators: the plugins with a ``gitkube_validate``.
     """
-    if not set(validators) <= APP_LOCAL_VALIDATORS:
-        return False
     if not all(summary.clean for summary in cached.values()):
         return False
-    try:
-        for resource in changed:
-            check_wave_and_hook(resource)
-        changed_paths = paths_of(changed, namespace)
-        if ctx.hooks.validate(changed, ctx):
-            return False
-    except GitkubeError:
-        return False  # the full check raises it, with the same words
+    changed_paths = apps_clean_alone(changed, namespace, ctx, validators)
+    if changed_paths is None:
+        return False
     identities = {(r.id.group, r.id.kind, r.id.namespace, r.id.name) for r in changed}
     if len(identities) != len(changed):
         return False
@@ -156,6 +138,25 @@ def quick_repo_check(
     if layout_conflicts([*all_paths, INVENTORY_FILE]) is not None:
         return False
     return _graph_holds(changed, changed_apps, cached)
+
+
+def apps_clean_alone(
+    changed: Sequence[Resource], namespace: str, ctx: RenderContext, validators: Iterable[str]
+) -> list[str] | None:
+    """The rendered paths of ``changed`` when the checks of one app at a time find
+    nothing in them and every validator is app-local (the cross-app checks are the
+    caller's); None when not sure."""
+    if not set(validators) <= APP_LOCAL_VALIDATORS:
+        return None
+    try:
+        for resource in changed:
+            check_wave_and_hook(resource)
+        paths = paths_of(changed, namespace)
+        if ctx.hooks.validate(changed, ctx):
+            return None
+    except GitkubeError:
+        return None  # the full check raises it, with the same words
+    return list(paths)
 
 
 def _graph_holds(
