@@ -309,10 +309,36 @@ def render_to_branch(
     source, _tree, rendered = render_commit(
         store, ref, use_cache=use_cache, progress=progress, plugins=plugins
     )
-    branch_option = branch
-    branch = branch or rendered.config.rendered_branch
+    return _commit_and_stamp(store, source, rendered, branch, push=push, sign=sign, stamp=use_cache)
+
+
+def render_patched_to_branch(store: GitStore, source: str, tree: str) -> RenderSummary | None:
+    """``render_to_branch`` of commit ``source`` (tree ``tree``) when it renders as a
+    patch of a tree rendered before (render/incremental.py); None, with nothing
+    written, when it does not."""
+    from gitkube.render.cache import RenderCache
+    from gitkube.render.incremental import render_changes
+
+    rendered = render_changes(store, source, tree, RenderCache(cache_dir(store)))
+    if rendered is None:
+        return None
+    return _commit_and_stamp(store, source, rendered, None, push=None, sign=False, stamp=True)
+
+
+def _commit_and_stamp(
+    store: GitStore,
+    source: str,
+    rendered: RenderedSource,
+    branch_option: str | None,
+    *,
+    push: str | None,
+    sign: bool,
+    stamp: bool,
+) -> RenderSummary:
+    """Commit a render onto its branch, save the no-op stamp (see quick_unchanged), push."""
+    branch = branch_option or rendered.config.rendered_branch
     summary = commit_rendered(store, source, rendered, branch, sign=sign)
-    if use_cache and summary.commit:
+    if stamp and summary.commit:
         _save_stamp(store.common_dir, source, branch_option, summary, rendered)
     if push:
         store.push(push, branch)

@@ -272,6 +272,9 @@ class RenderCache:
     def has(self, kind: str, key: str) -> bool:
         return self._path(kind, key).is_file()
 
+    def has_kind(self, kind: str) -> bool:
+        return (self.root / kind).is_dir()
+
     def load_lines(self, kind: str, key: str) -> dict[str, bytes] | None:
         """A bundle: ``<key> <json>`` lines after the checksum line, each parsed on demand."""
         try:
@@ -843,17 +846,16 @@ def _assemble_from_summaries(
 
 def summary_of(app: RenderedApp, oids: Mapping[str, str], clean: bool) -> AppSummary:
     """The summary of an app rendered now (render/summary.py)."""
+    ids = [
+        Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by).id
+        for obj in app.objects
+    ]
     return AppSummary(
         paths=[obj.path for obj in app.objects],
         oids=[oids[obj.path] for obj in app.objects],
         entries=[obj.entry for obj in app.objects],
         gce=sum(1 for obj in app.objects if _is_gce(obj.body)),
-        ids=[
-            tuple(
-                Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by).id
-            )
-            for obj in app.objects
-        ],
+        ids=[(i.group, i.kind, i.namespace, i.name) for i in ids],
         depends_on=dependencies_of(app.app),
         clean=clean,
         crds=dict(app.crds),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from gitkube.domain.config import CONFIG_FILE, RepoConfig
 from gitkube.domain.context import RenderContext
@@ -78,18 +79,60 @@ def render_changes(
     plugins: ExtraPlugins = (),
     progress: Callable[[str], None] | None = None,
 ) -> RenderedSource | None:
-    """The render of ``commit`` (tree ``tree``) patched from a cached tree index, or None."""
+    """The render of ``commit`` (tree ``tree``) patched from a cached tree index, or None.
+
+    A tree declined once in this process is declined again at once (a plain
+    ``gitkube render`` tries before its command line loads, then the command).
+    """
+    if not cache.has_kind(INDEX_KIND):
+        return None  # nothing indexed yet: a first render
+    tried = (str(cache.root), tree)
+    if not plugins and tried in _DECLINED:
+        return None
     try:
-        return _render_changes(store, commit, tree, cache, plugins, progress)
+        rendered = _render_changes(store, commit, tree, cache, plugins, progress)
     except GitkubeError:
-        return None  # the full render says it, in its words
+        rendered = None  # the full render says it, in its words
+    if rendered is None and not plugins:
+        _DECLINED.add(tried)
+    return rendered
+
+
+_DECLINED: set[tuple[str, str]] = set()  # (cache, source tree) this process rendered in full
 
 
 def load_index(cache: RenderCache, key: str) -> TreeIndex | None:
-    raw = cache.load(INDEX_KIND, key)
+    raw = _load_raw(cache, key)
     if raw is None:
         return None
-    return TreeIndex.from_json(key, raw, lambda snapshot: cache.load(INDEX_KIND, snapshot))
+    return TreeIndex.from_json(key, raw, lambda snapshot: _load_raw(cache, snapshot))
+
+
+# Index entries read in this process: a diff reads the index its head was patched
+# from again for its base side. TreeIndex copies what it takes; these stay unchanged.
+_LOADED: dict[tuple[str, str], Mapping[str, Any]] = {}
+KEEP_LOADED = 4
+
+
+def _load_raw(cache: RenderCache, key: str) -> Mapping[str, Any] | None:
+    where = (str(cache.root), key)
+    if where not in _LOADED:
+        raw = cache.load(INDEX_KIND, key)
+        if raw is None:
+            return None
+        while len(_LOADED) >= KEEP_LOADED:
+            del _LOADED[next(iter(_LOADED))]
+        _LOADED[where] = raw
+    return _LOADED[where]
+
+
+def rendered_objects(store: GitStore, cache: RenderCache, rendered: str) -> dict[str, str] | None:
+    """The objects (path -> blob id, the inventory left out) of the rendered commit
+    ``rendered``, from the index it was made of, when the cache knows it."""
+    tree = store.resolve(f"{rendered}^{{tree}}")
+    key = output_index(cache, tree) if tree else None
+    index = load_index(cache, key) if key else None
+    return None if index is None else {p: index.oids[p] for p in index.paths}
 
 
 def record_output(cache: RenderCache, rendered_tree: str, index_key: str) -> None:
