@@ -20,6 +20,13 @@ parsed), else every plugin's ``gitkube_validate`` over every object, as a
 full render does. A tree entry (source tree id + fingerprint -> the app keys
 and warnings) lets a tree rendered before skip even that.
 
+Beside them, a tree rendered here whose render can be patched app by app
+(plain apps, no warnings, no symbolic links) leaves a *tree index*
+(:mod:`gitkube.render.index`): a later commit is first rendered as a patch of
+it (:mod:`gitkube.render.incremental`: ``git diff-tree``, only the changed
+apps read and rendered, the cross-app checks from the index), and only when
+that cannot be proved the same does it come here.
+
 The cache lives in a directory (``.git/gitkube/cache``): one file per entry,
 written atomically, each carrying a checksum of its content. A missing,
 unreadable, corrupt or foreign entry is a miss, never an error; deleting the

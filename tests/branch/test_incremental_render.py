@@ -18,21 +18,12 @@ from gitkube.primitives.gitstore import GitStore
 from gitkube.render.branch import render_to_branch
 from gitkube.render.diff import diff_refs
 from tests.branch.conftest import DEPLOYMENT, SERVICE, app_files, commit_all, edit, git
+from tests.branch.test_render_cache_safety import CRD
 from tests.conftest import MINIMAL_CONFIG, write_tree
 
 EXAMPLES = 8
 STEPS = 8
 APPS = ["web/frontend", "web/frontend/admin", "web/ghost", "tools/job", "minecraft"]
-CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {{name: widgets.example.com}}
-spec:
-  group: example.com
-  names: {{kind: Widget, plural: widgets}}
-  scope: {scope}
-  versions: [{{name: v1, served: true, storage: true}}]
-"""
 
 
 class Spy:
