@@ -388,7 +388,8 @@ class GitStore:
             raise GitkubeError("a tree path holds a newline")
         if not wanted:
             return {}
-        out = self.run("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
+        request = ("\n".join(wanted) + "\n").encode("utf-8", "surrogateescape")
+        out = self.run("cat-file", "--batch", input=request).stdout
         width = hashlib.new(self.hash_name).digest_size
         trees: dict[str, dict[str, tuple[str, str]]] = {}
         pos = 0

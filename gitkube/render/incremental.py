@@ -111,7 +111,7 @@ def load_index(cache: RenderCache, key: str) -> TreeIndex | None:
 # Index entries read in this process: a diff reads the index its head was patched
 # from again for its base side. TreeIndex copies what it takes; these stay unchanged.
 _LOADED: dict[tuple[str, str], Mapping[str, Any]] = {}
-KEEP_LOADED = 4
+KEEP_LOADED = 2
 
 
 def _load_raw(cache: RenderCache, key: str) -> Mapping[str, Any] | None:
