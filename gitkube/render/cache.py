@@ -18,10 +18,11 @@ cached apps' summaries when they prove the set clean
 (:mod:`gitkube.render.summary`; the objects of unchanged apps are not even
 parsed), else every plugin's ``gitkube_validate`` over every object, as a
 full render does. A tree entry (source tree id + fingerprint -> the app keys
-and warnings) lets a tree rendered before skip even that.
+and warnings) lets a tree rendered before skip even that; a tree with an
+index (below) has none: the index answers for it.
 
 Beside them, a tree rendered here whose render can be patched app by app
-(plain apps, no warnings, no symbolic links) leaves a *tree index*
+(plain apps, no warnings, app-local validators, no symbolic links) leaves a *tree index*
 (:mod:`gitkube.render.index`): a later commit is first rendered as a patch of
 it (:mod:`gitkube.render.incremental`: ``git diff-tree``, only the changed
 apps read and rendered, the cross-app checks from the index), and only when
@@ -81,11 +82,13 @@ from gitkube.render.sources import (
     tool_stamp,
 )
 from gitkube.render.summary import (
+    APP_LOCAL_VALIDATORS,
     AppSummary,
     clean_apps,
     parse_summary,
     quick_repo_check,
     summary_line,
+    validators_of,
 )
 
 CACHE_FORMAT = "gitkube-render-cache/5"
@@ -565,11 +568,11 @@ def render_listing(
     if cache and this_key:
         # A tree index (render/index.py) for the incremental renders that follow,
         # when this tree's render can be patched app by app.
+        plain = not layout.apps and not layout.not_apps
+        local = validators_of(hooks) <= APP_LOCAL_VALIDATORS
         parts: dict[str, tuple[str, AppPart]] | None = (
-            {} if indexable and not layout.apps and not layout.not_apps else None
+            {} if indexable and plain and local and not rendered.warnings else None
         )
-        if rendered.warnings:
-            parts = None
         bundle: dict[str, bytes] = {}
         for directory, summary in reused.items():  # their lines as they were: nothing re-made
             app_key = app_keys[directory]
@@ -597,24 +600,25 @@ def render_listing(
             else:
                 parts = None
         cache.store_lines("apps", this_key, bundle)
-        cache.store(
-            "trees",
-            this_key,
-            {
-                "appKeys": ordered_keys,
-                "objectIds": rendered.object_ids,
-                "items": rendered.items.decode(),
-                "apps": rendered.app_count,
-                "gceObjects": rendered.gce_objects,
-                "warnings": [_problem_dict(w) for w in rendered.warnings],
-            },
-        )
         digests = {app.scopes for app in fresh} | {summary.scopes for summary in reused.values()}
         if tree_id and parts is not None and len(digests) <= 1:
             scopes = next(iter(digests), scopes_digest({}))
             index = TreeIndex.snapshot_of(tree_id, this_key, scopes, parts)
             cache.store(INDEX_KIND, this_key, index.snapshot_json())
             rendered.index_key = this_key
+        else:  # an indexed tree is answered by render/incremental.py, this entry is for the rest
+            cache.store(
+                "trees",
+                this_key,
+                {
+                    "appKeys": ordered_keys,
+                    "objectIds": rendered.object_ids,
+                    "items": rendered.items.decode(),
+                    "apps": rendered.app_count,
+                    "gceObjects": rendered.gce_objects,
+                    "warnings": [_problem_dict(w) for w in rendered.warnings],
+                },
+            )
         cache.touch(this_key)
     return rendered
 
@@ -797,7 +801,7 @@ def _render_rest(
         )
     ]
     deps = {app.app.path: dependencies_of(app.app) for app in fresh}
-    validators = {impl.plugin_name for impl in hooks.pm.hook.gitkube_validate.get_hookimpls()}
+    validators = validators_of(hooks)
     if quick_repo_check(changed, deps, reused, config.namespace, ctx, validators):
         return _assemble_from_summaries(config, fresh, reused, hooks, blob_id), fresh, dict(reused)
 

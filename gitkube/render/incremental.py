@@ -62,7 +62,7 @@ from gitkube.render.sources import (
     KUSTOMIZATION_FILES,
     may_declare_source,
 )
-from gitkube.render.summary import apps_clean_alone
+from gitkube.render.summary import apps_clean_alone, validators_of
 
 # Files that make a directory something other than a plain app (render/sources.py).
 _LAYOUT_NAMES = frozenset((*KUSTOMIZATION_FILES, CHART_FILE))
@@ -318,7 +318,7 @@ def _clean_alone(fresh: list[RenderedApp], config: RepoConfig, hooks: PluginHook
         key=lambda pair: pair[0],
     )
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
-    validators = {impl.plugin_name for impl in hooks.pm.hook.gitkube_validate.get_hookimpls()}
+    validators = validators_of(hooks)
     changed = [resource for _path, resource in resources]
     return apps_clean_alone(changed, config.namespace, ctx, validators) is not None
 

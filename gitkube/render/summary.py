@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.domain.names import layout_conflicts
+from gitkube.domain.plugin_manager import PluginHooks
 from gitkube.domain.resources import Resource
 from gitkube.primitives.errors import GitkubeError
 from gitkube.render.ordering import check_wave_and_hook, find_cycle
@@ -95,6 +96,12 @@ def parse_summary(raw: bytes) -> AppSummary | None:
         return None
     lengths = {len(summary.paths), len(summary.oids), len(summary.entries), len(summary.ids)}
     return summary if len(lengths) == 1 else None
+
+
+def validators_of(hooks: PluginHooks) -> set[str]:
+    """The plugins with a ``gitkube_validate``: all in :data:`APP_LOCAL_VALIDATORS`, or
+    the checks across apps need every object."""
+    return {impl.plugin_name for impl in hooks.pm.hook.gitkube_validate.get_hookimpls()}
 
 
 def clean_apps(warnings: Iterable[Problem]) -> Callable[[str], bool]:
