@@ -101,6 +101,8 @@ class GitStore:
             raise GitkubeError("no such directory", file=str(path))
         # The repository ``path`` is in (or under), as git itself finds it.
         where = path if os.path.isdir(path) else os.path.dirname(path) or "."
+        if self._open_work_tree(where):
+            return
         found = run_git(
             "rev-parse",
             "--path-format=absolute",
@@ -126,6 +128,29 @@ class GitStore:
             raise GitkubeError(f"unsupported object format {fmt}", file=str(self.git_dir))
         self.hash_name = fmt
 
+    def _open_work_tree(self, where: str | os.PathLike[str]) -> bool:
+        """Open the repository of a work tree with one git process (the common case);
+        False when ``where`` is not in a work tree or git cannot say all at once."""
+        found = run_git(
+            "rev-parse",
+            "--path-format=absolute",
+            "--is-bare-repository",
+            "--absolute-git-dir",
+            "--git-common-dir",
+            "--show-object-format",
+            "--show-toplevel",
+            cwd=where,
+        )
+        lines = found.stdout.decode().splitlines()
+        if found.returncode != 0 or len(lines) != 5 or lines[0] != "false":
+            return False
+        if lines[3] not in ("sha1", "sha256") or not lines[4]:
+            return False  # an older git echoes options it does not know
+        self.bare = False
+        self.git_dir, self.common_dir, self.cwd = Path(lines[1]), Path(lines[2]), Path(lines[4])
+        self.hash_name = lines[3]
+        return True
+
     # -- plumbing ------------------------------------------------------------
     def run(
         self, *args: str, input: bytes | None = None, check: bool = True
@@ -150,8 +175,21 @@ class GitStore:
         proc = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False)
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
+    def _resolve_pair(self, first: str, second: str) -> tuple[str, str] | None:
+        """Two revisions resolved by one git process, or None when either does not
+        resolve (the caller asks one at a time, for its own answer or error)."""
+        proc = self.run("rev-parse", "--end-of-options", first, second, check=False)
+        ids = proc.stdout.decode().split()
+        width = hashlib.new(self.hash_name).digest_size * 2
+        if proc.returncode != 0 or len(ids) != 2 or any(len(i) != width for i in ids):
+            return None
+        return ids[0], ids[1]
+
     def resolve_commit(self, ref: str) -> tuple[str, str]:
         """(commit id, tree id) of ``ref``; a clear error when it names no commit."""
+        both = self._resolve_pair(f"{ref}^{{commit}}", f"{ref}^{{tree}}")
+        if both is not None:
+            return both
         commit = self.resolve(f"{ref}^{{commit}}")
         if commit is None:
             if ref == "HEAD" and self.resolve("HEAD") is None:
@@ -167,6 +205,11 @@ class GitStore:
     def branch_tip(self, branch: str) -> tuple[str, str] | None:
         """(commit, tree) at the tip of ``refs/heads/<branch>``, or None when absent."""
         self.check_branch_name(branch)
+        both = self._resolve_pair(
+            f"refs/heads/{branch}^{{commit}}", f"refs/heads/{branch}^{{tree}}"
+        )
+        if both is not None:
+            return both
         commit = self.resolve(f"refs/heads/{branch}^{{commit}}")
         if commit is None:
             return None
