@@ -178,10 +178,14 @@ class GitStore:
     def _resolve_pair(self, first: str, second: str) -> tuple[str, str] | None:
         """Two revisions resolved by one git process, or None when either does not
         resolve (the caller asks one at a time, for its own answer or error)."""
-        proc = self.run("rev-parse", "--end-of-options", first, second, check=False)
+        if first.startswith("-") or second.startswith("-"):
+            return None  # without --verify (one revision only) rev-parse would take an option
+        proc = self.run("rev-parse", first, second, check=False)
         ids = proc.stdout.decode().split()
         width = hashlib.new(self.hash_name).digest_size * 2
-        if proc.returncode != 0 or len(ids) != 2 or any(len(i) != width for i in ids):
+        if proc.returncode != 0 or len(ids) != 2:
+            return None
+        if any(len(i) != width or i.strip("0123456789abcdef") for i in ids):
             return None
         return ids[0], ids[1]
 
