@@ -309,31 +309,28 @@ def render_to_branch(
     source, _tree, rendered = render_commit(
         store, ref, use_cache=use_cache, progress=progress, plugins=plugins
     )
-    return _commit_and_stamp(store, source, rendered, branch, push=push, sign=sign, stamp=use_cache)
+    return commit_and_stamp(store, source, rendered, branch, push=push, sign=sign, stamp=use_cache)
 
 
-def render_patched_to_branch(store: GitStore, source: str, tree: str) -> RenderSummary | None:
-    """``render_to_branch`` of commit ``source`` (tree ``tree``) when it renders as a
-    patch of a tree rendered before (render/incremental.py); None, with nothing
-    written, when it does not."""
+def render_patched(store: GitStore, source: str, tree: str) -> RenderedSource | None:
+    """The render of commit ``source`` (tree ``tree``) as a patch of a tree rendered
+    before (render/incremental.py), or None when it is not one; commit it with
+    :func:`commit_and_stamp`."""
     from gitkube.render.cache import RenderCache
     from gitkube.render.incremental import render_changes
 
-    rendered = render_changes(store, source, tree, RenderCache(cache_dir(store)))
-    if rendered is None:
-        return None
-    return _commit_and_stamp(store, source, rendered, None, push=None, sign=False, stamp=True)
+    return render_changes(store, source, tree, RenderCache(cache_dir(store)))
 
 
-def _commit_and_stamp(
+def commit_and_stamp(
     store: GitStore,
     source: str,
     rendered: RenderedSource,
-    branch_option: str | None,
+    branch_option: str | None = None,
     *,
-    push: str | None,
-    sign: bool,
-    stamp: bool,
+    push: str | None = None,
+    sign: bool = False,
+    stamp: bool = True,
 ) -> RenderSummary:
     """Commit a render onto its branch, save the no-op stamp (see quick_unchanged), push."""
     branch = branch_option or rendered.config.rendered_branch

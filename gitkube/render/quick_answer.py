@@ -2,13 +2,15 @@
 
 Loading typer (and pydantic with it) costs more than a no-op render itself,
 and about as much as rendering one changed app. When the command is exactly
-``gitkube render`` and either the branch already holds the render of HEAD
-(branch.quick_unchanged), or HEAD renders as a patch of a tree rendered
-before (branch.render_patched_to_branch), with nothing to warn about, the one
-line the command would print is printed here. Anything else (options,
-warnings, uncommitted changes, a commit off the source branch, several
-clusters, a render the incremental path declines, progress notes for a
-terminal) returns None and the full command line runs, as it always did.
+``gitkube render``, the one line (and warning) the command would print is
+printed here in two cases: the branch already holds the render of HEAD
+(branch.quick_unchanged) with nothing to warn about; or HEAD renders as a
+patch of a tree rendered before (branch.render_patched) and stderr is no
+terminal (the command line shows progress there; without one, its warning
+about uncommitted changes is the plain line written here). Anything else
+(options, warnings, a commit off the source branch, several clusters, a
+render the incremental path declines) returns None and the full command
+line runs, as it always did.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from pathlib import Path
 
 from gitkube.primitives.gitstore import GitStore
 from gitkube.render.branch import (
+    RenderSummary,
+    commit_and_stamp,
     quick_unchanged,
-    render_patched_to_branch,
+    render_patched,
     source_branch_skip,
     uncommitted_note,
 )
@@ -30,22 +34,30 @@ def unchanged_render_line(repo: Path) -> str | None:
     if source_branch_skip(repo) is not None:
         return None
     summary = quick_unchanged(repo, "HEAD", None)
-    if summary is None and sys.stderr.isatty():
+    if summary is not None:
+        if summary.warnings or summary.cluster:
+            return None
+        if uncommitted_note(repo) is not None:
+            return None  # the command line warns about them first
+        return _summary_line(summary)
+    if sys.stderr.isatty():
         return None  # the command line shows the render's progress
-    if summary is not None and (summary.warnings or summary.cluster):
-        return None
-    if uncommitted_note(repo) is not None:
-        return None  # the command line warns about them first
-    if summary is None:
-        from gitkube.render.clusters import declares_clusters
+    store = GitStore(repo)
+    source, tree = store.resolve_commit("HEAD")
+    from gitkube.render.clusters import declares_clusters
 
-        store = GitStore(repo)
-        source, tree = store.resolve_commit("HEAD")
-        if declares_clusters(store, source):
-            return None
-        summary = render_patched_to_branch(store, source, tree)
-        if summary is None:
-            return None
+    if declares_clusters(store, source):
+        return None
+    rendered = render_patched(store, source, tree)
+    if rendered is None:
+        return None  # the command line renders it the full way (its git status not run twice)
+    left_out = uncommitted_note(repo)
+    if left_out is not None:  # as the command line's warn() writes it when no terminal
+        sys.stderr.write(f"warning: {left_out}\n")
+    return _summary_line(commit_and_stamp(store, source, rendered))
+
+
+def _summary_line(summary: RenderSummary) -> str:
     # The words of gitkube.cli.present.print_render_summary (a test compares them).
     state = "committed" if summary.changed else "unchanged at"
     return (

@@ -80,3 +80,22 @@ def test_a_patched_render_commits_and_prints_what_the_command_line_prints(
     ]
     assert quick.stderr == full.stderr == ""
     assert git(repo, "rev-parse", "rendered^{tree}") == git(repo, "rev-parse", "twin^{tree}")
+
+
+def test_a_patched_render_with_uncommitted_changes_warns_as_the_command_line(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    assert gitkube(repo, "render").returncode == 0
+    warnings = {}
+    for replicas, args in ((3, ("render",)), (4, ("render", "--branch", "twin"))):
+        edit(repo, app_files("frontend", replicas=replicas))
+        commit_all(repo)
+        git(repo, "branch", "-f", "-q", "twin", "rendered")
+        (repo / "notes.txt").write_text(f"draft {replicas}\n")  # left out of the render
+        done = gitkube(repo, *args)
+        assert done.returncode == 0, done.stderr
+        warnings[done.stdout.splitlines()[-1]] = done.stderr
+    assert warnings.keys() == {"typer not loaded", "typer loaded"}
+    assert warnings["typer not loaded"] == warnings["typer loaded"]
+    assert warnings["typer loaded"].startswith("warning: 1 uncommitted change left out")
