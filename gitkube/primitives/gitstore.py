@@ -93,6 +93,16 @@ def exit_text(returncode: int) -> str:
     return f"killed by {name}"
 
 
+# Bare or not, the git directory, the common one (of every work tree), absolute.
+_WHERE_IS_THE_REPOSITORY = (
+    "rev-parse",
+    "--path-format=absolute",
+    "--is-bare-repository",
+    "--absolute-git-dir",
+    "--git-common-dir",
+)
+
+
 class GitStore:
     """A git repository (bare or not), as gitkube reads and writes it."""
 
@@ -103,14 +113,7 @@ class GitStore:
         where = path if os.path.isdir(path) else os.path.dirname(path) or "."
         if self._open_work_tree(where):
             return
-        found = run_git(
-            "rev-parse",
-            "--path-format=absolute",
-            "--is-bare-repository",
-            "--absolute-git-dir",
-            "--git-common-dir",
-            cwd=where,
-        )
+        found = run_git(*_WHERE_IS_THE_REPOSITORY, cwd=where)
         lines = found.stdout.decode().splitlines()
         if found.returncode != 0 or len(lines) != 3:
             raise GitkubeError(
@@ -132,14 +135,7 @@ class GitStore:
         """Open the repository of a work tree with one git process (the common case);
         False when ``where`` is not in a work tree or git cannot say all at once."""
         found = run_git(
-            "rev-parse",
-            "--path-format=absolute",
-            "--is-bare-repository",
-            "--absolute-git-dir",
-            "--git-common-dir",
-            "--show-object-format",
-            "--show-toplevel",
-            cwd=where,
+            *_WHERE_IS_THE_REPOSITORY, "--show-object-format", "--show-toplevel", cwd=where
         )
         lines = found.stdout.decode().splitlines()
         if found.returncode != 0 or len(lines) != 5 or lines[0] != "false":
