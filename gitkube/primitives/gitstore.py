@@ -43,6 +43,16 @@ class GitCommandError(GitkubeError):
     """A git command failed in a way the user has to look at."""
 
 
+class TreeChange(NamedTuple):
+    """One file that differs between two trees: its modes before and after
+    (``000000``: absent) and its blob id after."""
+
+    path: str
+    old_mode: str
+    new_mode: str
+    new_oid: str
+
+
 class Entry(NamedTuple):
     """One file of a tree or of the index: where it is, what it is, its blob id."""
 
@@ -83,6 +93,16 @@ def exit_text(returncode: int) -> str:
     return f"killed by {name}"
 
 
+# Bare or not, the git directory, the common one (of every work tree), absolute.
+_WHERE_IS_THE_REPOSITORY = (
+    "rev-parse",
+    "--path-format=absolute",
+    "--is-bare-repository",
+    "--absolute-git-dir",
+    "--git-common-dir",
+)
+
+
 class GitStore:
     """A git repository (bare or not), as gitkube reads and writes it."""
 
@@ -91,14 +111,9 @@ class GitStore:
             raise GitkubeError("no such directory", file=str(path))
         # The repository ``path`` is in (or under), as git itself finds it.
         where = path if os.path.isdir(path) else os.path.dirname(path) or "."
-        found = run_git(
-            "rev-parse",
-            "--path-format=absolute",
-            "--is-bare-repository",
-            "--absolute-git-dir",
-            "--git-common-dir",
-            cwd=where,
-        )
+        if self._open_work_tree(where):
+            return
+        found = run_git(*_WHERE_IS_THE_REPOSITORY, cwd=where)
         lines = found.stdout.decode().splitlines()
         if found.returncode != 0 or len(lines) != 3:
             raise GitkubeError(
@@ -116,6 +131,22 @@ class GitStore:
             raise GitkubeError(f"unsupported object format {fmt}", file=str(self.git_dir))
         self.hash_name = fmt
 
+    def _open_work_tree(self, where: str | os.PathLike[str]) -> bool:
+        """Open the repository of a work tree with one git process (the common case);
+        False when ``where`` is not in a work tree or git cannot say all at once."""
+        found = run_git(
+            *_WHERE_IS_THE_REPOSITORY, "--show-object-format", "--show-toplevel", cwd=where
+        )
+        lines = found.stdout.decode().splitlines()
+        if found.returncode != 0 or len(lines) != 5 or lines[0] != "false":
+            return False
+        if lines[3] not in ("sha1", "sha256") or not lines[4]:
+            return False  # an older git echoes options it does not know
+        self.bare = False
+        self.git_dir, self.common_dir, self.cwd = Path(lines[1]), Path(lines[2]), Path(lines[4])
+        self.hash_name = lines[3]
+        return True
+
     # -- plumbing ------------------------------------------------------------
     def run(
         self, *args: str, input: bytes | None = None, check: bool = True
@@ -124,7 +155,10 @@ class GitStore:
         proc = run_git(*args, cwd=self.cwd, input=input)
         if check and proc.returncode != 0:
             message = proc.stderr.decode(errors="replace").strip() or exit_text(proc.returncode)
-            raise GitCommandError(f"git {args[0]} failed: {message}", file=str(self.cwd))
+            command = next(
+                a for i, a in enumerate(args) if a != "-c" and args[i - 1 : i] != ("-c",)
+            )
+            raise GitCommandError(f"git {command} failed: {message}", file=str(self.cwd))
         return proc
 
     def _config(self, key: str) -> str | None:
@@ -137,8 +171,25 @@ class GitStore:
         proc = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False)
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
+    def _resolve_pair(self, first: str, second: str) -> tuple[str, str] | None:
+        """Two revisions resolved by one git process, or None when either does not
+        resolve (the caller asks one at a time, for its own answer or error)."""
+        if first.startswith("-") or second.startswith("-"):
+            return None  # without --verify (one revision only) rev-parse would take an option
+        proc = self.run("rev-parse", first, second, check=False)
+        ids = proc.stdout.decode().split()
+        width = hashlib.new(self.hash_name).digest_size * 2
+        if proc.returncode != 0 or len(ids) != 2:
+            return None
+        if any(len(i) != width or i.strip("0123456789abcdef") for i in ids):
+            return None
+        return ids[0], ids[1]
+
     def resolve_commit(self, ref: str) -> tuple[str, str]:
         """(commit id, tree id) of ``ref``; a clear error when it names no commit."""
+        both = self._resolve_pair(f"{ref}^{{commit}}", f"{ref}^{{tree}}")
+        if both is not None:
+            return both
         commit = self.resolve(f"{ref}^{{commit}}")
         if commit is None:
             if ref == "HEAD" and self.resolve("HEAD") is None:
@@ -154,6 +205,11 @@ class GitStore:
     def branch_tip(self, branch: str) -> tuple[str, str] | None:
         """(commit, tree) at the tip of ``refs/heads/<branch>``, or None when absent."""
         self.check_branch_name(branch)
+        both = self._resolve_pair(
+            f"refs/heads/{branch}^{{commit}}", f"refs/heads/{branch}^{{tree}}"
+        )
+        if both is not None:
+            return both
         commit = self.resolve(f"refs/heads/{branch}^{{commit}}")
         if commit is None:
             return None
@@ -328,11 +384,7 @@ class GitStore:
         root: dict[str, object] = {}
         for path, oid in files.items():
             node = root
-            *dirs, name = path.split("/")
-            # The renderer checks paths; this is the last line before a tree
-            # with a ".." or empty entry could be written.
-            if any(part in ("", ".", "..") for part in (*dirs, name)):
-                raise GitkubeError(f"refusing to write a tree entry {path!r}")
+            *dirs, name = _checked_parts(path)
             for part in dirs:
                 child = node.setdefault(part, {})
                 if not isinstance(child, dict):
@@ -344,41 +396,145 @@ class GitStore:
         return self._hash_tree(root)
 
     def _hash_tree(self, node: dict[str, object]) -> str:
-        items = []
+        items: dict[str, tuple[str, str]] = {}
         for name, value in node.items():
             if isinstance(value, dict):
-                items.append(
-                    (name.encode() + b"/", b"40000", name.encode(), self._hash_tree(value))
-                )
+                items[name] = (TREE_MODE, self._hash_tree(value))
             else:
                 assert isinstance(value, str)
-                items.append((name.encode(), FILE_MODE.encode(), name.encode(), value))
+                items[name] = (FILE_MODE, value)
+        return self._hash_entries(items)
+
+    def _hash_entries(self, items: Mapping[str, tuple[str, str]]) -> str:
+        """The id of a tree object of ``items`` (name -> (mode, object id)), in git's order."""
+        named = [
+            (name.encode("utf-8", "surrogateescape"), mode, oid)
+            for name, (mode, oid) in items.items()
+        ]
         body = b"".join(
-            mode + b" " + name + b"\0" + bytes.fromhex(oid)
-            for _key, mode, name, oid in sorted(items)
+            mode.lstrip("0").encode() + b" " + name + b"\0" + bytes.fromhex(oid)
+            for _key, name, mode, oid in sorted(
+                (name + b"/" if mode == TREE_MODE else name, name, mode, oid)
+                for name, mode, oid in named
+            )
         )
         h = hashlib.new(self.hash_name)
         h.update(b"tree %d\0" % len(body))
         h.update(body)
         return h.hexdigest()
 
+    def read_trees(self, specs: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
+        """The entries (name -> (mode, object id)) of many trees (ids or ``rev:path``),
+        through one ``git cat-file --batch``; a spec naming no tree is left out."""
+        wanted = sorted(set(specs))
+        if any("\n" in spec for spec in wanted):
+            raise GitkubeError("a tree path holds a newline")
+        if not wanted:
+            return {}
+        request = ("\n".join(wanted) + "\n").encode("utf-8", "surrogateescape")
+        out = self.run("cat-file", "--batch", input=request).stdout
+        width = hashlib.new(self.hash_name).digest_size
+        trees: dict[str, dict[str, tuple[str, str]]] = {}
+        pos = 0
+        for spec in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")
+            pos = end + 1
+            if len(header) != 3:
+                continue  # "<spec> missing"
+            size = int(header[2])
+            body, pos = out[pos : pos + size], pos + size + 1
+            if header[1] != b"tree":
+                continue
+            entries: dict[str, tuple[str, str]] = {}
+            at = 0
+            while at < len(body):
+                space = body.index(b" ", at)
+                nul = body.index(b"\0", space)
+                mode = body[at:space].decode().rjust(6, "0")
+                name = body[space + 1 : nul].decode("utf-8", "surrogateescape")
+                entries[name] = (mode, body[nul + 1 : nul + 1 + width].hex())
+                at = nul + 1 + width
+            trees[spec] = entries
+        return trees
+
+    def patched_tree_id(self, base: str, changes: Mapping[str, str | None]) -> str:
+        """The id of tree ``base`` with ``changes`` made (path -> blob id, None: removed).
+
+        Only the trees on the way to a changed file are read and hashed again;
+        every other directory keeps its id from ``base``. A directory left
+        empty is dropped, as git drops it.
+        """
+        files: dict[str, dict[str, str | None]] = {}  # directory -> name -> blob id
+        touched: set[str] = {""}
+        for path, oid in changes.items():
+            *dirs, name = _checked_parts(path)
+            files.setdefault("/".join(dirs), {})[name] = oid
+            touched.update("/".join(dirs[:depth]) for depth in range(1, len(dirs) + 1))
+        specs = {d: f"{base}:{d}" if d else base for d in touched}
+        found = self.read_trees(specs.values())
+        new_ids: dict[str, str | None] = {}  # directory -> its new id, None: now empty
+        # Deepest first, so each directory's new id is known before its parent's.
+        for directory in sorted(touched, key=lambda d: -d.count("/") if d else 1):
+            entries = dict(found.get(specs[directory], {}))
+            for name, oid in files.get(directory, {}).items():
+                current = entries.get(name)
+                if oid is None:
+                    if current is not None and current[0] != TREE_MODE:
+                        del entries[name]
+                    continue
+                below = f"{directory}/{name}" if directory else name
+                if current is not None and current[0] == TREE_MODE and below not in touched:
+                    raise GitkubeError(f"{below} would be both a file and a directory")
+                entries[name] = (FILE_MODE, oid)
+            prefix = f"{directory}/" if directory else ""
+            for sub, tree in new_ids.items():
+                parent, _, name = sub.rpartition("/")
+                if parent != directory or not sub.startswith(prefix):
+                    continue
+                current = entries.get(name)
+                if tree is None:
+                    if current is not None and current[0] == TREE_MODE:
+                        del entries[name]
+                elif current is not None and current[0] != TREE_MODE:
+                    raise GitkubeError(f"{sub} would be both a file and a directory")
+                else:
+                    entries[name] = (TREE_MODE, tree)
+            new_ids[directory] = self._hash_entries(entries) if entries or not directory else None
+        root = new_ids[""]
+        assert root is not None
+        return root
+
+    def diff_trees(self, old: str, new: str) -> list[TreeChange]:
+        """Every file that differs between two trees (``git diff-tree -r``), renames as
+        a removal and an addition."""
+        out = self.run("diff-tree", "-r", "-z", "--no-renames", old, new).stdout
+        fields = out.split(b"\0")
+        changes = []
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            old_mode, new_mode, _old_oid, new_oid, _status = meta.lstrip(b":").decode().split(" ")
+            changes.append(
+                TreeChange(path.decode("utf-8", "surrogateescape"), old_mode, new_mode, new_oid)
+            )
+        return changes
+
     def write_commit(
         self,
-        blob_ids: Mapping[str, str],
+        changes: Mapping[str, str | None],
         read: Callable[[list[str]], Mapping[str, bytes]],
         *,
         parent: str | None,
-        parent_files: Mapping[str, str],
         message: str,
         expected_tree: str,
     ) -> str:
-        """Write a commit of the files ``blob_ids`` names on top of ``parent``.
+        """Write a commit of ``parent``'s tree with ``changes`` made (path -> blob id,
+        None: removed).
 
-        One fast-import stream carries only what differs from ``parent_files``
-        (path -> blob id of the parent's tree): ``read`` is asked for just
-        those contents, the rest is inherited. The commit lands on a private
-        temporary ref that is removed again, so no visible ref moves here.
-        Returns the new commit's id, after checking its tree is ``expected_tree``.
+        One fast-import stream carries only the changes: ``read`` is asked for
+        the contents of the changed files, the rest is inherited. The commit
+        lands on a private temporary ref that is removed again, so no visible
+        ref moves here. Returns the new commit's id, after checking its tree
+        is ``expected_tree``.
         """
         temp_ref = f"refs/gitkube/tmp/{os.getpid()}-{uuid.uuid4().hex}"
         stamp = f"{IDENTITY} {int(time.time())} +0000"
@@ -391,9 +547,9 @@ class GitStore:
         ]
         if parent:
             chunks.append(f"from {parent}\n".encode())
-        for path in sorted(parent_files.keys() - blob_ids.keys()):
+        for path in sorted(p for p, oid in changes.items() if oid is None):
             chunks.append(f"D {_c_quote(path)}\n".encode())
-        changed = sorted(p for p, oid in blob_ids.items() if parent_files.get(p) != oid)
+        changed = sorted(p for p, oid in changes.items() if oid is not None)
         contents = read(changed)
         for path in changed:
             data = contents[path]
@@ -402,7 +558,21 @@ class GitStore:
             chunks.append(data)
             chunks.append(b"\n")
         chunks.append(b"done\n")
-        self.run("fast-import", "--quiet", "--done", "--date-format=raw", input=b"".join(chunks))
+        self.run(
+            # A render writes a handful of objects, one of them the inventory (megabytes
+            # at 10,000 apps): stored in a pack of its own, quickly compressed, rather
+            # than compressed once for the pack and again as loose objects. Object ids
+            # do not change; git gc packs these small packs like any others.
+            "-c",
+            "fastimport.unpackLimit=0",
+            "-c",
+            "pack.compression=1",
+            "fast-import",
+            "--quiet",
+            "--done",
+            "--date-format=raw",
+            input=b"".join(chunks),
+        )
         try:
             proc = self.run(
                 "rev-parse", f"{temp_ref}^{{commit}}", f"{temp_ref}^{{tree}}", check=False
@@ -415,3 +585,19 @@ class GitStore:
                 f"internal error: fast-import wrote tree {tree}, expected {expected_tree}"
             )
         return commit
+
+
+def file_changes(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str | None]:
+    """What turns the files ``old`` into ``new`` (path -> blob id, None: removed)."""
+    changes: dict[str, str | None] = {path: None for path in old.keys() - new.keys()}
+    changes.update((path, oid) for path, oid in new.items() if old.get(path) != oid)
+    return changes
+
+
+def _checked_parts(path: str) -> list[str]:
+    """The segments of a path to write into a tree. The renderer checks paths; this is
+    the last line before a tree with a ".." or empty entry could be written."""
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise GitkubeError(f"refusing to write a tree entry {path!r}")
+    return parts

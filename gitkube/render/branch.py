@@ -210,6 +210,7 @@ def render_entries(
     plugins: ExtraPlugins = (),
 ) -> RenderedSource:
     """Render the files ``entries`` name (from a commit or the index), cache-assisted."""
+    from gitkube.primitives.gitstore import SYMLINK_MODE
     from gitkube.render.cache import RenderCache, render_listing
 
     listing = {e.path: e.oid for e in store.resolve_symlinks(entries)}
@@ -223,6 +224,7 @@ def render_entries(
         progress=progress,
         sizes=store.blob_sizes,
         plugins=plugins,
+        indexable=tree_id is not None and all(e.mode != SYMLINK_MODE for e in entries),
     )
 
 
@@ -237,15 +239,23 @@ def render_commit(
     """(commit id, tree id, rendered) for ``ref``; errors name the ref."""
     commit, tree = store.resolve_commit(ref)
     say = None if progress is None else (lambda text: progress(f"{ref}: {text}"))
+    rendered = None
+    if use_cache:  # first as a patch of a tree rendered before (render/incremental.py)
+        from gitkube.render.cache import RenderCache
+        from gitkube.render.incremental import render_changes
+
+        cache = RenderCache(cache_dir(store))
+        rendered = render_changes(store, commit, tree, cache, plugins=plugins, progress=say)
     try:
-        rendered = render_entries(
-            store,
-            store.ls_tree(tree),
-            tree_id=tree,
-            use_cache=use_cache,
-            progress=say,
-            plugins=plugins,
-        )
+        if rendered is None:
+            rendered = render_entries(
+                store,
+                store.ls_tree(tree),
+                tree_id=tree,
+                use_cache=use_cache,
+                progress=say,
+                plugins=plugins,
+            )
     except GitkubeError as exc:
         raise _naming_ref(exc, ref, commit) from None
     return commit, tree, rendered
@@ -299,10 +309,33 @@ def render_to_branch(
     source, _tree, rendered = render_commit(
         store, ref, use_cache=use_cache, progress=progress, plugins=plugins
     )
-    branch_option = branch
-    branch = branch or rendered.config.rendered_branch
+    return commit_and_stamp(store, source, rendered, branch, push=push, sign=sign, stamp=use_cache)
+
+
+def render_patched(store: GitStore, source: str, tree: str) -> RenderedSource | None:
+    """The render of commit ``source`` (tree ``tree``) as a patch of a tree rendered
+    before (render/incremental.py), or None when it is not one; commit it with
+    :func:`commit_and_stamp`."""
+    from gitkube.render.cache import RenderCache
+    from gitkube.render.incremental import render_changes
+
+    return render_changes(store, source, tree, RenderCache(cache_dir(store)))
+
+
+def commit_and_stamp(
+    store: GitStore,
+    source: str,
+    rendered: RenderedSource,
+    branch_option: str | None = None,
+    *,
+    push: str | None = None,
+    sign: bool = False,
+    stamp: bool = True,
+) -> RenderSummary:
+    """Commit a render onto its branch, save the no-op stamp (see quick_unchanged), push."""
+    branch = branch_option or rendered.config.rendered_branch
     summary = commit_rendered(store, source, rendered, branch, sign=sign)
-    if use_cache and summary.commit:
+    if stamp and summary.commit:
         _save_stamp(store.common_dir, source, branch_option, summary, rendered)
     if push:
         store.push(push, branch)
@@ -314,15 +347,39 @@ def commit_rendered(
 ) -> RenderSummary:
     """Commit ``rendered`` (made from ``source``) onto ``branch``, unless its tree is the tip's.
 
-    The ref moves by compare-and-swap (see :func:`render_to_branch`).
+    The ref moves by compare-and-swap (see :func:`render_to_branch`). When the
+    tip holds the objects ``rendered`` was patched from (an incremental
+    render), only the changed objects and the inventory are written and
+    hashed; otherwise every object is.
     """
+    from gitkube.primitives.gitstore import file_changes
+    from gitkube.render.cache import RenderCache
+    from gitkube.render.incremental import output_index, record_output
+
     inventory = rendered.inventory_bytes(source)
-    blob_ids = {**rendered.object_ids, INVENTORY_FILE: store.blob_id(inventory)}
-    new_tree = store.tree_id(blob_ids)
+    inventory_id = store.blob_id(inventory)
+    cache = RenderCache(cache_dir(store)) if rendered.index_key else None
+    files = {**rendered.object_ids, INVENTORY_FILE: inventory_id}
+    whole_tree: list[str] = []  # the id of the tree of every file, once hashed
 
     def read(paths: list[str]) -> dict[str, bytes]:
         objects = rendered.read(p for p in paths if p != INVENTORY_FILE)
         return {**objects, INVENTORY_FILE: inventory} if INVENTORY_FILE in paths else objects
+
+    def changes_from(tip_tree: str | None) -> tuple[dict[str, str | None], str]:
+        """What turns the tip's tree into the rendered one, and the rendered tree's id."""
+        base = rendered.base
+        if tip_tree and base and cache and output_index(cache, tip_tree) == base.key:
+            changes = {**base.changes, INVENTORY_FILE: inventory_id}
+            return changes, store.patched_tree_id(tip_tree, changes)
+        if not whole_tree:
+            whole_tree.append(store.tree_id(files))
+        if tip_tree is None:
+            return dict(files), whole_tree[0]
+        if tip_tree == whole_tree[0]:
+            return {}, tip_tree
+        parent_files = {e.path: e.oid for e in store.ls_tree(tip_tree)}
+        return file_changes(parent_files, files), whole_tree[0]
 
     summary = RenderSummary(
         apps=rendered.app_count,
@@ -342,18 +399,16 @@ def commit_rendered(
         )
     for _attempt in range(CAS_ATTEMPTS):
         tip = store.branch_tip(branch)
-        parent_files: dict[str, str] = {}
         if tip is not None:
             check_gitkube_branch(store, branch, tip[0])
-            if tip[1] == new_tree:
-                summary.commit, summary.changed = tip[0], False
-                break
-            parent_files = {e.path: e.oid for e in store.ls_tree(tip[1])}
+        changes, new_tree = changes_from(tip[1] if tip else None)
+        if tip is not None and tip[1] == new_tree:
+            summary.commit, summary.changed = tip[0], False
+            break
         commit = store.write_commit(
-            blob_ids,
+            changes,
             read,
             parent=tip[0] if tip else None,
-            parent_files=parent_files,
             message=message,
             expected_tree=new_tree,
         )
@@ -371,6 +426,8 @@ def commit_rendered(
             f'branch "{branch}" kept moving while rendering (another gitkube render?); '
             "nothing was written, try again"
         )
+    if cache is not None and rendered.index_key:
+        record_output(cache, new_tree, rendered.index_key)
     return summary
 
 

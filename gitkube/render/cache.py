@@ -18,7 +18,15 @@ cached apps' summaries when they prove the set clean
 (:mod:`gitkube.render.summary`; the objects of unchanged apps are not even
 parsed), else every plugin's ``gitkube_validate`` over every object, as a
 full render does. A tree entry (source tree id + fingerprint -> the app keys
-and warnings) lets a tree rendered before skip even that.
+and warnings) lets a tree rendered before skip even that; a tree with an
+index (below) has none: the index answers for it.
+
+Beside them, a tree rendered here whose render can be patched app by app
+(plain apps, no warnings, app-local validators, no symbolic links) leaves a *tree index*
+(:mod:`gitkube.render.index`): a later commit is first rendered as a patch of
+it (:mod:`gitkube.render.incremental`: ``git diff-tree``, only the changed
+apps read and rendered, the cross-app checks from the index), and only when
+that cannot be proved the same does it come here.
 
 The cache lives in a directory (``.git/gitkube/cache``): one file per entry,
 written atomically, each carrying a checksum of its content. A missing,
@@ -55,6 +63,7 @@ from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document, load_documents
+from gitkube.render.index import INDEX_KIND, AppPart, TreeIndex
 from gitkube.render.ordering import dependencies_of
 from gitkube.render.pipeline import (
     INVENTORY_FILE,
@@ -73,15 +82,18 @@ from gitkube.render.sources import (
     tool_stamp,
 )
 from gitkube.render.summary import (
+    APP_LOCAL_VALIDATORS,
     AppSummary,
     clean_apps,
     parse_summary,
     quick_repo_check,
     summary_line,
+    validators_of,
 )
 
-CACHE_FORMAT = "gitkube-render-cache/4"
+CACHE_FORMAT = "gitkube-render-cache/5"
 KEEP_TREES = 8  # rendered trees whose entries are kept
+KEEP_DELTAS = 64  # tree index deltas kept (render/index.py)
 DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of objects
 SUMMARY_SUFFIX = "+summary"  # an app's summary for the repo-wide checks (render/summary.py)
 
@@ -146,6 +158,16 @@ class RenderedApp:
 
 
 @dataclass
+class IndexBase:
+    """What an incremental render changed: the objects that differ from the index ``key``
+    (path -> blob id, None: removed). A rendered commit of that index becomes this
+    render's by these changes and a new inventory alone (branch.commit_rendered)."""
+
+    key: str
+    changes: dict[str, str | None]
+
+
+@dataclass
 class RenderedSource:
     """A rendered source tree: every object's blob id, contents on demand, the inventory.
 
@@ -166,6 +188,8 @@ class RenderedSource:
     result: RenderResult | None = None  # the full render, when this was one
     cache_hits: int = 0
     code_stamp: list[Any] = field(default_factory=list)  # see _code_stamp
+    index_key: str | None = None  # its tree index in the cache (render/index.py), if any
+    base: IndexBase | None = None  # how it differs from another index (incremental renders)
 
     @property
     def objects(self) -> int:
@@ -255,6 +279,12 @@ class RenderCache:
         except OSError:
             return
 
+    def has(self, kind: str, key: str) -> bool:
+        return self._path(kind, key).is_file()
+
+    def has_kind(self, kind: str) -> bool:
+        return (self.root / kind).is_dir()
+
     def load_lines(self, kind: str, key: str) -> dict[str, bytes] | None:
         """A bundle: ``<key> <json>`` lines after the checksum line, each parsed on demand."""
         try:
@@ -278,20 +308,28 @@ class RenderCache:
         body = b"\n".join(k.encode() + b" " + v for k, v in lines.items())
         self._write(kind, key, CACHE_FORMAT.encode() + b"\n" + body)
 
-    def recent(self) -> list[str]:
+    def recent(self, name: str = "recent") -> list[str]:
         """Tree keys used lately, newest first: where to look for unchanged apps."""
-        data = self.load("recent", "recent" * 4)
+        data = self.load("recent", name * 4)
         keys = data.get("trees") if data else None
         return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
 
     def touch(self, key: str) -> None:
         """Put ``key`` first among the recent trees; forget trees beyond :data:`KEEP_TREES`."""
-        keys = [key] + [k for k in self.recent() if k != key]
-        for old in keys[KEEP_TREES:]:
-            for kind in ("trees", "apps"):
+        self._remember("recent", key, ("trees", "apps", INDEX_KIND), KEEP_TREES)
+
+    def touch_delta(self, key: str) -> None:
+        """Put ``key`` first among the recent index deltas; forget those beyond
+        :data:`KEEP_DELTAS` (render/index.py)."""
+        self._remember("deltas", key, (INDEX_KIND,), KEEP_DELTAS)
+
+    def _remember(self, name: str, key: str, kinds: Iterable[str], keep: int) -> None:
+        keys = [key] + [k for k in self.recent(name) if k != key]
+        for old in keys[keep:]:
+            for kind in kinds:
                 with contextlib.suppress(OSError):
                     self._path(kind, old).unlink()
-        self.store("recent", "recent" * 4, {"trees": keys[:KEEP_TREES]})
+        self.store("recent", name * 4, {"trees": keys[:keep]})
 
 
 class _AppEntries:
@@ -385,8 +423,19 @@ def fingerprint(hooks: PluginHooks, stamp: list[Any] | None = None) -> str:
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
+def code_fingerprint(hooks: PluginHooks) -> tuple[list[Any], str]:
+    """The code stamp (:func:`_code_stamp`) and the :func:`fingerprint` made of it."""
+    stamp = _code_stamp(hooks)
+    return stamp, fingerprint(hooks, stamp)
+
+
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def tree_key(fp: str, id_kind: str, tree_id: str) -> str:
+    """The key of a source tree's entries: its tree id, under this fingerprint."""
+    return _key("tree", fp, id_kind, tree_id)
 
 
 # -- rendering --------------------------------------------------------------------
@@ -403,6 +452,7 @@ def render_listing(
     progress: Callable[[str], None] | None = None,
     sizes: BlobSizer | None = None,
     plugins: ExtraPlugins = (),
+    indexable: bool = False,
 ) -> RenderedSource:
     """Render the source tree given as ``listing`` (path -> blob id).
 
@@ -412,6 +462,8 @@ def render_listing(
     ``progress`` hears about the work when there is some to do. Raises
     :class:`GitkubeError` exactly where a full render would. ``plugins`` are
     handed to :func:`build_plugin_manager` (the test kit's plugins).
+    ``indexable``: the listing is the tree ``tree_id`` itself, no symbolic link
+    resolved into it, so a tree index (render/index.py) may describe it.
     """
     visible = {p: oid for p, oid in listing.items() if not is_hidden(p)}
     config_oid = visible.get(CONFIG_FILE)
@@ -429,8 +481,7 @@ def render_listing(
         return {p: blobs[oid] for p, oid in oids.items()}
 
     hooks = build_plugin_manager(config.disabled_plugins, plugins=plugins)
-    code_stamp = _code_stamp(hooks)
-    fp = fingerprint(hooks, code_stamp)
+    code_stamp, fp = code_fingerprint(hooks)
 
     # Kustomize and helm apps read more than their own YAML (bases, charts,
     # values): they are keyed by every file they may read and the tools on PATH.
@@ -469,14 +520,14 @@ def render_listing(
     }
     ordered_keys = [app_keys[d] for d in sorted(app_keys)]
 
-    tree_key = _key("tree", fp, id_kind, tree_id) if tree_id else None
-    entries = _AppEntries(cache, tree_key)
+    this_key = tree_key(fp, id_kind, tree_id) if tree_id else None
+    entries = _AppEntries(cache, this_key)
 
     def load_app_files(directory: str) -> dict[str, bytes] | None:
         return entries.contents(app_keys[directory]) if directory in app_keys else None
 
-    if cache and tree_key:
-        known = cache.load("trees", tree_key)
+    if cache and this_key:
+        known = cache.load("trees", this_key)
         if known is not None and known.get("appKeys") == ordered_keys:
             try:
                 rendered = RenderedSource(
@@ -494,7 +545,9 @@ def render_listing(
             except (KeyError, TypeError, ValueError, AttributeError):
                 pass
             else:
-                cache.touch(tree_key)
+                if cache.has(INDEX_KIND, this_key):
+                    rendered.index_key = this_key
+                cache.touch(this_key)
                 return rendered
 
     summaries = entries.find_summaries(ordered_keys) if cache else {}
@@ -512,15 +565,26 @@ def render_listing(
     rendered.code_stamp = code_stamp
     rendered.loader = load_app_files  # contents of cached apps are read when asked for
 
-    if cache and tree_key:
+    if cache and this_key:
+        # A tree index (render/index.py) for the incremental renders that follow,
+        # when this tree's render can be patched app by app.
+        plain = not layout.apps and not layout.not_apps
+        local = validators_of(hooks) <= APP_LOCAL_VALIDATORS
+        parts: dict[str, tuple[str, AppPart]] | None = (
+            {} if indexable and plain and local and not rendered.warnings else None
+        )
         bundle: dict[str, bytes] = {}
-        for directory in reused:  # their lines as they were: nothing is parsed or re-made
+        for directory, summary in reused.items():  # their lines as they were: nothing re-made
             app_key = app_keys[directory]
             lines = entries.lines(app_key)
             raw_summary = entries.raw(app_key + SUMMARY_SUFFIX)
             if lines is not None and raw_summary is not None:
                 bundle[app_key], bundle[app_key + DATA_SUFFIX] = lines
                 bundle[app_key + SUMMARY_SUFFIX] = raw_summary
+                if parts is not None:
+                    parts[directory] = (app_key, AppPart.of_summary(summary))
+            else:
+                parts = None
         clean = clean_apps(rendered.warnings)
         for app in fresh:
             fresh_key = app_keys.get(app.app.path)
@@ -528,24 +592,34 @@ def render_listing(
                 continue
             lines = _app_to_json(app, rendered.object_ids)
             if lines is not None:
+                summary = summary_of(app, rendered.object_ids, clean(app.app.path))
                 bundle[fresh_key], bundle[fresh_key + DATA_SUFFIX] = lines
-                bundle[fresh_key + SUMMARY_SUFFIX] = _summary_of(
-                    app, rendered.object_ids, clean(app.app.path)
-                )
-        cache.store_lines("apps", tree_key, bundle)
-        cache.store(
-            "trees",
-            tree_key,
-            {
-                "appKeys": ordered_keys,
-                "objectIds": rendered.object_ids,
-                "items": rendered.items.decode(),
-                "apps": rendered.app_count,
-                "gceObjects": rendered.gce_objects,
-                "warnings": [_problem_dict(w) for w in rendered.warnings],
-            },
-        )
-        cache.touch(tree_key)
+                bundle[fresh_key + SUMMARY_SUFFIX] = summary_line(summary)
+                if parts is not None:
+                    parts[app.app.path] = (fresh_key, AppPart.of_summary(summary))
+            else:
+                parts = None
+        cache.store_lines("apps", this_key, bundle)
+        digests = {app.scopes for app in fresh} | {summary.scopes for summary in reused.values()}
+        if tree_id and parts is not None and len(digests) <= 1:
+            scopes = next(iter(digests), scopes_digest({}))
+            index = TreeIndex.snapshot_of(tree_id, this_key, scopes, parts)
+            cache.store(INDEX_KIND, this_key, index.snapshot_json())
+            rendered.index_key = this_key
+        else:  # an indexed tree is answered by render/incremental.py, this entry is for the rest
+            cache.store(
+                "trees",
+                this_key,
+                {
+                    "appKeys": ordered_keys,
+                    "objectIds": rendered.object_ids,
+                    "items": rendered.items.decode(),
+                    "apps": rendered.app_count,
+                    "gceObjects": rendered.gce_objects,
+                    "warnings": [_problem_dict(w) for w in rendered.warnings],
+                },
+            )
+        cache.touch(this_key)
     return rendered
 
 
@@ -658,6 +732,21 @@ def _inventory_items(inventory: bytes, count: int) -> list[bytes] | None:
     return items if len(items) == count else None
 
 
+def render_apps(
+    sources: Mapping[str, bytes],
+    hooks: PluginHooks,
+    known_crds: Mapping[tuple[str, str], bool],
+) -> RenderResult:
+    """Render some apps of a tree (``sources``: their files and gitkube.yaml), the CRDs
+    of the others known; the caller runs the checks across apps, over every app."""
+    return render_tree(
+        MemoryTree(dict(sources)),
+        plugins=lambda _c: hooks,
+        known_crds=known_crds,
+        repo_checks=False,
+    )
+
+
 def _render_rest(
     visible: Mapping[str, str],
     read: Callable[[Iterable[str]], dict[str, bytes]],
@@ -687,12 +776,7 @@ def _render_rest(
     known_crds: dict[tuple[str, str], bool] = {}
     for summary in reused.values():
         known_crds.update(summary.crds)
-    partial = render_tree(
-        MemoryTree(sources),
-        plugins=lambda _c: hooks,
-        known_crds=known_crds,
-        repo_checks=False,  # run once below, over every app
-    )
+    partial = render_apps(sources, hooks, known_crds)
     digest = scopes_digest(partial.crds)
     if any(summary.scopes != digest for summary in reused.values()):
         # A CRD changed scope (or came or went) since those apps were
@@ -717,7 +801,7 @@ def _render_rest(
         )
     ]
     deps = {app.app.path: dependencies_of(app.app) for app in fresh}
-    validators = {impl.plugin_name for impl in hooks.pm.hook.gitkube_validate.get_hookimpls()}
+    validators = validators_of(hooks)
     if quick_repo_check(changed, deps, reused, config.namespace, ctx, validators):
         return _assemble_from_summaries(config, fresh, reused, hooks, blob_id), fresh, dict(reused)
 
@@ -771,21 +855,22 @@ def _assemble_from_summaries(
     )
 
 
-def _summary_of(app: RenderedApp, oids: Mapping[str, str], clean: bool) -> bytes:
-    resources = [
-        Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by)
+def summary_of(app: RenderedApp, oids: Mapping[str, str], clean: bool) -> AppSummary:
+    """The summary of an app rendered now (render/summary.py)."""
+    ids = [
+        Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by).id
         for obj in app.objects
     ]
-    return summary_line(
-        resources,
-        [obj.path for obj in app.objects],
-        [oids[obj.path] for obj in app.objects],
-        [obj.entry for obj in app.objects],
-        sum(1 for obj in app.objects if _is_gce(obj.body)),
-        clean=clean,
-        crds=app.crds,
-        scopes=app.scopes,
+    return AppSummary(
+        paths=[obj.path for obj in app.objects],
+        oids=[oids[obj.path] for obj in app.objects],
+        entries=[obj.entry for obj in app.objects],
+        gce=sum(1 for obj in app.objects if _is_gce(obj.body)),
+        ids=[(i.group, i.kind, i.namespace, i.name) for i in ids],
         depends_on=dependencies_of(app.app),
+        clean=clean,
+        crds=dict(app.crds),
+        scopes=app.scopes,
     )
 
 

@@ -140,7 +140,7 @@ def render_clusters_to_branch(
             return [quick]
     store = GitStore(repo)
     commit, tree = store.resolve_commit(ref)
-    if not _declares_clusters(store, commit):
+    if not declares_clusters(store, commit):
         return [
             render_to_branch(
                 repo,
@@ -179,7 +179,8 @@ def render_clusters_to_branch(
     return summaries
 
 
-def _declares_clusters(store: GitStore, commit: str) -> bool:
+def declares_clusters(store: GitStore, commit: str) -> bool:
+    """Whether gitkube.yaml at ``commit`` declares ``clusters:``."""
     from gitkube.render.overlays import read_raw_settings
 
     name = f"{commit}:gitkube.yaml"

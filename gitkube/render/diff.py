@@ -25,7 +25,7 @@ from gitkube.domain.secrets import is_wrapper_text, key_changes, review_text
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.primitives.yamlio import load_documents
-from gitkube.render.branch import SOURCE_TRAILER, render_commit
+from gitkube.render.branch import SOURCE_TRAILER, cache_dir, render_commit
 from gitkube.render.cache import RenderedSource
 from gitkube.render.risks import ObjectPair, Risk, risks_of
 
@@ -178,11 +178,11 @@ def compare(base_side: Side, head_side: Side) -> DiffReport:
 def _hooks(head: Side, paths: list[str]) -> list[dict[str, str]]:
     """The hook Jobs and Pods of head that a sync of this change runs (it shows them;
     only sync runs them): those of each app with a changed object that is no hook."""
+    apps = {posixpath.dirname(c) for c in paths}
     candidates = [
-        p
-        for p in head.object_ids
-        if posixpath.basename(p).startswith(("job-", "pod-"))
-        and posixpath.dirname(p) in {posixpath.dirname(c) for c in paths}
+        path
+        for path in head.object_ids
+        if path.rpartition("/")[2].startswith(("job-", "pod-")) and path.rpartition("/")[0] in apps
     ]
     hooks: dict[str, dict[str, str]] = {}
     for path, data in head.read(candidates).items():
@@ -212,11 +212,11 @@ def _risks(
         for p in paths
     ]
     apps = {posixpath.dirname(p) for p in paths}
-    app_wide = [
-        p
-        for p in head.object_ids
-        if posixpath.dirname(p) in apps and posixpath.basename(p).startswith(APP_WIDE_PREFIXES)
-    ]
+    app_wide = sorted(  # one order, whichever way the side listed its objects
+        path
+        for path in head.object_ids
+        if path.rpartition("/")[2].startswith(APP_WIDE_PREFIXES) and path.rpartition("/")[0] in apps
+    )
     head_objects = [
         (posixpath.dirname(path), body)
         for path, data in head.read(app_wide).items()
@@ -252,16 +252,30 @@ def _side(
         branch = config.rendered_branch
     rendered = rendered_commit_of(store, commit, branch)
     if rendered is not None:
-        return rendered_side(store, ref, commit, rendered, config)
+        return rendered_side(store, ref, commit, rendered, config, use_cache=use_cache)
     _commit, _tree, source = render_commit(store, ref, use_cache=use_cache, progress=progress)
     return source_side(ref, commit, source)
 
 
 def rendered_side(
-    store: GitStore, ref: str, commit: str, rendered: str, config: RepoConfig | None
+    store: GitStore,
+    ref: str,
+    commit: str,
+    rendered: str,
+    config: RepoConfig | None,
+    *,
+    use_cache: bool = False,
 ) -> Side:
-    """A side read from a commit of the rendered branch."""
-    ids = {e.path: e.oid for e in store.ls_tree(rendered) if e.path != INVENTORY_FILE}
+    """A side read from a commit of the rendered branch (its file list from the render
+    cache's index of it when ``use_cache`` and the cache knows it)."""
+    ids = None
+    if use_cache:
+        from gitkube.render.cache import RenderCache
+        from gitkube.render.incremental import rendered_objects
+
+        ids = rendered_objects(store, RenderCache(cache_dir(store)), rendered)
+    if ids is None:
+        ids = {e.path: e.oid for e in store.ls_tree(rendered) if e.path != INVENTORY_FILE}
 
     def read(paths: Iterable[str]) -> dict[str, bytes]:
         wanted = list(paths)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.domain.names import layout_conflicts
+from gitkube.domain.plugin_manager import PluginHooks
 from gitkube.domain.resources import Resource
 from gitkube.primitives.errors import GitkubeError
 from gitkube.render.ordering import check_wave_and_hook, find_cycle
@@ -56,29 +57,18 @@ class AppSummary:
     scopes: str  # the digest of the CRD scopes it was rendered with
 
 
-def summary_line(
-    resources: Sequence[Resource],
-    paths: Sequence[str],
-    oids: Sequence[str],
-    entries: Sequence[bytes],
-    gce: int,
-    *,
-    clean: bool,
-    crds: Mapping[tuple[str, str], bool],
-    scopes: str,
-    depends_on: list[str],
-) -> bytes:
+def summary_line(summary: AppSummary) -> bytes:
     """One app's summary as a JSON line (no raw newlines)."""
     data = {
-        "paths": list(paths),
-        "oids": list(oids),
-        "entries": [e.decode() for e in entries],
-        "gce": gce,
-        "ids": [list(r.id) for r in resources],
-        "dependsOn": depends_on,
-        "clean": clean,
-        "crds": [[group, kind, namespaced] for (group, kind), namespaced in crds.items()],
-        "scopes": scopes,
+        "paths": summary.paths,
+        "oids": summary.oids,
+        "entries": [e.decode() for e in summary.entries],
+        "gce": summary.gce,
+        "ids": [list(identity) for identity in summary.ids],
+        "dependsOn": summary.depends_on,
+        "clean": summary.clean,
+        "crds": [[group, kind, namespaced] for (group, kind), namespaced in summary.crds.items()],
+        "scopes": summary.scopes,
     }
     return json.dumps(data, ensure_ascii=True).encode()
 
@@ -108,6 +98,12 @@ def parse_summary(raw: bytes) -> AppSummary | None:
     return summary if len(lengths) == 1 else None
 
 
+def validators_of(hooks: PluginHooks) -> set[str]:
+    """The plugins with a ``gitkube_validate``: all in :data:`APP_LOCAL_VALIDATORS`, or
+    the checks across apps need every object."""
+    return {impl.plugin_name for impl in hooks.pm.hook.gitkube_validate.get_hookimpls()}
+
+
 def clean_apps(warnings: Iterable[Problem]) -> Callable[[str], bool]:
     """A test for "the checks said nothing about this app", given a render's warnings."""
     named = {w.app for w in warnings}
@@ -131,18 +127,11 @@ def quick_repo_check(
     :param cached: the summaries of every other app.
     :param validators: the plugins with a ``gitkube_validate``.
     """
-    if not set(validators) <= APP_LOCAL_VALIDATORS:
-        return False
     if not all(summary.clean for summary in cached.values()):
         return False
-    try:
-        for resource in changed:
-            check_wave_and_hook(resource)
-        changed_paths = paths_of(changed, namespace)
-        if ctx.hooks.validate(changed, ctx):
-            return False
-    except GitkubeError:
-        return False  # the full check raises it, with the same words
+    changed_paths = apps_clean_alone(changed, namespace, ctx, validators)
+    if changed_paths is None:
+        return False
     identities = {(r.id.group, r.id.kind, r.id.namespace, r.id.name) for r in changed}
     if len(identities) != len(changed):
         return False
@@ -156,6 +145,25 @@ def quick_repo_check(
     if layout_conflicts([*all_paths, INVENTORY_FILE]) is not None:
         return False
     return _graph_holds(changed, changed_apps, cached)
+
+
+def apps_clean_alone(
+    changed: Sequence[Resource], namespace: str, ctx: RenderContext, validators: Iterable[str]
+) -> list[str] | None:
+    """The rendered paths of ``changed`` when the checks of one app at a time find
+    nothing in them and every validator is app-local (the cross-app checks are the
+    caller's); None when not sure."""
+    if not set(validators) <= APP_LOCAL_VALIDATORS:
+        return None
+    try:
+        for resource in changed:
+            check_wave_and_hook(resource)
+        paths = paths_of(changed, namespace)
+        if ctx.hooks.validate(changed, ctx):
+            return None
+    except GitkubeError:
+        return None  # the full check raises it, with the same words
+    return list(paths)
 
 
 def _graph_holds(

@@ -1,4 +1,5 @@
-"""A plain ``gitkube render`` with nothing to do is answered before the command line loads."""
+"""A plain ``gitkube render`` with nothing to do, or with a change the incremental render
+patches, is answered before the command line loads."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.branch.conftest import app_files, commit_all, edit, git
 
 # Runs the real entry point and reports whether typer (the command line) was loaded.
 ENTRY = (
@@ -49,3 +52,50 @@ def test_uncommitted_changes_still_get_their_warning(git_repo: Callable[..., Pat
     assert again.returncode == 0, again.stderr
     assert "uncommitted change" in again.stderr
     assert again.stdout.splitlines()[-1] == "typer loaded"
+
+
+def test_a_patched_render_commits_and_prints_what_the_command_line_prints(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    assert gitkube(repo, "render").returncode == 0  # the tree's index, for the next render
+    edit(repo, app_files("frontend", replicas=3))
+    commit_all(repo)
+    quick = gitkube(repo, "render")
+    assert quick.returncode == 0, quick.stderr
+    assert quick.stdout.splitlines()[-1] == "typer not loaded"
+    assert "replicas: 3" in git(repo, "show", "rendered:web/frontend/deployment-frontend.yaml")
+    edit(repo, app_files("frontend", replicas=4))
+    commit_all(repo)
+    git(repo, "branch", "-q", "twin", "rendered")  # the same render, made by the command line
+    full = gitkube(repo, "render", "--branch", "twin")
+    quick = gitkube(repo, "render")
+    assert quick.returncode == full.returncode == 0, quick.stderr + full.stderr
+    assert full.stdout.splitlines()[-1] == "typer loaded"
+    assert quick.stdout.splitlines()[-1] == "typer not loaded"
+    tip = git(repo, "rev-parse", "rendered")[:12]
+    assert quick.stdout.splitlines()[:-1] == [
+        line.replace("twin", "rendered").replace(git(repo, "rev-parse", "twin")[:12], tip)
+        for line in full.stdout.splitlines()[:-1]
+    ]
+    assert quick.stderr == full.stderr == ""
+    assert git(repo, "rev-parse", "rendered^{tree}") == git(repo, "rev-parse", "twin^{tree}")
+
+
+def test_a_patched_render_with_uncommitted_changes_warns_as_the_command_line(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    assert gitkube(repo, "render").returncode == 0
+    warnings = {}
+    for replicas, args in ((3, ("render",)), (4, ("render", "--branch", "twin"))):
+        edit(repo, app_files("frontend", replicas=replicas))
+        commit_all(repo)
+        git(repo, "branch", "-f", "-q", "twin", "rendered")
+        (repo / "notes.txt").write_text(f"draft {replicas}\n")  # left out of the render
+        done = gitkube(repo, *args)
+        assert done.returncode == 0, done.stderr
+        warnings[done.stdout.splitlines()[-1]] = done.stderr
+    assert warnings.keys() == {"typer not loaded", "typer loaded"}
+    assert warnings["typer not loaded"] == warnings["typer loaded"]
+    assert warnings["typer loaded"].startswith("warning: 1 uncommitted change left out")
