@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
-
-from packaging.requirements import InvalidRequirement, Requirement
+from typing import TYPE_CHECKING
 
 from gitkube.domain.config import CONFIG_FILE
 from gitkube.primitives.errors import GitkubeError
+
+if TYPE_CHECKING:  # packaging is imported by the repos that require plugins, when they do
+    from packaging.requirements import Requirement
 
 MISSING_PLUGIN_HINT = (
     "if a plugin declares it, that plugin is not installed where gitkube runs "
@@ -27,6 +29,10 @@ HOW_TO_INSTALL = (
 
 
 def parse_requirements(entries: Sequence[str]) -> list[Requirement]:
+    if not entries:
+        return []
+    from packaging.requirements import InvalidRequirement, Requirement
+
     parsed = []
     for entry in entries:
         try:

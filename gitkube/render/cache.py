@@ -332,7 +332,7 @@ class RenderCache:
         self.store("recent", name * 4, {"trees": keys[:keep]})
 
 
-class _AppEntries:
+class AppEntries:
     """App entries by key, read from the bundles of recently rendered trees."""
 
     def __init__(self, cache: RenderCache | None, first: str | None = None) -> None:
@@ -521,7 +521,7 @@ def render_listing(
     ordered_keys = [app_keys[d] for d in sorted(app_keys)]
 
     this_key = tree_key(fp, id_kind, tree_id) if tree_id else None
-    entries = _AppEntries(cache, this_key)
+    entries = AppEntries(cache, this_key)
 
     def load_app_files(directory: str) -> dict[str, bytes] | None:
         return entries.contents(app_keys[directory]) if directory in app_keys else None
@@ -661,7 +661,7 @@ def _render_all(
         | {p for found in layout.apps.values() for p in found.inputs}
     )
     result = render_tree(MemoryTree(read(wanted)), plugins=lambda _c: hooks)
-    apps = _split(result, result.all_files(None)[INVENTORY_FILE])
+    apps = split_by_app(result, result.all_files(None)[INVENTORY_FILE])
     rendered = _assemble(config, apps, list(result.warnings), hooks, blob_id)
     rendered.result = result
     return rendered, apps
@@ -687,7 +687,7 @@ def _assemble(
     )
 
 
-def _split(result: RenderResult, inventory: bytes | None) -> list[RenderedApp]:
+def split_by_app(result: RenderResult, inventory: bytes | None) -> list[RenderedApp]:
     """Cut a full render into per-app, per-object pieces (inventory lines included)."""
     namespace = result.config.namespace
     paths = [rendered_path(r, namespace) for r in result.resources]
@@ -754,7 +754,7 @@ def _render_rest(
     hooks: PluginHooks,
     dirs: Mapping[str, list[str]],
     reused: Mapping[str, AppSummary],
-    entries: _AppEntries,
+    entries: AppEntries,
     app_keys: Mapping[str, str],
     blob_id: Callable[[bytes], str],
     layout: SourceLayout,
@@ -782,7 +782,7 @@ def _render_rest(
         # A CRD changed scope (or came or went) since those apps were
         # rendered: their namespaces may differ now, so render everything.
         return (*_render_all(visible, read, config, hooks, blob_id, layout), {})
-    fresh = _split(partial, None)
+    fresh = split_by_app(partial, None)
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
     changed = [
         resource

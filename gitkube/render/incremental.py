@@ -43,14 +43,14 @@ from gitkube.primitives.gitstore import (
     file_changes,
 )
 from gitkube.render.cache import (
+    AppEntries,
     IndexBase,
     RenderCache,
     RenderedApp,
     RenderedSource,
-    _AppEntries,
-    _split,
     code_fingerprint,
     render_apps,
+    split_by_app,
     summary_of,
     tree_key,
 )
@@ -66,7 +66,9 @@ from gitkube.render.summary import apps_clean_alone, validators_of
 
 # Files that make a directory something other than a plain app (render/sources.py).
 _LAYOUT_NAMES = frozenset((*KUSTOMIZATION_FILES, CHART_FILE))
-OUTPUTS_KEY = "outputs" * 4  # the one entry of rendered trees -> their index (see record_output)
+# The one cache entry mapping rendered trees to their index (see record_output);
+# any fixed name does, as long as it is longer than the cache's two-letter fan-out.
+OUTPUTS_KEY = "rendered-trees"
 KEEP_OUTPUTS = 64
 
 
@@ -194,7 +196,7 @@ def _render_changes(
         partial = render_apps(sources, hooks, index.known_crds(dirs))
         if scopes_digest(partial.crds) != index.scopes:
             return None  # a CRD came, went or changed scope: every app may render anew
-        fresh = _split(partial, None)
+        fresh = split_by_app(partial, None)
     if not _clean_alone(fresh, config, hooks):
         return None
     oids = {o.path: o.oid or store.blob_id(o.data or b"") for a in fresh for o in a.objects}
@@ -328,12 +330,12 @@ def _snapshot_contents(
 ) -> Callable[[str], Mapping[str, bytes] | None]:
     """Reads the rendered files of an app the index took from its snapshot: from the
     snapshot's app entries, else from git (the blobs of a committed render)."""
-    entries: list[_AppEntries] = []  # made on the first read: most renders read none
+    entries: list[AppEntries] = []  # made on the first read: most renders read none
 
     def load(directory: str) -> Mapping[str, bytes] | None:
         app_key = index.app_keys.get(directory)
         if app_key and not entries:
-            entries.append(_AppEntries(cache, index.snapshot))
+            entries.append(AppEntries(cache, index.snapshot))
         found = entries[0].contents(app_key) if app_key else None
         if found is not None:
             return found
