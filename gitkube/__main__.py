@@ -3,7 +3,8 @@
 ``gitkube --version`` is answered here, before typer and the commands are
 imported: it is what scripts and CI call to check an install, and importing
 the command line takes several times longer than Python's own start. So is a
-plain ``gitkube render`` with nothing to do (gitkube.render.quick_answer).
+plain ``gitkube render`` with nothing to do, or one that patches a tree
+rendered before (gitkube.render.quick_answer).
 """
 
 import sys
@@ -16,7 +17,7 @@ def main() -> None:
         sys.stdout.write(f"gitkube {__version__}\n")
         return
     if sys.argv[1:] == ["render"]:
-        # The post-commit hook's call: a no-op is answered before typer loads.
+        # The post-commit hook's call: a no-op or a patch is answered before typer loads.
         from pathlib import Path
 
         from gitkube.primitives.errors import GitkubeError

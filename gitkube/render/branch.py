@@ -239,13 +239,10 @@ def render_commit(
     """(commit id, tree id, rendered) for ``ref``; errors name the ref."""
     commit, tree = store.resolve_commit(ref)
     say = None if progress is None else (lambda text: progress(f"{ref}: {text}"))
-    rendered = None
-    if use_cache:  # first as a patch of a tree rendered before (render/incremental.py)
-        from gitkube.render.cache import RenderCache
-        from gitkube.render.incremental import render_changes
-
-        cache = RenderCache(cache_dir(store))
-        rendered = render_changes(store, commit, tree, cache, plugins=plugins, progress=say)
+    # First as a patch of a tree rendered before (render/incremental.py).
+    rendered = (
+        render_patched(store, commit, tree, plugins=plugins, progress=say) if use_cache else None
+    )
     try:
         if rendered is None:
             rendered = render_entries(
@@ -312,14 +309,22 @@ def render_to_branch(
     return commit_and_stamp(store, source, rendered, branch, push=push, sign=sign, stamp=use_cache)
 
 
-def render_patched(store: GitStore, source: str, tree: str) -> RenderedSource | None:
+def render_patched(
+    store: GitStore,
+    source: str,
+    tree: str,
+    *,
+    plugins: ExtraPlugins = (),
+    progress: Callable[[str], None] | None = None,
+) -> RenderedSource | None:
     """The render of commit ``source`` (tree ``tree``) as a patch of a tree rendered
     before (render/incremental.py), or None when it is not one; commit it with
     :func:`commit_and_stamp`."""
     from gitkube.render.cache import RenderCache
     from gitkube.render.incremental import render_changes
 
-    return render_changes(store, source, tree, RenderCache(cache_dir(store)))
+    cache = RenderCache(cache_dir(store))
+    return render_changes(store, source, tree, cache, plugins=plugins, progress=progress)
 
 
 def commit_and_stamp(
