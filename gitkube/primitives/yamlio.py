@@ -140,6 +140,8 @@ _RESOLVER = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 _PLAIN_FIRST = re.compile(r"[A-Za-z0-9_./$(=+]|-(?=[^ ])")
 _PLAIN_REST = re.compile(r"[A-Za-z0-9_./$()=+,@:;~<>^*%&!?\[\]{}'\"-]|[ ](?!#)|[^\x00-\x7f]")
+# The rest of a plain scalar in one match: one regex call, not one per character.
+_PLAIN_TAIL = re.compile(f"(?:{_PLAIN_REST.pattern})*\\Z")
 # What a YAML 1.2 core-schema reader resolves to something other than a
 # string; digits may hold underscores, as ruamel.yaml's 1.2 resolver allows.
 _YAML12_CORE = re.compile(
@@ -161,7 +163,7 @@ def _is_plain(text: str) -> bool:
         bool(text)
         and text == text.strip(" ")
         and _PLAIN_FIRST.match(text) is not None
-        and all(_PLAIN_REST.match(c) for c in text[1:])
+        and _PLAIN_TAIL.match(text, 1) is not None
         and ": " not in text
         and not text.endswith(":")
         and not any(c in text for c in "[]{},#")

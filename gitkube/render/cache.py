@@ -46,7 +46,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitkube import __version__
 from gitkube.domain.config import (
@@ -57,12 +57,25 @@ from gitkube.domain.config import (
 from gitkube.domain.context import Problem, RenderContext
 from gitkube.domain.ownership import applyset_for
 from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks, build_plugin_manager
-from gitkube.domain.resources import App, Resource, rendered_path
-from gitkube.domain.scopes import crd_scopes, scopes_digest
+from gitkube.domain.resources import Resource, rendered_path
+from gitkube.domain.scopes import scopes_digest
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import MemoryTree, file_stamps, is_hidden
+from gitkube.primitives.gcpause import collector_paused
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document, load_documents
+from gitkube.render.entries import (
+    DATA_SUFFIX,
+    SUMMARY_SUFFIX,
+    RenderedApp,
+    app_from_line,
+    app_lines,
+    is_gce,
+    render_apps,
+    resources_in_path_order,
+    split_by_app,
+    summary_of,
+)
 from gitkube.render.index import INDEX_KIND, AppPart, TreeIndex
 from gitkube.render.ordering import dependencies_of
 from gitkube.render.pipeline import (
@@ -91,11 +104,12 @@ from gitkube.render.summary import (
     validators_of,
 )
 
+if TYPE_CHECKING:  # prerender.py imports this module; it is imported when a render needs it
+    from gitkube.render.prerender import Prerendered
+
 CACHE_FORMAT = "gitkube-render-cache/5"
 KEEP_TREES = 8  # rendered trees whose entries are kept
 KEEP_DELTAS = 64  # tree index deltas kept (render/index.py)
-DATA_SUFFIX = "+data"  # an app's line of file contents, next to its line of objects
-SUMMARY_SUFFIX = "+summary"  # an app's summary for the repo-wide checks (render/summary.py)
 
 # gitkube's own modules whose code decides what a render produces.
 RENDER_MODULES = (
@@ -109,6 +123,8 @@ RENDER_MODULES = (
     "domain/plugin_manager.py",
     "render/pipeline.py",
     "render/cache.py",
+    "render/entries.py",
+    "render/prerender.py",
     "render/ordering.py",
     "render/summary.py",
     "domain/resources.py",
@@ -124,37 +140,6 @@ RENDER_MODULES = (
 BlobReader = Callable[[Iterable[str]], Mapping[str, bytes]]
 # Tells the size of blobs by id without reading them.
 BlobSizer = Callable[[Iterable[str]], Mapping[str, int]]
-
-
-@dataclass
-class RenderedObject:
-    """One rendered object as the cache keeps it."""
-
-    path: str
-    source: str
-    body: dict[str, Any]
-    data: bytes | None  # None: not loaded (cached apps load contents on demand)
-    entry: bytes  # its item of the inventory's ``objects`` list, as emitted
-    oid: str | None = None  # its blob id, when known without hashing
-    item: str | None = None  # where in ``source`` (a List's item), see Resource.item
-    generated_by: str | None = None  # the plugin that made it, see Resource.generated_by
-
-
-@dataclass
-class RenderedApp:
-    """One app's rendered objects, with the CRD facts its output depends on.
-
-    ``crds`` are the CustomResourceDefinitions the app itself defines;
-    ``scopes`` the digest of every CRD scope the render knew. An app's
-    output depends on CRDs anywhere in the repo (they decide whether a
-    namespace is filled in), so a cached app is used only while that
-    digest still holds.
-    """
-
-    app: App
-    objects: list[RenderedObject]
-    crds: dict[tuple[str, str], bool] = field(default_factory=dict)
-    scopes: str = ""
 
 
 @dataclass
@@ -233,10 +218,6 @@ class RenderedSource:
         files = self.files
         files[INVENTORY_FILE] = self.inventory_bytes(source_commit)
         return dict(sorted(files.items()))
-
-
-def _is_gce(body: Mapping[str, Any]) -> bool:
-    return str(body.get("apiVersion", "")).startswith("compute.cnrm.cloud.google.com/")
 
 
 # -- the cache directory ----------------------------------------------------------
@@ -354,6 +335,10 @@ class AppEntries:
                 return True
         return False
 
+    def add(self, bundle: Mapping[str, bytes]) -> None:
+        """Entries made just now (render/prerender.py): found before any on disk."""
+        self.entries.update(bundle)
+
     def raw(self, key: str) -> bytes | None:
         while key not in self.entries:
             if not self._load_next():
@@ -362,7 +347,7 @@ class AppEntries:
 
     def get(self, key: str) -> RenderedApp | None:
         raw = self.raw(key)
-        return None if raw is None else _app_from_json(raw)
+        return None if raw is None else app_from_line(raw)
 
     def lines(self, key: str) -> tuple[bytes, bytes] | None:
         meta, data = self.raw(key), self.raw(key + DATA_SUFFIX)
@@ -441,6 +426,7 @@ def tree_key(fp: str, id_kind: str, tree_id: str) -> str:
 # -- rendering --------------------------------------------------------------------
 
 
+@collector_paused()  # a render makes every object at once, none in a cycle (gcpause.py)
 @room_for_nesting()
 def render_listing(
     listing: Mapping[str, str],
@@ -555,6 +541,12 @@ def render_listing(
     if progress is not None and len(app_keys) > len(reused):
         progress(f"rendering {len(app_keys) - len(reused)} of {len(app_keys)} apps")
 
+    prerendered = None
+    if cache and not reused:  # a cold render: its apps' entries made side by side first
+        prerendered = _prerender(visible, read_sources, dirs, app_keys, layout, hooks, blob_id)
+        if prerendered is not None:
+            entries.add(prerendered.bundle)
+            reused = dict(prerendered.summaries)
     if not reused:
         rendered, fresh = _render_all(visible, read_sources, config, hooks, blob_id, layout)
     else:
@@ -562,6 +554,9 @@ def render_listing(
             visible, read_sources, config, hooks, dirs, reused, entries, app_keys, blob_id, layout
         )
     rendered.cache_hits = len(reused)
+    if prerendered is not None:
+        rendered.cache_hits -= len(prerendered.summaries.keys() & reused.keys())
+        rendered.data = {**prerendered.data, **rendered.data}
     rendered.code_stamp = code_stamp
     rendered.loader = load_app_files  # contents of cached apps are read when asked for
 
@@ -590,7 +585,7 @@ def render_listing(
             fresh_key = app_keys.get(app.app.path)
             if fresh_key is None:
                 continue
-            lines = _app_to_json(app, rendered.object_ids)
+            lines = app_lines(app, rendered.object_ids)
             if lines is not None:
                 summary = summary_of(app, rendered.object_ids, clean(app.app.path))
                 bundle[fresh_key], bundle[fresh_key + DATA_SUFFIX] = lines
@@ -621,6 +616,41 @@ def render_listing(
             )
         cache.touch(this_key)
     return rendered
+
+
+def _prerender(
+    visible: Mapping[str, str],
+    read: Callable[[Iterable[str]], dict[str, bytes]],
+    dirs: Mapping[str, list[str]],
+    app_keys: Mapping[str, str],
+    layout: SourceLayout,
+    hooks: PluginHooks,
+    blob_id: Callable[[bytes], str],
+) -> Prerendered | None:
+    """The cache entries of every app, made by worker processes when there are
+    enough apps to pay for them (render/prerender.py); None: render serially."""
+    from gitkube.render.prerender import prerender, worth_workers
+
+    workers = worth_workers(len(app_keys))
+    if not workers:
+        return None
+    wanted = {
+        directory: [
+            *dirs[directory],
+            *(layout.apps[directory].inputs if directory in layout.apps else ()),
+        ]
+        for directory in app_keys
+    }
+    shared = [CONFIG_FILE] if CONFIG_FILE in visible else []
+    contents = read(sorted({path for paths in wanted.values() for path in paths} | set(shared)))
+    return prerender(
+        {directory: {p: contents[p] for p in paths} for directory, paths in wanted.items()},
+        {path: contents[path] for path in shared},
+        app_keys,
+        hooks,
+        blob_id,
+        workers,
+    )
 
 
 def _check_sizes(files: Mapping[str, str], sizes: BlobSizer, limit: int) -> None:
@@ -680,70 +710,10 @@ def _assemble(
         object_ids={o.path: o.oid or blob_id(o.data or b"") for o in objects},
         items=b"".join(o.entry for o in objects),
         app_count=len(apps),
-        gce_objects=sum(1 for o in objects if _is_gce(o.body)),
+        gce_objects=sum(1 for o in objects if is_gce(o.body)),
         warnings=warnings,
         plugin_versions=hooks.versions(),
         data={o.path: o.data for o in objects if o.data is not None},
-    )
-
-
-def split_by_app(result: RenderResult, inventory: bytes | None) -> list[RenderedApp]:
-    """Cut a full render into per-app, per-object pieces (inventory lines included)."""
-    namespace = result.config.namespace
-    paths = [rendered_path(r, namespace) for r in result.resources]
-    entries = _inventory_items(inventory, len(paths)) if inventory is not None else None
-    if entries is None:
-        inv = result.inventory(None)["objects"]
-        entries = [dump_document([item]).encode() for item in inv]
-    digest = scopes_digest(result.crds)
-    by_app: dict[str, RenderedApp] = {
-        app.path: RenderedApp(app, [], scopes=digest) for app in result.apps
-    }
-    for resource, path, entry in zip(result.resources, paths, entries, strict=True):
-        obj = RenderedObject(
-            path,
-            resource.source,
-            resource.body,
-            result.files[path],
-            entry,
-            item=resource.item,
-            generated_by=resource.generated_by,
-        )
-        by_app[resource.app.path].objects.append(obj)
-    for app in by_app.values():
-        app.crds = crd_scopes(o.body for o in app.objects)
-    return list(by_app.values())
-
-
-def _inventory_items(inventory: bytes, count: int) -> list[bytes] | None:
-    """The items of the inventory's ``objects`` list as emitted, or None if unsure."""
-    marker = b"\nobjects:\n"
-    at = inventory.find(marker)
-    if at < 0:
-        return None
-    items: list[bytes] = []
-    for line in inventory[at + len(marker) :].splitlines(keepends=True):
-        if line.startswith(b"- "):
-            items.append(line)
-        elif line.startswith(b"  ") and items:
-            items[-1] += line
-        else:
-            return None
-    return items if len(items) == count else None
-
-
-def render_apps(
-    sources: Mapping[str, bytes],
-    hooks: PluginHooks,
-    known_crds: Mapping[tuple[str, str], bool],
-) -> RenderResult:
-    """Render some apps of a tree (``sources``: their files and gitkube.yaml), the CRDs
-    of the others known; the caller runs the checks across apps, over every app."""
-    return render_tree(
-        MemoryTree(dict(sources)),
-        plugins=lambda _c: hooks,
-        known_crds=known_crds,
-        repo_checks=False,
     )
 
 
@@ -784,22 +754,7 @@ def _render_rest(
         return (*_render_all(visible, read, config, hooks, blob_id, layout), {})
     fresh = split_by_app(partial, None)
     ctx = RenderContext(config=config, applyset_id=applyset_for(config).id, hooks=hooks)
-    changed = [
-        resource
-        for _path, resource in sorted(
-            (
-                (
-                    obj.path,
-                    Resource(
-                        obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by
-                    ),
-                )
-                for app in fresh
-                for obj in app.objects
-            ),
-            key=lambda pair: pair[0],
-        )
-    ]
+    changed = resources_in_path_order(fresh)
     deps = {app.app.path: dependencies_of(app.app) for app in fresh}
     validators = validators_of(hooks)
     if quick_repo_check(changed, deps, reused, config.namespace, ctx, validators):
@@ -836,7 +791,7 @@ def _assemble_from_summaries(
     for app in fresh:
         for obj in app.objects:
             parts.append((obj.path, obj.oid or blob_id(obj.data or b""), obj.entry))
-            gce += _is_gce(obj.body)
+            gce += is_gce(obj.body)
             if obj.data is not None:
                 data[obj.path] = obj.data
     for summary in reused.values():
@@ -853,102 +808,3 @@ def _assemble_from_summaries(
         plugin_versions=hooks.versions(),
         data=data,
     )
-
-
-def summary_of(app: RenderedApp, oids: Mapping[str, str], clean: bool) -> AppSummary:
-    """The summary of an app rendered now (render/summary.py)."""
-    ids = [
-        Resource(obj.body, app.app, obj.source, obj.item, generated_by=obj.generated_by).id
-        for obj in app.objects
-    ]
-    return AppSummary(
-        paths=[obj.path for obj in app.objects],
-        oids=[oids[obj.path] for obj in app.objects],
-        entries=[obj.entry for obj in app.objects],
-        gce=sum(1 for obj in app.objects if _is_gce(obj.body)),
-        ids=[(i.group, i.kind, i.namespace, i.name) for i in ids],
-        depends_on=dependencies_of(app.app),
-        clean=clean,
-        crds=dict(app.crds),
-        scopes=app.scopes,
-    )
-
-
-def _app_to_json(rendered: RenderedApp, oids: Mapping[str, str]) -> tuple[bytes, bytes] | None:
-    """An app entry as two JSON lines (objects, then their contents), or None when
-    JSON would not give the bodies back exactly."""
-    app = rendered.app
-    objects = []
-    texts = []
-    for obj in rendered.objects:
-        try:  # no dates, binary or non-string keys: JSON must round-trip exactly
-            if json.loads(json.dumps(obj.body)) != obj.body:
-                return None
-        except (TypeError, ValueError):
-            return None
-        if obj.data is None:
-            return None
-        texts.append(obj.data.decode())
-        objects.append(
-            {
-                "path": obj.path,
-                "source": obj.source,
-                "item": obj.item,
-                "generatedBy": obj.generated_by,
-                "body": obj.body,
-                "oid": oids[obj.path],
-                "entry": obj.entry.decode(),
-            }
-        )
-    try:
-        if json.loads(json.dumps(app.settings)) != app.settings:
-            return None
-    except (TypeError, ValueError):
-        return None
-    entry = {
-        "app": {
-            "path": app.path,
-            "name": app.name,
-            "settings": app.settings,
-            "settingsFile": app.settings_file,
-            "manifestFiles": app.manifest_files,
-            "renderedWith": app.rendered_with,
-        },
-        "objects": objects,
-        "crds": [[group, kind, namespaced] for (group, kind), namespaced in rendered.crds.items()],
-        "scopes": rendered.scopes,
-    }
-    # ensure_ascii: one line each, no raw newlines
-    return json.dumps(entry, ensure_ascii=True).encode(), json.dumps(texts).encode()
-
-
-def _app_from_json(raw: bytes) -> RenderedApp | None:
-    try:
-        data = json.loads(raw)
-        a = data["app"]
-        app = App(
-            path=a["path"],
-            name=a["name"],
-            settings=a["settings"],
-            settings_file=a["settingsFile"],
-            manifest_files=list(a["manifestFiles"]),
-            rendered_with=a.get("renderedWith"),
-        )
-        objects = [
-            RenderedObject(
-                o["path"],
-                o["source"],
-                o["body"],
-                None,
-                o["entry"].encode(),
-                o["oid"],
-                o["item"],
-                o["generatedBy"],
-            )
-            for o in data["objects"]
-        ]
-        crds = {(str(g), str(k)): bool(n) for g, k, n in data["crds"]}
-        scopes = str(data["scopes"])
-    except (KeyError, TypeError, AttributeError, ValueError):
-        return None
-    return RenderedApp(app, objects, crds, scopes)

@@ -46,14 +46,11 @@ from gitkube.render.cache import (
     AppEntries,
     IndexBase,
     RenderCache,
-    RenderedApp,
     RenderedSource,
     code_fingerprint,
-    render_apps,
-    split_by_app,
-    summary_of,
     tree_key,
 )
+from gitkube.render.entries import RenderedApp, render_apps, split_by_app, summary_of
 from gitkube.render.index import INDEX_KIND, MAX_PENDING_APPS, AppPart, TreeIndex
 from gitkube.render.pipeline import YAML_SUFFIXES, read_config
 from gitkube.render.sources import (

@@ -47,6 +47,7 @@ from gitkube.domain.secrets import wrap as wrap_sops
 from gitkube.domain.sources import PLAIN, SourceObject
 from gitkube.primitives.errors import GitkubeError, printable
 from gitkube.primitives.filetree import FileTree
+from gitkube.primitives.gcpause import collector_paused
 from gitkube.primitives.kubeyaml import room_for_nesting
 from gitkube.primitives.yamlio import dump_document, dump_many, load_many
 from gitkube.render.manifests import MAX_DEPTH, check_shape, settle_identity
@@ -122,6 +123,7 @@ class RenderResult:
 MAX_OBJECT_BYTES = 1536 * 1024
 
 
+@collector_paused()  # a render makes every object at once, none in a cycle (gcpause.py)
 @room_for_nesting()
 def render_tree(
     tree: FileTree,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import gitkube.render.cache as render_cache
+import gitkube.render.entries as render_entries
 from gitkube.primitives.gitstore import GitStore
 from gitkube.render.branch import cache_dir, render_commit, render_to_branch
 from tests.branch.conftest import app_files, commit_all, edit, git
@@ -50,6 +51,7 @@ class RenderSpy:
             return real(tree, **kwargs)
 
         monkeypatch.setattr(render_cache, "render_tree", spy)
+        monkeypatch.setattr(render_entries, "render_tree", spy)  # through render_apps
 
 
 def test_one_app_change_renders_one_app_and_matches_a_full_render(big_repo, monkeypatch):

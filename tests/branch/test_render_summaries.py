@@ -25,7 +25,7 @@ class Spy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.parsed = 0
         self.full_checks = 0
-        parse, check = render_cache._app_from_json, render_cache.check_repo
+        parse, check = render_cache.app_from_line, render_cache.check_repo
 
         def counting_parse(raw: bytes) -> Any:
             self.parsed += 1
@@ -35,7 +35,7 @@ class Spy:
             self.full_checks += 1
             return check(*args, **kwargs)
 
-        monkeypatch.setattr(render_cache, "_app_from_json", counting_parse)
+        monkeypatch.setattr(render_cache, "app_from_line", counting_parse)
         monkeypatch.setattr(render_cache, "check_repo", counting_check)
 
 
