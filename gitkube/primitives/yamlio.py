@@ -179,6 +179,8 @@ def _is_plain(text: str) -> bool:
 
 
 def _scalar(value: Any) -> str:
+    if type(value) is str:  # most scalars: asked first
+        return value if _is_plain(value) else double_quoted(value)
     if value is None:
         return "null"
     if value is True:
@@ -229,6 +231,24 @@ def _escape(match: re.Match[str]) -> str:
 
 def _key(key: Any) -> str:
     return _scalar(key) if not isinstance(key, (dict, list)) else double_quoted(str(key))
+
+
+def dump_list_item(item: dict[str, Any]) -> str:
+    """``dump_document([item])`` for a mapping of one-line scalars (an inventory
+    item): the same text, without the general walk, for thousands of items."""
+    lines = []
+    for key, value in item.items():
+        if type(key) is not str or isinstance(value, (dict, list)):
+            return dump_document([item])
+        if isinstance(value, str) and "\n" in value:  # a literal block
+            return dump_document([item])
+        written_key = _key(key)
+        if len(written_key) > MAX_IMPLICIT_KEY or written_key.startswith("?"):
+            return dump_document([item])
+        lines.append(f"{written_key}: {_scalar(value)}")
+    if not lines:
+        return dump_document([item])
+    return "- " + "\n  ".join(lines) + "\n"
 
 
 def _is_literal(text: str) -> bool:

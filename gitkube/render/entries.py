@@ -18,7 +18,7 @@ from gitkube.domain.plugin_manager import PluginHooks
 from gitkube.domain.resources import App, Resource, rendered_path
 from gitkube.domain.scopes import crd_scopes, scopes_digest
 from gitkube.primitives.filetree import MemoryTree
-from gitkube.primitives.yamlio import dump_document
+from gitkube.primitives.yamlio import dump_list_item
 from gitkube.render.ordering import dependencies_of
 from gitkube.render.pipeline import RenderResult, render_tree
 from gitkube.render.summary import AppSummary
@@ -69,7 +69,7 @@ def split_by_app(result: RenderResult, inventory: bytes | None) -> list[Rendered
     entries = _inventory_items(inventory, len(paths)) if inventory is not None else None
     if entries is None:
         inv = result.inventory(None)["objects"]
-        entries = [dump_document([item]).encode() for item in inv]
+        entries = [dump_list_item(item).encode() for item in inv]
     digest = scopes_digest(result.crds)
     by_app: dict[str, RenderedApp] = {
         app.path: RenderedApp(app, [], scopes=digest) for app in result.apps

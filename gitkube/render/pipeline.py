@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -151,6 +152,7 @@ def render_tree(
     app_keys = hooks.app_keys()
     hooks.check_options(config.plugin_options)
     validators = _app_key_validators(app_keys)
+    valid_settings: set[tuple[str, str]] = set()  # app.yaml values their schema accepted
 
     early: dict[str, list[Any]] = {}  # app.yaml and kustomizations, read for the layout
 
@@ -194,7 +196,7 @@ def render_tree(
             if directory and any(f not in parsed for f in yaml_files):
                 continue  # a file of this app did not parse: reported above
             with errors.collect():
-                app = _read_app(parsed, directory, yaml_files, validators)
+                app = _read_app(parsed, directory, yaml_files, validators, valid_settings)
                 if app is None:
                     continue
                 found = layout.apps.get(directory)
@@ -435,6 +437,7 @@ def _read_app(
     directory: str,
     files: list[str],
     validators: dict[str, tuple[str, jsonschema.protocols.Validator]],
+    valid_settings: set[tuple[str, str]],
 ) -> App | None:
     """Parse one directory's ``app.yaml`` into an app (its source reads the rest)."""
     if directory == "":
@@ -448,7 +451,7 @@ def _read_app(
     settings_file = f"{directory}/{APP_FILE}"
     settings: dict[str, Any] = {}
     if settings_file in files:
-        settings = _read_settings(parsed[settings_file], settings_file, validators)
+        settings = _read_settings(parsed[settings_file], settings_file, validators, valid_settings)
     return App(
         path=directory,
         name=settings.get("name") or posixpath.basename(directory),
@@ -494,8 +497,17 @@ def _name_from_labels(manifests: list[tuple[str, dict[str, Any], str]]) -> str |
 
 
 def _read_settings(
-    docs: list[Any], path: str, validators: dict[str, tuple[str, jsonschema.protocols.Validator]]
+    docs: list[Any],
+    path: str,
+    validators: dict[str, tuple[str, jsonschema.protocols.Validator]],
+    valid_settings: set[tuple[str, str]],
 ) -> dict[str, Any]:
+    """``app.yaml``'s settings, each checked against its key's schema.
+
+    ``valid_settings`` holds (key, value as canonical JSON) pairs found valid
+    already: apps of one repo repeat their settings (one registry, one
+    exposure), and a schema's verdict depends on the value alone.
+    """
     if len(docs) > 1:
         raise GitkubeError("expected one YAML document, found several", file=path)
     if not docs:
@@ -512,6 +524,12 @@ def _read_settings(
                 file=path,
             )
         plugin, validator = validators[key]
+        try:
+            canonical = (key, json.dumps(value, sort_keys=True, allow_nan=False))
+        except (TypeError, ValueError):
+            canonical = None  # not plain JSON: checked every time
+        if canonical is not None and canonical in valid_settings:
+            continue
         error = jsonschema.exceptions.best_match(validator.iter_errors(value))
         if error is not None:
             raise GitkubeError(
@@ -519,4 +537,6 @@ def _read_settings(
                 file=path,
                 plugin=None if plugin == "gitkube" else plugin,
             )
+        if canonical is not None:
+            valid_settings.add(canonical)
     return settings

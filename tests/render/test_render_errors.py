@@ -184,3 +184,43 @@ def test_latest_image_is_a_warning_not_an_error(make_repo, cli, tmp_path):
 def test_documents_that_are_not_named_objects(make_repo, cli, tmp_path, manifest):
     repo = make_repo({"web/a/x.yaml": manifest})
     render_fails(cli, repo, tmp_path / "out", "web/a/x.yaml")
+
+
+class CountKey:
+    """A plugin owning the app.yaml key ``count``: a whole number."""
+
+    @hookimpl
+    def gitkube_app_keys(self):
+        return {"count": {"type": "integer"}}
+
+
+def test_a_setting_checked_once_is_still_checked_for_every_other_value(monkeypatch):
+    import jsonschema
+
+    from gitkube.plugin_api import GitkubeError
+    from gitkube.testing.plugin_fixtures import render_files
+
+    checked = []
+    real = jsonschema.exceptions.best_match
+
+    def counting(errors, *args, **kwargs):
+        checked.append(1)
+        return real(errors, *args, **kwargs)
+
+    monkeypatch.setattr(jsonschema.exceptions, "best_match", counting)
+    apps = {f"web/a{i}/pod.yaml": POD.replace("name: p", f"name: p{i}") for i in range(6)}
+    same = {f"web/a{i}/app.yaml": "count: 1\n" for i in range(6)}
+    render_files(
+        {"web/a0/pod.yaml": apps["web/a0/pod.yaml"], "web/a0/app.yaml": "count: 1\n"},
+        plugins=[("count", CountKey())],
+    )
+    one_app = len(checked)
+    checked.clear()
+    render_files({**apps, **same}, plugins=[("count", CountKey())])
+    assert len(checked) == one_app  # six apps, one value: its schema is asked once
+    # true == 1 in Python: only the value as JSON tells them apart.
+    with pytest.raises(GitkubeError, match="count") as refused:
+        render_files(
+            {**apps, **same, "web/a5/app.yaml": "count: true\n"}, plugins=[("count", CountKey())]
+        )
+    assert "web/a5/app.yaml" in str(refused.value)

@@ -7,9 +7,11 @@ import string
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitkube.primitives.filetree import DirectoryTree
-from gitkube.primitives.yamlio import dump_document, load_documents
+from gitkube.primitives.yamlio import dump_document, dump_list_item, load_documents
 from gitkube.render.pipeline import render_tree
 from tests.conftest import REPO_ROOT
 
@@ -162,3 +164,26 @@ def test_rendered_template_round_trips_and_keeps_text_readable():
         assert dump_document(loaded).encode() == data, path  # stable: a fixed point
     conf = result.files["web/frontend/configmap-frontend-conf.yaml"].decode()
     assert "  default.conf: |\n    server {\n" in conf
+
+
+_flat_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+    st.sampled_from(["apps/v1", "default", "null", "y", "0x1F", "- a", "a: b", "?x", "12:30"]),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(), _flat_values, max_size=8))
+def test_a_list_item_is_written_as_the_general_emitter_writes_it(item):
+    assert dump_list_item(item) == dump_document([item])
+
+
+def test_a_list_item_with_a_very_long_key_is_written_as_the_general_emitter_writes_it():
+    item = {"k" * 2000: "v", "path": "a/b.yaml"}
+    assert dump_list_item(item) == dump_document([item])
