@@ -104,7 +104,7 @@ from gitkube.render.summary import (
     validators_of,
 )
 
-if TYPE_CHECKING:  # prerender.py imports this module; it is imported when a render needs it
+if TYPE_CHECKING:  # imported by the cold renders that use it: multiprocessing is slow to import
     from gitkube.render.prerender import Prerendered
 
 CACHE_FORMAT = "gitkube-render-cache/5"

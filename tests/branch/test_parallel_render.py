@@ -25,20 +25,11 @@ from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.render.branch import render_commit
 from tests.branch.conftest import DEPLOYMENT, SERVICE, commit_all, git
+from tests.branch.test_render_cache_safety import CRD
 from tests.conftest import MINIMAL_CONFIG, write_tree
 
 EXAMPLES = max(int(os.environ.get("GITKUBE_FUZZ_EXAMPLES", "3000")) // 200, 8)
 
-CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {{name: widgets.example.com}}
-spec:
-  group: example.com
-  scope: {scope}
-  names: {{kind: Widget, plural: widgets}}
-  versions: [{{name: v1, served: true, storage: true}}]
-"""
 WIDGET = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: {name}}}\n"
 
 
