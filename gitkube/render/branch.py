@@ -29,8 +29,9 @@ from gitkube.primitives.gitstore import run_git
 # The renderer and jsonschema are imported where they are used, so
 # that a render with nothing to do (see quick_unchanged) starts fast.
 if TYPE_CHECKING:
+    from gitkube.domain.config import RepoConfig
     from gitkube.domain.context import Problem
-    from gitkube.domain.plugin_manager import ExtraPlugins
+    from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks
     from gitkube.primitives.gitstore import Entry, GitStore
     from gitkube.render.cache import RenderedSource
     from gitkube.render.pipeline import RenderResult
@@ -96,11 +97,14 @@ def render_to_directory(
     from gitkube.domain.plugin_manager import build_plugin_manager
     from gitkube.primitives.filetree import DirectoryTree
     from gitkube.render.pipeline import render_tree
+    from gitkube.render.prerender import render_in_workers
 
-    result = render_tree(
-        DirectoryTree(repo),
-        plugins=lambda config: build_plugin_manager(config.disabled_plugins, plugins=plugins),
-    )
+    tree = DirectoryTree(repo)
+
+    def hooks(config: RepoConfig) -> PluginHooks:
+        return build_plugin_manager(config.disabled_plugins, plugins=plugins)
+
+    result = render_in_workers(tree, hooks) or render_tree(tree, plugins=hooks)
     files = result.all_files()
     if apps:
         known = {app.path for app in result.apps}

@@ -144,7 +144,9 @@ def render_tree(
     """
     paths = tree.files()
     config = read_config(
-        _read(tree, CONFIG_FILE, DEFAULT_MAX_FILE_BYTES) if CONFIG_FILE in set(paths) else None
+        read_within_limit(tree, CONFIG_FILE, DEFAULT_MAX_FILE_BYTES)
+        if CONFIG_FILE in set(paths)
+        else None
     )
     check_required_plugins(config.required_plugins)
     hooks = (plugins or _default_plugins)(config)
@@ -158,7 +160,7 @@ def render_tree(
 
     def read_yaml(path: str) -> list[Any]:
         if path not in early:
-            early[path] = _parse(path, _read(tree, path, config.max_file_bytes))
+            early[path] = _parse(path, read_within_limit(tree, path, config.max_file_bytes))
         return early[path]
 
     # Kustomize bases and charts' insides are inputs of the apps using them, not apps.
@@ -182,7 +184,7 @@ def render_tree(
             if file in early:
                 parsed[file] = early[file]
                 continue
-            data = _read(tree, file, config.max_file_bytes)
+            data = read_within_limit(tree, file, config.max_file_bytes)
             # SOPS files are checked and wrapped, never decrypted (domain/secrets.py).
             parsed[file] = (
                 wrap_sops(file, data, config) if is_sops_path(file) else _parse(file, data)
@@ -190,7 +192,7 @@ def render_tree(
 
     apps: list[App] = []
     resources: list[Resource] = []
-    checkout = Checkout(tree, lambda path: _read(tree, path, config.max_file_bytes))
+    checkout = Checkout(tree, lambda path: read_within_limit(tree, path, config.max_file_bytes))
     with checkout:  # tools read the repo from a private copy, removed after
         for directory, yaml_files in by_directory:
             if directory and any(f not in parsed for f in yaml_files):
@@ -349,7 +351,7 @@ def paths_of(resources: Iterable[Resource], namespace: str) -> dict[str, Resourc
     return owner
 
 
-def _read(tree: FileTree, path: str, limit: int) -> bytes:
+def read_within_limit(tree: FileTree, path: str, limit: int) -> bytes:
     """A file's bytes, refusing (before reading when the tree knows sizes) a file over ``limit``."""
     size_of = getattr(tree, "size", None)
     size = size_of(path) if size_of is not None else None

@@ -20,10 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gitkube.render.prerender as prerender_module
+from gitkube.domain.plugin_manager import build_plugin_manager
 from gitkube.plugin_api import hookimpl
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.filetree import DirectoryTree
 from gitkube.primitives.gitstore import GitStore
-from gitkube.render.branch import render_commit
+from gitkube.render.branch import render_commit, render_to_directory
 from tests.branch.conftest import DEPLOYMENT, SERVICE, commit_all, git
 from tests.branch.test_render_cache_safety import CRD
 from tests.conftest import MINIMAL_CONFIG, write_tree
@@ -235,3 +237,74 @@ def test_parallel_render_equals_serial_render(seed: int, tmp_path_factory, monke
     commit_all(root, "start")
     store = GitStore(root)
     assert outcome(store, use_cache=True) == outcome(store, use_cache=False), f"seed {seed}"
+
+
+# -- gitkube render --out: the work tree rendered by workers ---------------------
+
+
+def rendered_out(root: Path, out: Path, workers: str, monkeypatch) -> tuple[dict, list] | str:
+    monkeypatch.setenv("GITKUBE_WORKERS", workers)
+    try:
+        summary = render_to_directory(root, out)
+    except GitkubeError as exc:
+        return str(exc)
+    files = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    return files, [str(w) for w in summary.warnings]
+
+
+def test_render_out_by_workers_writes_what_the_serial_render_writes(tmp_path, monkeypatch):
+    used = []
+    real = prerender_module.render_in_workers
+
+    def spy(*args: Any) -> Any:
+        result = real(*args)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(prerender_module, "render_in_workers", spy)
+    root = tmp_path / "repo"
+    many_apps(root, 10)
+    write_tree(root, {"aaa/crd/crd.yaml": CRD.format(scope="Namespaced")})
+    write_tree(root, {"zzz/widgets/widget.yaml": WIDGET.format(name="w1")})
+    parallel = rendered_out(root, tmp_path / "parallel", "2", monkeypatch)
+    serial = rendered_out(root, tmp_path / "serial", "0", monkeypatch)
+    assert used == [True, False]
+    assert parallel == serial
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"stray.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"},
+        {"group1/app4/kustomization.yaml": "resources: [deployment.yaml]\n"},
+        {"group1/app4/app.yaml": "source: {kind: kustomize}\n"},
+        {"group2/app5/broken.yaml": "kind: [unclosed\n"},
+    ],
+    ids=["manifest at the root", "kustomization", "source key", "broken file"],
+)
+def test_render_out_leaves_to_the_serial_render_what_a_slice_cannot_settle(
+    tmp_path, monkeypatch, extra
+):
+    monkeypatch.setenv("GITKUBE_WORKERS", "2")
+    root = tmp_path / "repo"
+    many_apps(root, 8)
+    write_tree(root, extra)
+    tree = DirectoryTree(root)
+    assert prerender_module.render_in_workers(tree, lambda config: build_plugin_manager(())) is None
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_render_out_by_workers_equals_serial_render(
+    seed: int, tmp_path_factory, monkeypatch
+) -> None:
+    root = tmp_path_factory.mktemp("repo")
+    random_repo(random.Random(seed), root)
+    out = tmp_path_factory.mktemp("out")
+    parallel = rendered_out(root, out / "parallel", "2", monkeypatch)
+    serial = rendered_out(root, out / "serial", "0", monkeypatch)
+    assert parallel == serial, f"seed {seed}"
