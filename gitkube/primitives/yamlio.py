@@ -151,11 +151,20 @@ _YAML12_CORE = re.compile(
     r"|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)\Z"
 )
 _plain_cache: dict[str, bool] = {}
+# Most scalars are names and paths: a letter, then letters, digits and "_./-".
+# Every reader resolves such a word to itself except the few below (booleans
+# and null in YAML 1.1, 1.2 and Go, in any case: a word seen here in another
+# case goes through the full check): no number, date, tag or indicator starts
+# with a letter, and none of the characters is special.
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*\Z")
+_RESOLVED_WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null"})
 
 
 def _is_plain(text: str) -> bool:
     """Whether ``text`` may be written unquoted and read back as this very string
     by Go's reader (kubectl), a YAML 1.2 core reader and PyYAML alike."""
+    if _WORD.match(text) is not None and text.lower() not in _RESOLVED_WORDS:
+        return True
     cached = _plain_cache.get(text)
     if cached is not None:
         return cached

@@ -187,3 +187,24 @@ def test_a_list_item_is_written_as_the_general_emitter_writes_it(item):
 def test_a_list_item_with_a_very_long_key_is_written_as_the_general_emitter_writes_it():
     item = {"k" * 2000: "v", "path": "a/b.yaml"}
     assert dump_list_item(item) == dump_document([item])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"[A-Za-z][A-Za-z0-9_./-]{0,8}", fullmatch=True),
+        st.sampled_from(["yes", "No", "TRUE", "off", "Null", "y", "N", "On", "e5", "inf"]),
+    )
+)
+def test_the_word_shortcut_agrees_with_the_full_plain_scalar_check(word):
+    import re
+
+    from gitkube.primitives import yamlio
+
+    shortcut = yamlio._is_plain(word)
+    saved, yamlio._WORD = yamlio._WORD, re.compile("(?!)")  # never matches: the full check
+    yamlio._plain_cache.pop(word, None)
+    try:
+        assert yamlio._is_plain(word) == shortcut
+    finally:
+        yamlio._WORD = saved
