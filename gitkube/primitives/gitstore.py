@@ -81,6 +81,18 @@ def run_git(
     )
 
 
+def start_git(*args: str, cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen[bytes]:
+    """Start one git command that runs while gitkube goes on; its output is read
+    (and the process waited for) by ``communicate()`` on the returned process."""
+    return subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def exit_text(returncode: int) -> str:
     """How a git process ended, for a message: a signal by name, a full disk said plainly."""
     if returncode >= 0:

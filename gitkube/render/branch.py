@@ -8,11 +8,13 @@ tree, the index, ``HEAD`` and checked-out branches are never touched.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 import posixpath
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from gitkube import __version__
 from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import file_stamps
-from gitkube.primitives.gitstore import run_git
+from gitkube.primitives.gitstore import run_git, start_git
 
 # The renderer and jsonschema are imported where they are used, so
 # that a render with nothing to do (see quick_unchanged) starts fast.
@@ -121,14 +123,39 @@ def render_to_directory(
     return summarize(result, str(out))
 
 
+# `git status` processes started by start_uncommitted_note, by the real path of their work
+# tree, until uncommitted_note reads them.
+_STATUS: dict[str, subprocess.Popen[bytes]] = {}
+_STATUS_ARGS = ("status", "--porcelain", "-z", "--untracked-files=all")
+
+
+def start_uncommitted_note(repo: Path) -> None:
+    """Start the ``git status`` of :func:`uncommitted_note` now.
+
+    Listing the untracked files of a big work tree takes about as long as
+    patching one app into its render: started first, it runs beside the
+    render (on another core) and :func:`uncommitted_note` only reads it. A
+    render that the quick answer hands to the command line hands it on too.
+    """
+    where = os.path.realpath(repo)
+    if where in _STATUS or not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
+        return  # started already; or nothing committed yet, which uncommitted_note says
+    _STATUS[where] = start_git(*_STATUS_ARGS, cwd=repo)
+    atexit.register(_STATUS[where].wait)  # a render that failed never reads it
+
+
 def uncommitted_note(repo: Path) -> str | None:
     """A note when the work tree has changes that a render of a commit leaves out."""
-    if not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
+    started = _STATUS.pop(os.path.realpath(repo), None)
+    if started is not None:
+        out, _ = started.communicate()
+        ok = started.returncode == 0
+    elif not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
         return None  # nothing committed yet: the render itself says so
-    proc = run_git("status", "--porcelain", "-z", "--untracked-files=all", cwd=repo)
-    entries = (
-        proc.stdout.decode(errors="surrogateescape").split("\0") if proc.returncode == 0 else []
-    )
+    else:
+        proc = run_git(*_STATUS_ARGS, cwd=repo)
+        out, ok = proc.stdout, proc.returncode == 0
+    entries = out.decode(errors="surrogateescape").split("\0") if ok else []
     changed = [
         entry[3:]
         for entry in entries
@@ -404,7 +431,9 @@ def commit_rendered(
         )
     for _attempt in range(CAS_ATTEMPTS):
         tip = store.branch_tip(branch)
-        if tip is not None:
+        # A tree the cache recorded as a render's output holds an inventory: reading
+        # the tip's (megabytes at 10,000 apps) would only say so again.
+        if tip is not None and not (cache and output_index(cache, tip[1])):
             check_gitkube_branch(store, branch, tip[0])
         changes, new_tree = changes_from(tip[1] if tip else None)
         if tip is not None and tip[1] == new_tree:

@@ -25,6 +25,7 @@ from gitkube.render.branch import (
     quick_unchanged,
     render_patched,
     source_branch_skip,
+    start_uncommitted_note,
     uncommitted_note,
 )
 
@@ -33,6 +34,7 @@ def unchanged_render_line(repo: Path) -> str | None:
     """The line ``gitkube render`` prints for a render of ``repo`` answered here, or None."""
     if source_branch_skip(repo) is not None:
         return None
+    start_uncommitted_note(repo)
     summary = quick_unchanged(repo, "HEAD", None)
     if summary is not None:
         if summary.warnings or summary.cluster:

@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 import gitkube.primitives.gitstore as gitstore
+import gitkube.render.branch as branch
+from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gitstore import GitStore
 from gitkube.render.branch import render_to_branch
-from tests.branch.conftest import git
+from gitkube.render.quick_answer import unchanged_render_line
+from tests.branch.conftest import app_files, commit_all, edit, git
 
 
 def count_processes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
@@ -55,3 +58,66 @@ def test_odd_cases_get_the_careful_answer(git_repo, tmp_path: Path):
     bare = GitStore(tmp_path / "bare.git")
     assert bare.bare and bare.cwd == tmp_path / "bare.git"
     assert bare.resolve_commit("main") == store.resolve_commit("HEAD")
+
+
+def record_git(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[str, ...]]]:
+    """Every git process, in order: ("run", args) waited for, ("start", args) left running."""
+    events: list[tuple[str, tuple[str, ...]]] = []
+    for name in ("run_git", "start_git"):
+        real = getattr(gitstore, name)
+        for module in (gitstore, branch):
+
+            def recording(*args: str, _name: str = name, _real: Any = real, **kw: Any) -> Any:
+                events.append((_name.removesuffix("_git"), args))
+                return _real(*args, **kw)
+
+            monkeypatch.setattr(module, name, recording)
+    return events
+
+
+def test_a_patched_render_runs_git_status_beside_the_render(git_repo, monkeypatch):
+    repo = git_repo()
+    render_to_branch(repo)
+    edit(repo, app_files("frontend", replicas=3))
+    commit_all(repo)
+    (repo / "web" / "frontend" / "extra.yaml").write_text("kind: ConfigMap\n")
+    monkeypatch.chdir(repo)
+    events = record_git(monkeypatch)
+    line = unchanged_render_line(Path("."))
+    assert line is not None and "committed" in line
+    commands = [(how, next(a for a in args if not a.startswith("-"))) for how, args in events]
+    assert ("run", "status") not in commands
+    # started before the render's first git process, read after its commit is written
+    assert commands.index(("start", "status")) < commands.index(("run", "diff-tree"))
+    assert "replicas: 3" in git(repo, "show", "rendered:web/frontend/deployment-frontend.yaml")
+
+
+def test_a_status_the_quick_answer_started_is_read_by_the_command_line(git_repo, monkeypatch):
+    repo = git_repo()
+    (repo / "web" / "frontend" / "extra.yaml").write_text("kind: ConfigMap\n")
+    events = record_git(monkeypatch)
+    branch.start_uncommitted_note(repo)
+    assert branch.uncommitted_note(repo / "web" / "..") == branch.uncommitted_note(repo)
+    assert "1 uncommitted change left out (e.g. web/frontend/extra.yaml)" in (
+        branch.uncommitted_note(repo) or ""
+    )
+    statuses = [how for how, args in events if "status" in args]
+    assert statuses == ["start", "run", "run"]  # the one started, read once
+
+
+def test_a_tip_the_cache_knows_is_not_read_again(git_repo, monkeypatch):
+    repo = git_repo()
+    render_to_branch(repo)
+    edit(repo, app_files("frontend", replicas=3))
+    commit_all(repo)
+    reads: list[bytes] = []
+    real = gitstore.run_git
+
+    def reading(*args: str, **kw: Any) -> Any:
+        if "cat-file" in args:
+            reads.append(kw.get("input") or b"")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(gitstore, "run_git", reading)
+    assert render_to_branch(repo).changed
+    assert reads and not any(INVENTORY_FILE.encode() in request for request in reads)
