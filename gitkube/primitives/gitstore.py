@@ -19,8 +19,10 @@ import hashlib
 import os
 import posixpath
 import subprocess
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -81,13 +83,16 @@ def run_git(
     )
 
 
-def start_git(*args: str, cwd: str | os.PathLike[str] | None = None) -> subprocess.Popen[bytes]:
+def start_git(
+    *args: str, cwd: str | os.PathLike[str] | None = None, requests: bool = False
+) -> subprocess.Popen[bytes]:
     """Start one git command that runs while gitkube goes on; its output is read
-    (and the process waited for) by ``communicate()`` on the returned process."""
+    (and the process waited for) by ``communicate()`` on the returned process.
+    ``requests``: its stdin is a pipe, for a process that answers request after request."""
     return subprocess.Popen(
         ["git", *args],
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE if requests else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -119,6 +124,7 @@ class GitStore:
     """A git repository (bare or not), as gitkube reads and writes it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._batch: _CatFile | None = None
         if not os.path.exists(path):
             raise GitkubeError("no such directory", file=str(path))
         # The repository ``path`` is in (or under), as git itself finds it.
@@ -142,6 +148,10 @@ class GitStore:
         if fmt not in ("sha1", "sha256"):
             raise GitkubeError(f"unsupported object format {fmt}", file=str(self.git_dir))
         self.hash_name = fmt
+
+    def __getstate__(self) -> dict[str, object]:
+        # A copy in another process (pickled) starts its own cat-file when it reads.
+        return {**self.__dict__, "_batch": None}
 
     def _open_work_tree(self, where: str | os.PathLike[str]) -> bool:
         """Open the repository of a work tree with one git process (the common case);
@@ -303,25 +313,46 @@ class GitStore:
         return entries
 
     def read_blobs(self, oids: Iterable[str], *, missing_ok: bool = False) -> dict[str, bytes]:
-        """The content of many blobs (ids or ``rev:path``) through one ``git cat-file --batch``."""
+        """The content of many blobs (ids or ``rev:path``) through ``git cat-file --batch``."""
         wanted = sorted(set(oids))
+        found = self._cat_objects(wanted)
+        if not missing_ok:
+            for oid in wanted:
+                if oid not in found:
+                    raise GitkubeError(f"object {oid} is missing from the repository")
+        return {oid: body for oid, (_kind, body) in found.items()}
+
+    def _cat_objects(self, wanted: list[str]) -> dict[str, tuple[bytes, bytes]]:
+        """(type, content) of each object of ``wanted`` that exists.
+
+        A few objects, the most a render or diff of one commit asks at a time,
+        are asked of one ``git cat-file --batch`` kept for this store: each
+        further process would cost more than reading them. Many objects (a
+        whole tree) go to a process of their own, their requests written at
+        once."""
         if not wanted:
             return {}
-        out = self.run("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
-        blobs: dict[str, bytes] = {}
+        if len(wanted) <= _FEW_OBJECTS and not any("\n" in name for name in wanted):
+            if self._batch is None or not self._batch.usable():
+                self._batch = _CatFile(self.cwd)
+            found = self._batch.ask(wanted)
+            if found is not None:
+                return found
+            self._batch = None  # it died: asked again below, the one-shot way
+        request = ("\n".join(wanted) + "\n").encode("utf-8", "surrogateescape")
+        out = self.run("cat-file", "--batch", input=request).stdout
+        objects: dict[str, tuple[bytes, bytes]] = {}
         pos = 0
-        for oid in wanted:
+        for name in wanted:
             end = out.index(b"\n", pos)
-            header = out[pos:end].decode().split(" ")
+            header = out[pos:end].split(b" ")
+            pos = end + 1
             if len(header) != 3:
-                if not missing_ok:
-                    raise GitkubeError(f"object {oid} is missing from the repository")
-                pos = end + 1
-                continue
+                continue  # "<name> missing" (or ambiguous)
             size = int(header[2])
-            blobs[oid] = out[end + 1 : end + 1 + size]
-            pos = end + 1 + size + 1
-        return blobs
+            objects[name] = (header[1], out[pos : pos + size])
+            pos += size + 1
+        return objects
 
     def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
         """The size of many blobs, without reading them (``git cat-file --batch-check``)."""
@@ -437,26 +468,14 @@ class GitStore:
 
     def read_trees(self, specs: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
         """The entries (name -> (mode, object id)) of many trees (ids or ``rev:path``),
-        through one ``git cat-file --batch``; a spec naming no tree is left out."""
+        through ``git cat-file --batch``; a spec naming no tree is left out."""
         wanted = sorted(set(specs))
         if any("\n" in spec for spec in wanted):
             raise GitkubeError("a tree path holds a newline")
-        if not wanted:
-            return {}
-        request = ("\n".join(wanted) + "\n").encode("utf-8", "surrogateescape")
-        out = self.run("cat-file", "--batch", input=request).stdout
         width = hashlib.new(self.hash_name).digest_size
         trees: dict[str, dict[str, tuple[str, str]]] = {}
-        pos = 0
-        for spec in wanted:
-            end = out.index(b"\n", pos)
-            header = out[pos:end].split(b" ")
-            pos = end + 1
-            if len(header) != 3:
-                continue  # "<spec> missing"
-            size = int(header[2])
-            body, pos = out[pos : pos + size], pos + size + 1
-            if header[1] != b"tree":
+        for spec, (kind, body) in self._cat_objects(wanted).items():
+            if kind != b"tree":
                 continue
             entries: dict[str, tuple[str, str]] = {}
             at = 0
@@ -597,6 +616,64 @@ class GitStore:
                 f"internal error: fast-import wrote tree {tree}, expected {expected_tree}"
             )
         return commit
+
+
+# Requests up to this many go to a store's kept cat-file process: written at once,
+# they fit in a pipe (so the write never waits for git to be read), then answered.
+_FEW_OBJECTS = 64
+
+
+class _CatFile:
+    """One ``git cat-file --batch`` answering request after request, for one GitStore.
+
+    It ends with its store (or the interpreter). A forked child starts its own
+    rather than share the parent's pipes; a lock keeps threads' requests apart.
+    """
+
+    def __init__(self, cwd: Path) -> None:
+        self.pid = os.getpid()
+        self.proc = start_git("cat-file", "--batch", cwd=cwd, requests=True)
+        self.lock = threading.Lock()
+        weakref.finalize(self, _end_cat_file, self.proc, self.pid)
+
+    def usable(self) -> bool:
+        return self.pid == os.getpid() and self.proc.poll() is None
+
+    def ask(self, wanted: list[str]) -> dict[str, tuple[bytes, bytes]] | None:
+        """(type, content) of each existing object of ``wanted``; None when git died."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        found: dict[str, tuple[bytes, bytes]] = {}
+        with self.lock:
+            try:
+                request = "".join(f"{name}\n" for name in wanted)
+                self.proc.stdin.write(request.encode("utf-8", "surrogateescape"))
+                self.proc.stdin.flush()
+                for name in wanted:
+                    header = self.proc.stdout.readline().split(b" ")
+                    if not header[-1].endswith(b"\n"):
+                        raise EOFError("git cat-file ended")
+                    if len(header) != 3:
+                        continue  # "<name> missing" (or ambiguous)
+                    size = int(header[2])
+                    body = self.proc.stdout.read(size + 1)
+                    if len(body) != size + 1:
+                        raise EOFError("git cat-file ended")
+                    found[name] = (header[1], body[:size])
+            except (OSError, EOFError, ValueError):
+                _end_cat_file(self.proc, self.pid)
+                return None
+        return found
+
+
+def _end_cat_file(proc: subprocess.Popen[bytes], pid: int) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            if pipe is not None:
+                pipe.close()  # git reads the end of its input and exits
+        except OSError:
+            pass
+    if pid == os.getpid():  # a forked child's copy of the pipes is closed, not waited for
+        proc.wait()
 
 
 def file_changes(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str | None]:

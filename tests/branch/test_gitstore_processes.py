@@ -121,3 +121,35 @@ def test_a_tip_the_cache_knows_is_not_read_again(git_repo, monkeypatch):
     monkeypatch.setattr(gitstore, "run_git", reading)
     assert render_to_branch(repo).changed
     assert reads and not any(INVENTORY_FILE.encode() in request for request in reads)
+
+
+def test_a_store_asks_one_kept_cat_file_for_few_objects(git_repo, monkeypatch):
+    repo = git_repo()
+    store = GitStore(repo)
+    events = record_git(monkeypatch)
+    _commit, tree = store.resolve_commit("HEAD")
+    config = store.read_blobs([f"{tree}:gitkube.yaml"])[f"{tree}:gitkube.yaml"]
+    assert config == (repo / "gitkube.yaml").read_bytes()
+    web = store.read_trees([f"{tree}:web", f"{tree}:nowhere"])
+    assert list(web) == [f"{tree}:web"] and "frontend" in web[f"{tree}:web"]
+    assert store.read_blobs([f"{tree}:nowhere"], missing_ok=True) == {}
+    with pytest.raises(GitkubeError, match="missing"):
+        store.read_blobs([f"{tree}:nowhere"])
+    cat_files = [(how, args) for how, args in events if "cat-file" in args]
+    assert cat_files == [("start", ("cat-file", "--batch"))]
+
+    # many objects at once: a process of their own, the kept one left as it is
+    entries = store.ls_tree(tree)
+    assert len(entries) > 2
+    many = [e.oid for e in entries] + [str(n) for n in range(70)]
+    blobs = store.read_blobs(many, missing_ok=True)
+    assert blobs == {e.oid: (repo / e.path).read_bytes() for e in entries}
+    assert [how for how, args in events if "cat-file" in args] == ["start", "run"]
+
+    # a kept process that died is replaced (the request answered the one-shot way first)
+    assert store._batch is not None
+    store._batch.proc.kill()
+    store._batch.proc.wait()
+    assert store.read_blobs([f"{tree}:gitkube.yaml"]) == {f"{tree}:gitkube.yaml": config}
+    assert store.read_blobs([f"{tree}:gitkube.yaml"]) == {f"{tree}:gitkube.yaml": config}
+    assert [how for how, args in events if "cat-file" in args] == ["start", "run", "start"]
