@@ -4,7 +4,7 @@
 imported: it is what scripts and CI call to check an install, and importing
 the command line takes several times longer than Python's own start. So is a
 plain ``gitkube render`` with nothing to do, or one that patches a tree
-rendered before (gitkube.render.quick_answer).
+rendered before, and ``gitkube diff BASE HEAD -o json`` (gitkube.render.quick_answer).
 """
 
 import sys
@@ -29,6 +29,24 @@ def main() -> None:
             line = None  # the command line reports it
         if line is not None:
             sys.stdout.write(line + "\n")
+            return
+    args = sys.argv[1:]
+    if (
+        len(args) == 5
+        and args[0] == "diff"
+        and args[3:] in (["-o", "json"], ["--output", "json"])
+        and not any(ref.startswith("-") for ref in args[1:3])
+    ):
+        from pathlib import Path
+
+        from gitkube.render.quick_answer import diff_json
+
+        try:
+            text = diff_json(Path("."), args[1], args[2])
+        except Exception:  # the command line runs it again and reports it, in its words
+            text = None
+        if text is not None:
+            sys.stdout.write(text)
             return
     from gitkube.cli import main as run_cli
 

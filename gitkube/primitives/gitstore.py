@@ -125,6 +125,7 @@ class GitStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._batch: _CatFile | None = None
+        self._commits: dict[str, tuple[str, str]] = {}  # commit id -> (itself, its tree)
         if not os.path.exists(path):
             raise GitkubeError("no such directory", file=str(path))
         # The repository ``path`` is in (or under), as git itself finds it.
@@ -209,8 +210,13 @@ class GitStore:
 
     def resolve_commit(self, ref: str) -> tuple[str, str]:
         """(commit id, tree id) of ``ref``; a clear error when it names no commit."""
+        known = self._commits.get(ref)
+        if known is not None:
+            return known
         both = self._resolve_pair(f"{ref}^{{commit}}", f"{ref}^{{tree}}")
         if both is not None:
+            if both[0] == ref:  # a commit id, not a name that may move: asked once
+                self._commits[ref] = both
             return both
         commit = self.resolve(f"{ref}^{{commit}}")
         if commit is None:

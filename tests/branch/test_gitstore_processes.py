@@ -153,3 +153,15 @@ def test_a_store_asks_one_kept_cat_file_for_few_objects(git_repo, monkeypatch):
     assert store.read_blobs([f"{tree}:gitkube.yaml"]) == {f"{tree}:gitkube.yaml": config}
     assert store.read_blobs([f"{tree}:gitkube.yaml"]) == {f"{tree}:gitkube.yaml": config}
     assert [how for how, args in events if "cat-file" in args] == ["start", "run", "start"]
+
+
+def test_a_commit_id_is_resolved_once_a_name_every_time(git_repo, monkeypatch):
+    repo = git_repo()
+    store = GitStore(repo)
+    calls = count_processes(monkeypatch)
+    head = store.resolve_commit("HEAD")
+    assert store.resolve_commit(head[0]) == store.resolve_commit(head[0]) == head
+    assert len(calls) == 2  # HEAD, then the id once
+    edit(repo, app_files("frontend", replicas=3))
+    moved = commit_all(repo)
+    assert store.resolve_commit("HEAD")[0] == moved != head[0]

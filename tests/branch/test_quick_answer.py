@@ -99,3 +99,24 @@ def test_a_patched_render_with_uncommitted_changes_warns_as_the_command_line(
     assert warnings.keys() == {"typer not loaded", "typer loaded"}
     assert warnings["typer not loaded"] == warnings["typer loaded"]
     assert warnings["typer loaded"].startswith("warning: 1 uncommitted change left out")
+
+
+def test_a_json_diff_of_two_commits_prints_what_the_command_line_prints(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    assert gitkube(repo, "render").returncode == 0
+    base = git(repo, "rev-parse", "HEAD")
+    edit(repo, app_files("frontend", replicas=3))
+    head = commit_all(repo)
+    for output in ("-o", "--output"):
+        quick = gitkube(repo, "diff", base, head, output, "json")
+        full = gitkube(repo, "diff", "-C", ".", base, head, output, "json")  # any other option
+        assert quick.returncode == full.returncode == 0, quick.stderr + full.stderr
+        assert quick.stdout.splitlines() == [*full.stdout.splitlines()[:-1], "typer not loaded"]
+        assert '"changed": 1' in quick.stdout
+        assert quick.stderr == full.stderr == ""
+    # an error is the command line's to report, in its words and exit code
+    wrong = gitkube(repo, "diff", "nowhere", head, "-o", "json")
+    assert wrong.returncode == 1 and wrong.stdout.splitlines()[-1] == "typer loaded"
+    assert '"error"' in wrong.stdout and "names no commit" in wrong.stderr
