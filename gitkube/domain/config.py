@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -295,6 +294,8 @@ class RepoConfig:
 
 def closest(word: str, known: list[str] | set[str]) -> str:
     """' (did you mean "x"?)' for the nearest known word, or an empty string."""
+    import difflib  # only a typo needs it, not every render
+
     match = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.5)
     return f' (did you mean "{match[0]}"?)' if match else ""
 

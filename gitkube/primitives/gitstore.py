@@ -21,7 +21,6 @@ import posixpath
 import subprocess
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -573,7 +572,7 @@ class GitStore:
         ref moves here. Returns the new commit's id, after checking its tree
         is ``expected_tree``.
         """
-        temp_ref = f"refs/gitkube/tmp/{os.getpid()}-{uuid.uuid4().hex}"
+        temp_ref = f"refs/gitkube/tmp/{os.getpid()}-{os.urandom(16).hex()}"
         stamp = f"{IDENTITY} {int(time.time())} +0000"
         msg = message.encode()
         chunks = [
