@@ -7,12 +7,39 @@ plain ``gitkube render`` with nothing to do, or one that patches a tree
 rendered before, and ``gitkube diff BASE HEAD -o json`` (gitkube.render.quick_answer).
 """
 
+import atexit
+import os
 import sys
 
 from gitkube import __version__
 
 
+class _Answered:
+    early = False  # a quick answer was printed: see _end_without_teardown
+
+
+def _end_without_teardown() -> None:
+    """After a quick answer, end the process without tearing the interpreter down.
+
+    A render or diff answered here has imported some 600 modules and holds
+    tables of every rendered object; unloading and freeing them one by one
+    takes ~30 ms, a tenth of the answer, for a process that is over.
+    Registered before anything else, this runs after every other exit
+    handler (they run last in, first out): threads are joined, kept git
+    processes closed, logs flushed by then. Anything else ends as usual.
+    """
+    if not _Answered.early:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # Python reports a closed or broken stdout, as it always did
+    os._exit(0)
+
+
 def main() -> None:
+    atexit.register(_end_without_teardown)
     if sys.argv[1:] == ["--version"]:
         sys.stdout.write(f"gitkube {__version__}\n")
         return
@@ -29,6 +56,7 @@ def main() -> None:
             line = None  # the command line reports it
         if line is not None:
             sys.stdout.write(line + "\n")
+            _Answered.early = True
             return
     args = sys.argv[1:]
     if (
@@ -47,6 +75,7 @@ def main() -> None:
             text = None
         if text is not None:
             sys.stdout.write(text)
+            _Answered.early = True
             return
     from gitkube.cli import main as run_cli
 
