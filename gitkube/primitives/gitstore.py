@@ -83,17 +83,21 @@ def run_git(
 
 
 def start_git(
-    *args: str, cwd: str | os.PathLike[str] | None = None, requests: bool = False
+    *args: str,
+    cwd: str | os.PathLike[str] | None = None,
+    requests: bool = False,
+    errors: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start one git command that runs while gitkube goes on; its output is read
     (and the process waited for) by ``communicate()`` on the returned process.
-    ``requests``: its stdin is a pipe, for a process that answers request after request."""
+    ``requests``: its stdin is a pipe, to be written while it runs; ``errors``: so is
+    its stderr, for the message of a failure."""
     return subprocess.Popen(
         ["git", *args],
         cwd=cwd,
         stdin=subprocess.PIPE if requests else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if errors else subprocess.DEVNULL,
     )
 
 
@@ -175,13 +179,17 @@ class GitStore:
     ) -> subprocess.CompletedProcess[bytes]:
         """Run one git command in the repository; a failure becomes a GitkubeError."""
         proc = run_git(*args, cwd=self.cwd, input=input)
-        if check and proc.returncode != 0:
-            message = proc.stderr.decode(errors="replace").strip() or exit_text(proc.returncode)
-            command = next(
-                a for i, a in enumerate(args) if a != "-c" and args[i - 1 : i] != ("-c",)
-            )
-            raise GitCommandError(f"git {command} failed: {message}", file=str(self.cwd))
+        if check:
+            self._check(args, proc.returncode, proc.stderr)
         return proc
+
+    def _check(self, args: tuple[str, ...], returncode: int, stderr: bytes) -> None:
+        """A failed git command (``args``) as a GitkubeError, with git's message."""
+        if returncode == 0:
+            return
+        message = stderr.decode(errors="replace").strip() or exit_text(returncode)
+        command = next(a for i, a in enumerate(args) if a != "-c" and args[i - 1 : i] != ("-c",))
+        raise GitCommandError(f"git {command} failed: {message}", file=str(self.cwd))
 
     def _config(self, key: str) -> str | None:
         proc = self.run("config", "--get", key, check=False)
@@ -554,6 +562,13 @@ class GitStore:
             )
         return changes
 
+    def start_commit(self, blobs: Mapping[str, bytes]) -> CommitStart:
+        """Start the fast-import of :meth:`write_commit`, handing it ``blobs`` (blob id ->
+        content) at once: git hashes and packs them (an inventory is megabytes) while
+        the caller works out the rest of the commit. Pass it to write_commit, or
+        ``close()`` it."""
+        return CommitStart(self, blobs)
+
     def write_commit(
         self,
         changes: Mapping[str, str | None],
@@ -562,16 +577,18 @@ class GitStore:
         parent: str | None,
         message: str,
         expected_tree: str,
+        started: CommitStart | None = None,
     ) -> str:
         """Write a commit of ``parent``'s tree with ``changes`` made (path -> blob id,
         None: removed).
 
         One fast-import stream carries only the changes: ``read`` is asked for
-        the contents of the changed files, the rest is inherited. The commit
-        lands on a private temporary ref that is removed again, so no visible
-        ref moves here. Returns the new commit's id, after checking its tree
-        is ``expected_tree``.
+        the contents of the changed files (those ``started`` was handed aside),
+        the rest is inherited. The commit lands on a private temporary ref that
+        is removed again, so no visible ref moves here. Returns the new commit's
+        id, after checking its tree is ``expected_tree``.
         """
+        started = started or CommitStart(self, {})
         temp_ref = f"refs/gitkube/tmp/{os.getpid()}-{os.urandom(16).hex()}"
         stamp = f"{IDENTITY} {int(time.time())} +0000"
         msg = message.encode()
@@ -586,29 +603,18 @@ class GitStore:
         for path in sorted(p for p, oid in changes.items() if oid is None):
             chunks.append(f"D {_c_quote(path)}\n".encode())
         changed = sorted(p for p, oid in changes.items() if oid is not None)
-        contents = read(changed)
+        contents = read([p for p in changed if changes[p] not in started.marks])
         for path in changed:
+            mark = started.marks.get(changes[path] or "")
+            if mark is not None:
+                chunks.append(f"M {FILE_MODE} :{mark} {_c_quote(path)}\n".encode())
+                continue
             data = contents[path]
             chunks.append(f"M {FILE_MODE} inline {_c_quote(path)}\n".encode())
             chunks.append(b"data %d\n" % len(data))
             chunks.append(data)
             chunks.append(b"\n")
-        chunks.append(b"done\n")
-        self.run(
-            # A render writes a handful of objects, one of them the inventory (megabytes
-            # at 10,000 apps): stored in a pack of its own, quickly compressed, rather
-            # than compressed once for the pack and again as loose objects. Object ids
-            # do not change; git gc packs these small packs like any others.
-            "-c",
-            "fastimport.unpackLimit=0",
-            "-c",
-            "pack.compression=1",
-            "fast-import",
-            "--quiet",
-            "--done",
-            "--date-format=raw",
-            input=b"".join(chunks),
-        )
+        started.finish(b"".join(chunks))
         try:
             proc = self.run(
                 "rev-parse", f"{temp_ref}^{{commit}}", f"{temp_ref}^{{tree}}", check=False
@@ -621,6 +627,57 @@ class GitStore:
                 f"internal error: fast-import wrote tree {tree}, expected {expected_tree}"
             )
         return commit
+
+
+# A render writes a handful of objects, one of them the inventory (megabytes at
+# 10,000 apps): stored in a pack of its own, quickly compressed, rather than compressed
+# once for the pack and again as loose objects. Object ids do not change; git gc packs
+# these small packs like any others.
+_FAST_IMPORT = (
+    "-c",
+    "fastimport.unpackLimit=0",
+    "-c",
+    "pack.compression=1",
+    "fast-import",
+    "--quiet",
+    "--done",
+    "--date-format=raw",
+)
+
+
+class CommitStart:
+    """A ``git fast-import`` of one commit, started with its large blobs (see
+    :meth:`GitStore.start_commit`); :meth:`GitStore.write_commit` finishes it."""
+
+    def __init__(self, store: GitStore, blobs: Mapping[str, bytes]) -> None:
+        self.store = store
+        self.marks: dict[str, int] = {}  # blob id -> its fast-import mark
+        self.proc: subprocess.Popen[bytes] | None = None
+        if not blobs:
+            return  # started when finished, as one stream
+        self.proc = start_git(*_FAST_IMPORT, cwd=store.cwd, requests=True, errors=True)
+        assert self.proc.stdin is not None
+        for number, (oid, data) in enumerate(blobs.items(), start=1):
+            self.marks[oid] = number
+            self.proc.stdin.write(b"blob\nmark :%d\ndata %d\n" % (number, len(data)))
+            self.proc.stdin.write(data)
+            self.proc.stdin.write(b"\n")
+        self.proc.stdin.flush()
+
+    def finish(self, stream: bytes) -> None:
+        """Send the rest of the stream (``done`` added) and wait for git to write it all."""
+        request = stream + b"done\n"
+        if self.proc is None:
+            self.store.run(*_FAST_IMPORT, input=request)
+            return
+        _out, err = self.proc.communicate(request)
+        self.store._check(_FAST_IMPORT, self.proc.returncode, err)
+
+    def close(self) -> None:
+        """End a start no commit was written with (its blobs may stay, unreferenced, until
+        git gc prunes them)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.communicate(b"done\n")
 
 
 # Requests up to this many go to a store's kept cat-file process: written at once,

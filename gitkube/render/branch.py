@@ -33,7 +33,7 @@ from gitkube.primitives.gitstore import run_git, start_git
 if TYPE_CHECKING:
     from gitkube.domain.context import Problem
     from gitkube.domain.plugin_manager import ExtraPlugins
-    from gitkube.primitives.gitstore import Entry, GitStore
+    from gitkube.primitives.gitstore import CommitStart, Entry, GitStore
     from gitkube.render.cache import RenderedSource
     from gitkube.render.pipeline import RenderResult
 
@@ -420,46 +420,55 @@ def commit_rendered(
         output=branch,
         warnings=rendered.warnings,
     )
-    message = (
-        f"Render {source[:12]}: {store.subject(source)}\n\n"
-        f"{SOURCE_TRAILER}: {source}\n{RENDERED_BY_TRAILER}: gitkube {__version__}\n"
-    )
     if full_ref(branch) in store.checked_out_branches():
         raise GitkubeError(
             f'branch "{branch}" is checked out in a work tree; gitkube moves it only when '
             "nobody has it checked out (switch back to your source branch)"
         )
-    for _attempt in range(CAS_ATTEMPTS):
-        tip = store.branch_tip(branch)
-        # A tree the cache recorded as a render's output holds an inventory: reading
-        # the tip's (megabytes at 10,000 apps) would only say so again.
-        if tip is not None and not (cache and output_index(cache, tip[1])):
-            check_gitkube_branch(store, branch, tip[0])
-        changes, new_tree = changes_from(tip[1] if tip else None)
-        if tip is not None and tip[1] == new_tree:
-            summary.commit, summary.changed = tip[0], False
-            break
-        commit = store.write_commit(
-            changes,
-            read,
-            parent=tip[0] if tip else None,
-            message=message,
-            expected_tree=new_tree,
+    # git hashes and packs the inventory (one fast-import, the first attempt's) while
+    # the commit's other parts are worked out.
+    started: CommitStart | None = store.start_commit({inventory_id: inventory})
+    try:
+        message = (
+            f"Render {source[:12]}: {store.subject(source)}\n\n"
+            f"{SOURCE_TRAILER}: {source}\n{RENDERED_BY_TRAILER}: gitkube {__version__}\n"
         )
-        if sign or rendered.config.sign:
-            from gitkube.primitives.gitsign import sign_commit
+        for _attempt in range(CAS_ATTEMPTS):
+            tip = store.branch_tip(branch)
+            # A tree the cache recorded as a render's output holds an inventory: reading
+            # the tip's (megabytes at 10,000 apps) would only say so again.
+            if tip is not None and not (cache and output_index(cache, tip[1])):
+                check_gitkube_branch(store, branch, tip[0])
+            changes, new_tree = changes_from(tip[1] if tip else None)
+            if tip is not None and tip[1] == new_tree:
+                summary.commit, summary.changed = tip[0], False
+                break
+            commit = store.write_commit(
+                changes,
+                read,
+                parent=tip[0] if tip else None,
+                message=message,
+                expected_tree=new_tree,
+                started=started,
+            )
+            started = None  # used
+            if sign or rendered.config.sign:
+                from gitkube.primitives.gitsign import sign_commit
 
-            commit = sign_commit(store.cwd, commit)
-        if store.update_ref(
-            full_ref(branch), commit, tip[0] if tip else None, f"gitkube render {source}"
-        ):
-            summary.commit, summary.changed = commit, True
-            break
-    else:
-        raise GitkubeError(
-            f'branch "{branch}" kept moving while rendering (another gitkube render?); '
-            "nothing was written, try again"
-        )
+                commit = sign_commit(store.cwd, commit)
+            if store.update_ref(
+                full_ref(branch), commit, tip[0] if tip else None, f"gitkube render {source}"
+            ):
+                summary.commit, summary.changed = commit, True
+                break
+        else:
+            raise GitkubeError(
+                f'branch "{branch}" kept moving while rendering (another gitkube render?); '
+                "nothing was written, try again"
+            )
+    finally:
+        if started is not None:
+            started.close()
     if cache is not None and rendered.index_key:
         record_output(cache, new_tree, rendered.index_key)
     return summary

@@ -165,3 +165,22 @@ def test_a_commit_id_is_resolved_once_a_name_every_time(git_repo, monkeypatch):
     edit(repo, app_files("frontend", replicas=3))
     moved = commit_all(repo)
     assert store.resolve_commit("HEAD")[0] == moved != head[0]
+
+
+def test_the_inventory_is_handed_to_git_before_the_rest_is_worked_out(git_repo, monkeypatch):
+    repo = git_repo()
+    render_to_branch(repo)
+    edit(repo, app_files("frontend", replicas=3))
+    commit_all(repo)
+    events = record_git(monkeypatch)
+    assert render_to_branch(repo).changed
+    commands = [
+        (how, next(a for a in args if not a.startswith("-") and "=" not in a))
+        for how, args in events
+    ]
+    imports = [c for c in commands if c[1] == "fast-import"]
+    assert imports == [("start", "fast-import")]  # one process, started early
+    # started before the commit's message, the tip and the new tree are worked out
+    assert commands.index(("start", "fast-import")) < commands.index(("run", "log"))
+    assert git(repo, "show", f"rendered:{INVENTORY_FILE}").startswith("apiVersion")
+    assert "replicas: 3" in git(repo, "show", "rendered:web/frontend/deployment-frontend.yaml")
