@@ -129,6 +129,7 @@ class GitStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._batch: _CatFile | None = None
         self._commits: dict[str, tuple[str, str]] = {}  # commit id -> (itself, its tree)
+        self._branch_names: set[str] = set()  # names check_branch_name found valid
         if not os.path.exists(path):
             raise GitkubeError("no such directory", file=str(path))
         # The repository ``path`` is in (or under), as git itself finds it.
@@ -253,8 +254,11 @@ class GitStore:
         return commit, tree
 
     def check_branch_name(self, branch: str) -> None:
+        if branch in self._branch_names:
+            return  # a name's validity does not change: asked once per store
         if self.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
             raise GitkubeError(f'"{branch}" is not a valid branch name')
+        self._branch_names.add(branch)
 
     def checked_out_branches(self) -> set[str]:
         """Branches (full ref names) checked out in any work tree of the repository."""

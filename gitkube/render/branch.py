@@ -138,10 +138,9 @@ def start_uncommitted_note(repo: Path) -> None:
     render that the quick answer hands to the command line hands it on too.
     """
     where = os.path.realpath(repo)
-    if where in _STATUS or not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
-        return  # started already; or nothing committed yet, which uncommitted_note says
-    _STATUS[where] = start_git(*_STATUS_ARGS, cwd=repo)
-    atexit.register(_STATUS[where].wait)  # a render that failed never reads it
+    if where not in _STATUS:
+        _STATUS[where] = start_git(*_STATUS_ARGS, cwd=repo)
+        atexit.register(_STATUS[where].wait)  # a render that failed never reads it
 
 
 def uncommitted_note(repo: Path) -> str | None:
@@ -150,8 +149,6 @@ def uncommitted_note(repo: Path) -> str | None:
     if started is not None:
         out, _ = started.communicate()
         ok = started.returncode == 0
-    elif not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
-        return None  # nothing committed yet: the render itself says so
     else:
         proc = run_git(*_STATUS_ARGS, cwd=repo)
         out, ok = proc.stdout, proc.returncode == 0
@@ -161,8 +158,8 @@ def uncommitted_note(repo: Path) -> str | None:
         for entry in entries
         if len(entry) > 3 and not any(part.startswith(".") for part in entry[3:].split("/"))
     ]
-    if not changed:
-        return None
+    if not changed or not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
+        return None  # nothing left out; or nothing committed yet, which the render says
     return (
         f"{len(changed)} uncommitted change{'s' if len(changed) != 1 else ''} left out "
         f"(e.g. {changed[0]}): render renders commits; preview with `gitkube diff`"

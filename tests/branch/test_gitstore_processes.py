@@ -45,6 +45,8 @@ def test_open_resolve_and_tip_take_one_process_each(git_repo, monkeypatch):
     tip = store.branch_tip("rendered")
     assert tip == (git(repo, "rev-parse", "rendered"), git(repo, "rev-parse", "rendered^{tree}"))
     assert len(calls) == 4  # check-ref-format, then one rev-parse
+    assert store.branch_tip("rendered") == tip
+    assert len(calls) == 5  # the name checked once per store
 
 
 def test_odd_cases_get_the_careful_answer(git_repo, tmp_path: Path):
@@ -184,3 +186,17 @@ def test_the_inventory_is_handed_to_git_before_the_rest_is_worked_out(git_repo, 
     assert commands.index(("start", "fast-import")) < commands.index(("run", "log"))
     assert git(repo, "show", f"rendered:{INVENTORY_FILE}").startswith("apiVersion")
     assert "replicas: 3" in git(repo, "show", "rendered:web/frontend/deployment-frontend.yaml")
+
+
+def test_a_clean_work_tree_gets_no_note_without_asking_for_head(git_repo, monkeypatch):
+    repo = git_repo()
+    events = record_git(monkeypatch)
+    assert branch.uncommitted_note(repo) is None
+    assert [args[0] for _how, args in events] == ["status"]
+    (repo / "notes.txt").write_text("draft\n")
+    assert "1 uncommitted change left out" in (branch.uncommitted_note(repo) or "")
+    fresh = repo.parent / "fresh"
+    fresh.mkdir()
+    git(fresh, "init", "-q")
+    (fresh / "gitkube.yaml").write_text("namespace: default\n")
+    assert branch.uncommitted_note(fresh) is None  # nothing committed: the render says so
