@@ -27,9 +27,7 @@ import os
 import queue
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +100,11 @@ class _Sender:
 
 
 def _post_with_retries(delivery: Delivery) -> None:
+    # Imported here: http and ssl would load with every render otherwise, and
+    # only a render that notifies posts anything.
+    import urllib.error
+    import urllib.request
+
     pause = 0.25
     while True:
         remaining = delivery.deadline - time.monotonic()

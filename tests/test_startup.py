@@ -45,3 +45,16 @@ def test_building_the_plugins_leaves_the_compute_client_unimported():
     )
     assert "gitkube_plugins.gce.client" in modules  # the GCE target is registered
     assert "google.cloud.compute_v1" not in modules
+
+
+def test_a_render_leaves_http_and_decryption_unimported():
+    # Every render builds the plugins (notify among them) and the pipeline (which knows
+    # SOPS files); only a notification posts, only a SOPS file decrypts.
+    modules = _modules_after(
+        "from gitkube.domain.plugin_manager import build_plugin_manager\n"
+        "import gitkube.render.pipeline, gitkube.render.overlays\n"
+        "build_plugin_manager(builtins_only=True)"
+    )
+    assert "gitkube.primitives.sops" in modules and "gitkube_plugins.notify" in modules
+    for heavy in ("urllib.request", "http.client", "cryptography", "difflib"):
+        assert heavy not in modules, heavy

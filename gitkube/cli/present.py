@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from gitkube.primitives.errors import GitkubeError
+from gitkube.primitives.jsonout import json_text
 
 if TYPE_CHECKING:
     from gitkube.commands.plugins import PluginInfo
@@ -44,7 +45,7 @@ class Format(StrEnum):
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json_text(data))
 
 
 def emit(output: Format | str, data: Any) -> None:

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -36,7 +35,7 @@ from ruamel.yaml.error import YAMLError
 from gitkube.domain.config import schema_error_message
 from gitkube.domain.plugin_manager import build_plugin_manager
 from gitkube.domain.resources import POD_TEMPLATE_PATHS
-from gitkube.domain.schema import strict_validator
+from gitkube.domain.schema import first_error
 from gitkube.primitives.errors import GitkubeError, printable
 from gitkube.primitives.filetree import DirectoryTree
 from gitkube.render.pipeline import APP_FILE, CORE_APP_KEYS, YAML_SUFFIXES, read_config
@@ -461,9 +460,7 @@ def _check_value(repo: Path, top: CommentedMap, parts: list[str], value: Any, fi
             node[int(parts[-1])] = value
         else:
             node[parts[-1]] = value
-    error = jsonschema.exceptions.best_match(
-        strict_validator(schemas[parts[0]]).iter_errors(current)
-    )
+    error = first_error(schemas[parts[0]], current)
     if error is not None:
         raise GitkubeError(f"{parts[0]}: {schema_error_message(error)}", file=file)
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from gitkube.domain.clusters import CLUSTERS_SCHEMA, check_cluster_keys
 from gitkube.domain.notify import NOTIFY_SCHEMA, NotifyRule, parse_rules
-from gitkube.domain.schema import strict_validator
+from gitkube.domain.schema import first_error
 from gitkube.domain.schema_docs import documented
 from gitkube.domain.trust import VERIFY_SCHEMA, VerifyRequest
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.yamlio import load_one
+
+if TYPE_CHECKING:
+    import jsonschema
 
 CONFIG_FILE = "gitkube.yaml"
 # Input files larger than this are refused before they are parsed
@@ -295,6 +295,8 @@ class RepoConfig:
 
 def closest(word: str, known: list[str] | set[str]) -> str:
     """' (did you mean "x"?)' for the nearest known word, or an empty string."""
+    import difflib  # only a typo needs it, not every render
+
     match = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.5)
     return f' (did you mean "{match[0]}"?)' if match else ""
 
@@ -311,13 +313,19 @@ def schema_error_message(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}{why}"
 
 
-def parse_config(text: bytes | None, path: str = CONFIG_FILE) -> RepoConfig:
-    """Read ``gitkube.yaml`` (``None`` when the repo has none: all defaults)."""
+def parse_config(
+    text: bytes | None, path: str = CONFIG_FILE, *, checked: bool = False
+) -> RepoConfig:
+    """Read ``gitkube.yaml`` (``None`` when the repo has none: all defaults).
+
+    ``checked``: these very bytes passed this code's schema before (the caller
+    knows a clean render of them), so the schema is not asked again.
+    """
     raw = load_one(text, path) if text is not None else None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise GitkubeError("expected a mapping of settings", file=path)
-    error = jsonschema.exceptions.best_match(strict_validator(CONFIG_SCHEMA).iter_errors(raw))
+    error = None if checked else first_error(CONFIG_SCHEMA, raw)
     if error is not None:
         raise GitkubeError(schema_error_message(error), file=path)
     check_cluster_keys(raw, path)

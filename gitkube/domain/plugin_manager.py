@@ -18,13 +18,12 @@ from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import pluggy
 
 from gitkube.domain import hookspec
 from gitkube.domain.config import CONFIG_FILE, closest, schema_error_message
 from gitkube.domain.health import HEALTHY, Health, HealthState
-from gitkube.domain.schema import strict_validator
+from gitkube.domain.schema import first_error
 from gitkube.primitives.errors import GitkubeError
 
 if TYPE_CHECKING:
@@ -307,9 +306,7 @@ class PluginHooks:
                 )
             if plugin not in schemas:
                 raise GitkubeError(f"{where}: plugin {plugin} takes no options", file=CONFIG_FILE)
-            error = jsonschema.exceptions.best_match(
-                strict_validator(schemas[plugin]).iter_errors(value)
-            )
+            error = first_error(schemas[plugin], value)
             if error is not None:
                 raise GitkubeError(
                     f"{where}: {schema_error_message(error)}", file=CONFIG_FILE, plugin=plugin

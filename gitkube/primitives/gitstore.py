@@ -19,8 +19,9 @@ import hashlib
 import os
 import posixpath
 import subprocess
+import threading
 import time
-import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -81,6 +82,25 @@ def run_git(
     )
 
 
+def start_git(
+    *args: str,
+    cwd: str | os.PathLike[str] | None = None,
+    requests: bool = False,
+    errors: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start one git command that runs while gitkube goes on; its output is read
+    (and the process waited for) by ``communicate()`` on the returned process.
+    ``requests``: its stdin is a pipe, to be written while it runs; ``errors``: so is
+    its stderr, for the message of a failure."""
+    return subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        stdin=subprocess.PIPE if requests else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if errors else subprocess.DEVNULL,
+    )
+
+
 def exit_text(returncode: int) -> str:
     """How a git process ended, for a message: a signal by name, a full disk said plainly."""
     if returncode >= 0:
@@ -107,6 +127,9 @@ class GitStore:
     """A git repository (bare or not), as gitkube reads and writes it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._batch: _CatFile | None = None
+        self._commits: dict[str, tuple[str, str]] = {}  # commit id -> (itself, its tree)
+        self._branch_names: set[str] = set()  # names check_branch_name found valid
         if not os.path.exists(path):
             raise GitkubeError("no such directory", file=str(path))
         # The repository ``path`` is in (or under), as git itself finds it.
@@ -131,6 +154,10 @@ class GitStore:
             raise GitkubeError(f"unsupported object format {fmt}", file=str(self.git_dir))
         self.hash_name = fmt
 
+    def __getstate__(self) -> dict[str, object]:
+        # A copy in another process (pickled) starts its own cat-file when it reads.
+        return {**self.__dict__, "_batch": None}
+
     def _open_work_tree(self, where: str | os.PathLike[str]) -> bool:
         """Open the repository of a work tree with one git process (the common case);
         False when ``where`` is not in a work tree or git cannot say all at once."""
@@ -153,13 +180,17 @@ class GitStore:
     ) -> subprocess.CompletedProcess[bytes]:
         """Run one git command in the repository; a failure becomes a GitkubeError."""
         proc = run_git(*args, cwd=self.cwd, input=input)
-        if check and proc.returncode != 0:
-            message = proc.stderr.decode(errors="replace").strip() or exit_text(proc.returncode)
-            command = next(
-                a for i, a in enumerate(args) if a != "-c" and args[i - 1 : i] != ("-c",)
-            )
-            raise GitCommandError(f"git {command} failed: {message}", file=str(self.cwd))
+        if check:
+            self._check(args, proc.returncode, proc.stderr)
         return proc
+
+    def _check(self, args: tuple[str, ...], returncode: int, stderr: bytes) -> None:
+        """A failed git command (``args``) as a GitkubeError, with git's message."""
+        if returncode == 0:
+            return
+        message = stderr.decode(errors="replace").strip() or exit_text(returncode)
+        command = next(a for i, a in enumerate(args) if a != "-c" and args[i - 1 : i] != ("-c",))
+        raise GitCommandError(f"git {command} failed: {message}", file=str(self.cwd))
 
     def _config(self, key: str) -> str | None:
         proc = self.run("config", "--get", key, check=False)
@@ -187,8 +218,13 @@ class GitStore:
 
     def resolve_commit(self, ref: str) -> tuple[str, str]:
         """(commit id, tree id) of ``ref``; a clear error when it names no commit."""
+        known = self._commits.get(ref)
+        if known is not None:
+            return known
         both = self._resolve_pair(f"{ref}^{{commit}}", f"{ref}^{{tree}}")
         if both is not None:
+            if both[0] == ref:  # a commit id, not a name that may move: asked once
+                self._commits[ref] = both
             return both
         commit = self.resolve(f"{ref}^{{commit}}")
         if commit is None:
@@ -218,8 +254,11 @@ class GitStore:
         return commit, tree
 
     def check_branch_name(self, branch: str) -> None:
+        if branch in self._branch_names:
+            return  # a name's validity does not change: asked once per store
         if self.run("check-ref-format", f"refs/heads/{branch}", check=False).returncode != 0:
             raise GitkubeError(f'"{branch}" is not a valid branch name')
+        self._branch_names.add(branch)
 
     def checked_out_branches(self) -> set[str]:
         """Branches (full ref names) checked out in any work tree of the repository."""
@@ -291,25 +330,46 @@ class GitStore:
         return entries
 
     def read_blobs(self, oids: Iterable[str], *, missing_ok: bool = False) -> dict[str, bytes]:
-        """The content of many blobs (ids or ``rev:path``) through one ``git cat-file --batch``."""
+        """The content of many blobs (ids or ``rev:path``) through ``git cat-file --batch``."""
         wanted = sorted(set(oids))
+        found = self._cat_objects(wanted)
+        if not missing_ok:
+            for oid in wanted:
+                if oid not in found:
+                    raise GitkubeError(f"object {oid} is missing from the repository")
+        return {oid: body for oid, (_kind, body) in found.items()}
+
+    def _cat_objects(self, wanted: list[str]) -> dict[str, tuple[bytes, bytes]]:
+        """(type, content) of each object of ``wanted`` that exists.
+
+        A few objects, the most a render or diff of one commit asks at a time,
+        are asked of one ``git cat-file --batch`` kept for this store: each
+        further process would cost more than reading them. Many objects (a
+        whole tree) go to a process of their own, their requests written at
+        once."""
         if not wanted:
             return {}
-        out = self.run("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
-        blobs: dict[str, bytes] = {}
+        if len(wanted) <= _FEW_OBJECTS and not any("\n" in name for name in wanted):
+            if self._batch is None or not self._batch.usable():
+                self._batch = _CatFile(self.cwd)
+            found = self._batch.ask(wanted)
+            if found is not None:
+                return found
+            self._batch = None  # it died: asked again below, the one-shot way
+        request = ("\n".join(wanted) + "\n").encode("utf-8", "surrogateescape")
+        out = self.run("cat-file", "--batch", input=request).stdout
+        objects: dict[str, tuple[bytes, bytes]] = {}
         pos = 0
-        for oid in wanted:
+        for name in wanted:
             end = out.index(b"\n", pos)
-            header = out[pos:end].decode().split(" ")
+            header = out[pos:end].split(b" ")
+            pos = end + 1
             if len(header) != 3:
-                if not missing_ok:
-                    raise GitkubeError(f"object {oid} is missing from the repository")
-                pos = end + 1
-                continue
+                continue  # "<name> missing" (or ambiguous)
             size = int(header[2])
-            blobs[oid] = out[end + 1 : end + 1 + size]
-            pos = end + 1 + size + 1
-        return blobs
+            objects[name] = (header[1], out[pos : pos + size])
+            pos += size + 1
+        return objects
 
     def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
         """The size of many blobs, without reading them (``git cat-file --batch-check``)."""
@@ -425,26 +485,14 @@ class GitStore:
 
     def read_trees(self, specs: Iterable[str]) -> dict[str, dict[str, tuple[str, str]]]:
         """The entries (name -> (mode, object id)) of many trees (ids or ``rev:path``),
-        through one ``git cat-file --batch``; a spec naming no tree is left out."""
+        through ``git cat-file --batch``; a spec naming no tree is left out."""
         wanted = sorted(set(specs))
         if any("\n" in spec for spec in wanted):
             raise GitkubeError("a tree path holds a newline")
-        if not wanted:
-            return {}
-        request = ("\n".join(wanted) + "\n").encode("utf-8", "surrogateescape")
-        out = self.run("cat-file", "--batch", input=request).stdout
         width = hashlib.new(self.hash_name).digest_size
         trees: dict[str, dict[str, tuple[str, str]]] = {}
-        pos = 0
-        for spec in wanted:
-            end = out.index(b"\n", pos)
-            header = out[pos:end].split(b" ")
-            pos = end + 1
-            if len(header) != 3:
-                continue  # "<spec> missing"
-            size = int(header[2])
-            body, pos = out[pos : pos + size], pos + size + 1
-            if header[1] != b"tree":
+        for spec, (kind, body) in self._cat_objects(wanted).items():
+            if kind != b"tree":
                 continue
             entries: dict[str, tuple[str, str]] = {}
             at = 0
@@ -518,6 +566,13 @@ class GitStore:
             )
         return changes
 
+    def start_commit(self, blobs: Mapping[str, bytes]) -> CommitStart:
+        """Start the fast-import of :meth:`write_commit`, handing it ``blobs`` (blob id ->
+        content) at once: git hashes and packs them (an inventory is megabytes) while
+        the caller works out the rest of the commit. Pass it to write_commit, or
+        ``close()`` it."""
+        return CommitStart(self, blobs)
+
     def write_commit(
         self,
         changes: Mapping[str, str | None],
@@ -526,17 +581,19 @@ class GitStore:
         parent: str | None,
         message: str,
         expected_tree: str,
+        started: CommitStart | None = None,
     ) -> str:
         """Write a commit of ``parent``'s tree with ``changes`` made (path -> blob id,
         None: removed).
 
         One fast-import stream carries only the changes: ``read`` is asked for
-        the contents of the changed files, the rest is inherited. The commit
-        lands on a private temporary ref that is removed again, so no visible
-        ref moves here. Returns the new commit's id, after checking its tree
-        is ``expected_tree``.
+        the contents of the changed files (those ``started`` was handed aside),
+        the rest is inherited. The commit lands on a private temporary ref that
+        is removed again, so no visible ref moves here. Returns the new commit's
+        id, after checking its tree is ``expected_tree``.
         """
-        temp_ref = f"refs/gitkube/tmp/{os.getpid()}-{uuid.uuid4().hex}"
+        started = started or CommitStart(self, {})
+        temp_ref = f"refs/gitkube/tmp/{os.getpid()}-{os.urandom(16).hex()}"
         stamp = f"{IDENTITY} {int(time.time())} +0000"
         msg = message.encode()
         chunks = [
@@ -550,29 +607,18 @@ class GitStore:
         for path in sorted(p for p, oid in changes.items() if oid is None):
             chunks.append(f"D {_c_quote(path)}\n".encode())
         changed = sorted(p for p, oid in changes.items() if oid is not None)
-        contents = read(changed)
+        contents = read([p for p in changed if changes[p] not in started.marks])
         for path in changed:
+            mark = started.marks.get(changes[path] or "")
+            if mark is not None:
+                chunks.append(f"M {FILE_MODE} :{mark} {_c_quote(path)}\n".encode())
+                continue
             data = contents[path]
             chunks.append(f"M {FILE_MODE} inline {_c_quote(path)}\n".encode())
             chunks.append(b"data %d\n" % len(data))
             chunks.append(data)
             chunks.append(b"\n")
-        chunks.append(b"done\n")
-        self.run(
-            # A render writes a handful of objects, one of them the inventory (megabytes
-            # at 10,000 apps): stored in a pack of its own, quickly compressed, rather
-            # than compressed once for the pack and again as loose objects. Object ids
-            # do not change; git gc packs these small packs like any others.
-            "-c",
-            "fastimport.unpackLimit=0",
-            "-c",
-            "pack.compression=1",
-            "fast-import",
-            "--quiet",
-            "--done",
-            "--date-format=raw",
-            input=b"".join(chunks),
-        )
+        started.finish(b"".join(chunks))
         try:
             proc = self.run(
                 "rev-parse", f"{temp_ref}^{{commit}}", f"{temp_ref}^{{tree}}", check=False
@@ -585,6 +631,115 @@ class GitStore:
                 f"internal error: fast-import wrote tree {tree}, expected {expected_tree}"
             )
         return commit
+
+
+# A render writes a handful of objects, one of them the inventory (megabytes at
+# 10,000 apps): stored in a pack of its own, quickly compressed, rather than compressed
+# once for the pack and again as loose objects. Object ids do not change; git gc packs
+# these small packs like any others.
+_FAST_IMPORT = (
+    "-c",
+    "fastimport.unpackLimit=0",
+    "-c",
+    "pack.compression=1",
+    "fast-import",
+    "--quiet",
+    "--done",
+    "--date-format=raw",
+)
+
+
+class CommitStart:
+    """A ``git fast-import`` of one commit, started with its large blobs (see
+    :meth:`GitStore.start_commit`); :meth:`GitStore.write_commit` finishes it."""
+
+    def __init__(self, store: GitStore, blobs: Mapping[str, bytes]) -> None:
+        self.store = store
+        self.marks: dict[str, int] = {}  # blob id -> its fast-import mark
+        self.proc: subprocess.Popen[bytes] | None = None
+        if not blobs:
+            return  # started when finished, as one stream
+        self.proc = start_git(*_FAST_IMPORT, cwd=store.cwd, requests=True, errors=True)
+        assert self.proc.stdin is not None
+        for number, (oid, data) in enumerate(blobs.items(), start=1):
+            self.marks[oid] = number
+            self.proc.stdin.write(b"blob\nmark :%d\ndata %d\n" % (number, len(data)))
+            self.proc.stdin.write(data)
+            self.proc.stdin.write(b"\n")
+        self.proc.stdin.flush()
+
+    def finish(self, stream: bytes) -> None:
+        """Send the rest of the stream (``done`` added) and wait for git to write it all."""
+        request = stream + b"done\n"
+        if self.proc is None:
+            self.store.run(*_FAST_IMPORT, input=request)
+            return
+        _out, err = self.proc.communicate(request)
+        self.store._check(_FAST_IMPORT, self.proc.returncode, err)
+
+    def close(self) -> None:
+        """End a start no commit was written with (its blobs may stay, unreferenced, until
+        git gc prunes them)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.communicate(b"done\n")
+
+
+# Requests up to this many go to a store's kept cat-file process: written at once,
+# they fit in a pipe (so the write never waits for git to be read), then answered.
+_FEW_OBJECTS = 64
+
+
+class _CatFile:
+    """One ``git cat-file --batch`` answering request after request, for one GitStore.
+
+    It ends with its store (or the interpreter). A forked child starts its own
+    rather than share the parent's pipes; a lock keeps threads' requests apart.
+    """
+
+    def __init__(self, cwd: Path) -> None:
+        self.pid = os.getpid()
+        self.proc = start_git("cat-file", "--batch", cwd=cwd, requests=True)
+        self.lock = threading.Lock()
+        weakref.finalize(self, _end_cat_file, self.proc, self.pid)
+
+    def usable(self) -> bool:
+        return self.pid == os.getpid() and self.proc.poll() is None
+
+    def ask(self, wanted: list[str]) -> dict[str, tuple[bytes, bytes]] | None:
+        """(type, content) of each existing object of ``wanted``; None when git died."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        found: dict[str, tuple[bytes, bytes]] = {}
+        with self.lock:
+            try:
+                request = "".join(f"{name}\n" for name in wanted)
+                self.proc.stdin.write(request.encode("utf-8", "surrogateescape"))
+                self.proc.stdin.flush()
+                for name in wanted:
+                    header = self.proc.stdout.readline().split(b" ")
+                    if not header[-1].endswith(b"\n"):
+                        raise EOFError("git cat-file ended")
+                    if len(header) != 3:
+                        continue  # "<name> missing" (or ambiguous)
+                    size = int(header[2])
+                    body = self.proc.stdout.read(size + 1)
+                    if len(body) != size + 1:
+                        raise EOFError("git cat-file ended")
+                    found[name] = (header[1], body[:size])
+            except (OSError, EOFError, ValueError):
+                _end_cat_file(self.proc, self.pid)
+                return None
+        return found
+
+
+def _end_cat_file(proc: subprocess.Popen[bytes], pid: int) -> None:
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            if pipe is not None:
+                pipe.close()  # git reads the end of its input and exits
+        except OSError:
+            pass
+    if pid == os.getpid():  # a forked child's copy of the pipes is closed, not waited for
+        proc.wait()
 
 
 def file_changes(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str | None]:

@@ -35,8 +35,6 @@ from typing import Any
 
 import pyrage
 import yaml
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gitkube.primitives.errors import GitkubeError
 
@@ -310,6 +308,10 @@ def _aad(path: Path) -> bytes:
     return (":".join(path) + ":").encode("utf-8")
 
 
+# _AESGCM_LAZILY: cryptography is imported by the two functions that use it; every
+# render imports this module (to recognise SOPS files), few decrypt or encrypt.
+
+
 def decrypt_value(stored: str, key: bytes, aad: bytes, where: str) -> Any:
     if stored == "":
         return ""
@@ -317,6 +319,9 @@ def decrypt_value(stored: str, key: bytes, aad: bytes, where: str) -> Any:
     if not found:
         raise SopsError("holds a value that is not in sops' ENC[AES256_GCM,...] form", file=where)
     sealed = base64.b64decode(found["data"]) + base64.b64decode(found["tag"])
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # see _AESGCM_LAZILY
+
     try:
         plain = AESGCM(key).decrypt(base64.b64decode(found["iv"]), sealed, aad)
     except InvalidTag:
@@ -339,6 +344,8 @@ def encrypt_value(value: Any, key: bytes, aad: bytes, iv: bytes | None = None) -
     if value == "":
         return ""  # sops stores empty values as they are
     iv = iv or os.urandom(_IV_BYTES)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # see _AESGCM_LAZILY
+
     sealed = AESGCM(key).encrypt(iv, _to_bytes(value), aad)
     data, tag = sealed[:-16], sealed[-16:]
     return f"ENC[AES256_GCM,data:{base64.b64encode(data).decode()},iv:{base64.b64encode(iv).decode()},tag:{base64.b64encode(tag).decode()},type:{_type_of(value)}]"

@@ -8,11 +8,13 @@ tree, the index, ``HEAD`` and checked-out branches are never touched.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 import posixpath
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from gitkube import __version__
 from gitkube.domain.inventory import INVENTORY_FILE
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import file_stamps
-from gitkube.primitives.gitstore import run_git
+from gitkube.primitives.gitstore import run_git, start_git
 
 # The renderer and jsonschema are imported where they are used, so
 # that a render with nothing to do (see quick_unchanged) starts fast.
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from gitkube.domain.config import RepoConfig
     from gitkube.domain.context import Problem
     from gitkube.domain.plugin_manager import ExtraPlugins, PluginHooks
-    from gitkube.primitives.gitstore import Entry, GitStore
+    from gitkube.primitives.gitstore import CommitStart, Entry, GitStore
     from gitkube.render.cache import RenderedSource
     from gitkube.render.pipeline import RenderResult
 
@@ -125,21 +127,43 @@ def render_to_directory(
     return summarize(result, str(out))
 
 
+# `git status` processes started by start_uncommitted_note, by the real path of their work
+# tree, until uncommitted_note reads them.
+_STATUS: dict[str, subprocess.Popen[bytes]] = {}
+_STATUS_ARGS = ("status", "--porcelain", "-z", "--untracked-files=all")
+
+
+def start_uncommitted_note(repo: Path) -> None:
+    """Start the ``git status`` of :func:`uncommitted_note` now.
+
+    Listing the untracked files of a big work tree takes about as long as
+    patching one app into its render: started first, it runs beside the
+    render (on another core) and :func:`uncommitted_note` only reads it. A
+    render that the quick answer hands to the command line hands it on too.
+    """
+    where = os.path.realpath(repo)
+    if where not in _STATUS:
+        _STATUS[where] = start_git(*_STATUS_ARGS, cwd=repo)
+        atexit.register(_STATUS[where].wait)  # a render that failed never reads it
+
+
 def uncommitted_note(repo: Path) -> str | None:
     """A note when the work tree has changes that a render of a commit leaves out."""
-    if not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
-        return None  # nothing committed yet: the render itself says so
-    proc = run_git("status", "--porcelain", "-z", "--untracked-files=all", cwd=repo)
-    entries = (
-        proc.stdout.decode(errors="surrogateescape").split("\0") if proc.returncode == 0 else []
-    )
+    started = _STATUS.pop(os.path.realpath(repo), None)
+    if started is not None:
+        out, _ = started.communicate()
+        ok = started.returncode == 0
+    else:
+        proc = run_git(*_STATUS_ARGS, cwd=repo)
+        out, ok = proc.stdout, proc.returncode == 0
+    entries = out.decode(errors="surrogateescape").split("\0") if ok else []
     changed = [
         entry[3:]
         for entry in entries
         if len(entry) > 3 and not any(part.startswith(".") for part in entry[3:].split("/"))
     ]
-    if not changed:
-        return None
+    if not changed or not _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}"):
+        return None  # nothing left out; or nothing committed yet, which the render says
     return (
         f"{len(changed)} uncommitted change{'s' if len(changed) != 1 else ''} left out "
         f"(e.g. {changed[0]}): render renders commits; preview with `gitkube diff`"
@@ -397,44 +421,55 @@ def commit_rendered(
         output=branch,
         warnings=rendered.warnings,
     )
-    message = (
-        f"Render {source[:12]}: {store.subject(source)}\n\n"
-        f"{SOURCE_TRAILER}: {source}\n{RENDERED_BY_TRAILER}: gitkube {__version__}\n"
-    )
     if full_ref(branch) in store.checked_out_branches():
         raise GitkubeError(
             f'branch "{branch}" is checked out in a work tree; gitkube moves it only when '
             "nobody has it checked out (switch back to your source branch)"
         )
-    for _attempt in range(CAS_ATTEMPTS):
-        tip = store.branch_tip(branch)
-        if tip is not None:
-            check_gitkube_branch(store, branch, tip[0])
-        changes, new_tree = changes_from(tip[1] if tip else None)
-        if tip is not None and tip[1] == new_tree:
-            summary.commit, summary.changed = tip[0], False
-            break
-        commit = store.write_commit(
-            changes,
-            read,
-            parent=tip[0] if tip else None,
-            message=message,
-            expected_tree=new_tree,
+    # git hashes and packs the inventory (one fast-import, the first attempt's) while
+    # the commit's other parts are worked out.
+    started: CommitStart | None = store.start_commit({inventory_id: inventory})
+    try:
+        message = (
+            f"Render {source[:12]}: {store.subject(source)}\n\n"
+            f"{SOURCE_TRAILER}: {source}\n{RENDERED_BY_TRAILER}: gitkube {__version__}\n"
         )
-        if sign or rendered.config.sign:
-            from gitkube.primitives.gitsign import sign_commit
+        for _attempt in range(CAS_ATTEMPTS):
+            tip = store.branch_tip(branch)
+            # A tree the cache recorded as a render's output holds an inventory: reading
+            # the tip's (megabytes at 10,000 apps) would only say so again.
+            if tip is not None and not (cache and output_index(cache, tip[1])):
+                check_gitkube_branch(store, branch, tip[0])
+            changes, new_tree = changes_from(tip[1] if tip else None)
+            if tip is not None and tip[1] == new_tree:
+                summary.commit, summary.changed = tip[0], False
+                break
+            commit = store.write_commit(
+                changes,
+                read,
+                parent=tip[0] if tip else None,
+                message=message,
+                expected_tree=new_tree,
+                started=started,
+            )
+            started = None  # used
+            if sign or rendered.config.sign:
+                from gitkube.primitives.gitsign import sign_commit
 
-            commit = sign_commit(store.cwd, commit)
-        if store.update_ref(
-            full_ref(branch), commit, tip[0] if tip else None, f"gitkube render {source}"
-        ):
-            summary.commit, summary.changed = commit, True
-            break
-    else:
-        raise GitkubeError(
-            f'branch "{branch}" kept moving while rendering (another gitkube render?); '
-            "nothing was written, try again"
-        )
+                commit = sign_commit(store.cwd, commit)
+            if store.update_ref(
+                full_ref(branch), commit, tip[0] if tip else None, f"gitkube render {source}"
+            ):
+                summary.commit, summary.changed = commit, True
+                break
+        else:
+            raise GitkubeError(
+                f'branch "{branch}" kept moving while rendering (another gitkube render?); '
+                "nothing was written, try again"
+            )
+    finally:
+        if started is not None:
+            started.close()
     if cache is not None and rendered.index_key:
         record_output(cache, new_tree, rendered.index_key)
     return summary

@@ -105,7 +105,9 @@ def diff_any(
     head_raw = _raw_at(store, head) if head else _raw_of_work_tree(repo)
     base_ref = base or ((head_raw or {}).get("render") or {}).get("sourceBranch") or "main"
     if not multi_cluster(head_raw) and not multi_cluster(_raw_at(store, base_ref)):
-        return diff_refs(repo, base, head, branch=branch, use_cache=use_cache, progress=progress)
+        return diff_refs(
+            repo, base, head, branch=branch, use_cache=use_cache, progress=progress, store=store
+        )
     head_sides = (
         _ref_sides(store, head, branch, use_cache, progress)
         if head

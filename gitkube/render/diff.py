@@ -143,14 +143,16 @@ def diff_refs(
     branch: str | None = None,
     use_cache: bool = True,
     progress: Callable[[str], None] | None = None,
+    store: GitStore | None = None,
 ) -> DiffReport:
     """Compare the rendered objects of two refs of the repository at ``repo``.
 
     ``head`` None is the work tree (uncommitted and untracked files included,
     as ``render --out`` sees them); ``base`` None is the source branch
     (``render.sourceBranch``), as ``git diff`` compares with what is committed.
+    ``store``: the repository at ``repo`` when the caller has it open already.
     """
-    store = GitStore(repo)
+    store = store or GitStore(repo)
     head_side = _side(store, head, branch, use_cache, progress) if head else _work_tree(store, repo)
     if base is None:
         base = head_side.config.source_branch if head_side.config else "main"

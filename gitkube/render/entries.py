@@ -111,14 +111,17 @@ def render_apps(
     sources: Mapping[str, bytes],
     hooks: PluginHooks,
     known_crds: Mapping[tuple[str, str], bool],
+    checked: frozenset[str] = frozenset(),
 ) -> RenderResult:
     """Render some apps of a tree (``sources``: their files and gitkube.yaml), the CRDs
-    of the others known; the caller runs the checks across apps, over every app."""
+    of the others known; the caller runs the checks across apps, over every app.
+    ``checked``: as :func:`render_tree` takes it."""
     return render_tree(
         MemoryTree(dict(sources)),
         plugins=lambda _c: hooks,
         known_crds=known_crds,
         repo_checks=False,
+        checked=checked,
     )
 
 

@@ -166,19 +166,44 @@ def _render_changes(
 ) -> RenderedSource | None:
     config_name = f"{tree}:{CONFIG_FILE}"
     config_bytes = store.read_blobs([config_name], missing_ok=True).get(config_name)
-    config = read_config(config_bytes)
+    try:
+        # Its schema is asked below unless the index shows this code checked it before.
+        config = read_config(config_bytes, checked=True)
+    except GitkubeError:
+        raise
+    except Exception:  # a gitkube.yaml that fails its schema may fail any way unchecked
+        return None
     hooks = build_plugin_manager(config.disabled_plugins, plugins=plugins)
     stamp, fp = code_fingerprint(hooks)
     id_kind = store.blob_id(b"")
     new_key = tree_key(fp, id_kind, tree)
 
-    found = _base_index(store, commit, cache, config, new_key, lambda t: tree_key(fp, id_kind, t))
+    def key_of(source_tree: str) -> str:
+        return tree_key(fp, id_kind, source_tree)
+
+    found = _base_index(store, commit, cache, config, new_key, key_of)
     if found is None:
         return None
     base_key, index = found
-    dirs = _changed_apps(store.diff_trees(index.tree, tree) if index.tree != tree else [])
+    changes = store.diff_trees(index.tree, tree) if index.tree != tree else []
+    dirs = _changed_apps(changes)
     if dirs is None or len(index.pending.keys() | dirs) > MAX_PENDING_APPS:
         return None
+    # gitkube.yaml is the indexed tree's (a change to it declined above), and so is the
+    # app.yaml of a changed app that the change left alone: when this code and these
+    # plugins (the fingerprint) made the index and all it came from, they checked both.
+    index.checked = (
+        index.checked
+        and base_key == key_of(index.tree)
+        and index.snapshot == key_of(index.snapshot_tree)
+    )
+    checked: frozenset[str] = frozenset()
+    if index.checked:
+        changed = {change.path for change in changes}
+        left_alone = [f"{d}/{APP_FILE}" for d in dirs if d in index.app_keys]
+        checked = frozenset([CONFIG_FILE, *(p for p in left_alone if p not in changed)])
+    else:
+        config = read_config(config_bytes)
     sources = _read_apps(store, tree, dirs, config)
     if sources is None:
         return None
@@ -190,7 +215,7 @@ def _render_changes(
         if config_bytes is not None:
             sources[CONFIG_FILE] = config_bytes
         # the checks across apps run below, from the index
-        partial = render_apps(sources, hooks, index.known_crds(dirs))
+        partial = render_apps(sources, hooks, index.known_crds(dirs), checked)
         if scopes_digest(partial.crds) != index.scopes:
             return None  # a CRD came, went or changed scope: every app may render anew
         fresh = split_by_app(partial, None)

@@ -116,6 +116,10 @@ class TreeIndex:
     depends_on: dict[str, list[str]]  # only apps with dependencies
     crds: dict[str, list[list[Any]]]  # only apps defining CRDs
     pending: dict[str, AppPart | None] = field(default_factory=dict)  # changed since the snapshot
+    snapshot_tree: str = ""  # the source tree the snapshot is of
+    # Every gitkube.yaml and app.yaml in it passed its schema under the fingerprint
+    # its key is made with: true of a snapshot (a full render); a delta says.
+    checked: bool = True
 
     # -- building and storing --------------------------------------------------
 
@@ -124,7 +128,7 @@ class TreeIndex:
         cls, tree: str, key: str, scopes: str, apps: Mapping[str, tuple[str, AppPart]]
     ) -> TreeIndex:
         """The snapshot of a tree rendered whole: ``apps`` is dir -> (app key, its part)."""
-        index = cls(tree, key, scopes, [], {}, {}, {}, {}, {}, {}, {})
+        index = cls(tree, key, scopes, [], {}, {}, {}, {}, {}, {}, {}, snapshot_tree=tree)
         for directory in sorted(apps):
             app_key, part = apps[directory]
             index.app_keys[directory] = app_key
@@ -153,6 +157,7 @@ class TreeIndex:
             "tree": self.tree,
             "snapshot": self.snapshot,
             "apps": {d: None if p is None else p.as_json() for d, p in self.pending.items()},
+            "checked": self.checked,
         }
 
     @classmethod
@@ -167,6 +172,7 @@ class TreeIndex:
                     return None
                 index = cls._from_snapshot(raw["snapshot"], base_raw)
                 index.tree = str(raw["tree"])
+                index.checked = raw.get("checked") is True  # a delta that does not say: not
                 for directory, part in raw["apps"].items():
                     index.patch(directory, None if part is None else AppPart.from_json(part))
                 return index
@@ -194,6 +200,7 @@ class TreeIndex:
             app_keys=dict(zip(raw["apps"], raw["keys"], strict=True)),
             depends_on={d: list(deps) for d, deps in raw["dependsOn"].items()},
             crds={d: [list(c) for c in crds] for d, crds in raw["crds"].items()},
+            snapshot_tree=str(raw["tree"]),
         )
 
     # -- patching ---------------------------------------------------------------

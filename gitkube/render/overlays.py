@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from gitkube.domain.clusters import (
     APP_CLUSTERS_SCHEMA,
     CLUSTERS_KEY,
@@ -41,7 +39,7 @@ from gitkube.domain.clusters import (
     selected_clusters,
 )
 from gitkube.domain.config import DEFAULT_MAX_FILE_BYTES, schema_error_message
-from gitkube.domain.schema import strict_validator
+from gitkube.domain.schema import first_error
 from gitkube.domain.secrets import is_sops_path
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.filetree import FileTree, is_hidden
@@ -191,9 +189,7 @@ def _settings(data: bytes, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise GitkubeError("app.yaml must be a mapping of settings", file=path)
     if CLUSTERS_KEY in value:
-        error = jsonschema.exceptions.best_match(
-            strict_validator(APP_CLUSTERS_SCHEMA).iter_errors(value[CLUSTERS_KEY])
-        )
+        error = first_error(APP_CLUSTERS_SCHEMA, value[CLUSTERS_KEY])
         if error is not None:
             raise GitkubeError(f"clusters: {schema_error_message(error)}", file=path)
     return value

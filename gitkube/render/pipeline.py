@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from gitkube import __version__
 from gitkube.domain.config import (
     CONFIG_FILE,
@@ -41,7 +39,7 @@ from gitkube.domain.resources import (
     rendered_path,
     written_pod_labels,
 )
-from gitkube.domain.schema import strict_validator
+from gitkube.domain.schema import SchemaCheck
 from gitkube.domain.scopes import Scopes, crd_scopes
 from gitkube.domain.secrets import is_sops_path
 from gitkube.domain.secrets import wrap as wrap_sops
@@ -132,6 +130,7 @@ def render_tree(
     plugins: Callable[[RepoConfig], PluginHooks] | None = None,
     known_crds: Mapping[tuple[str, str], bool] | None = None,
     repo_checks: bool = True,
+    checked: frozenset[str] = frozenset(),
 ) -> RenderResult:
     """Render a source tree. Raises :class:`GitkubeError` on any bad input.
 
@@ -141,12 +140,16 @@ def render_tree(
         (apps taken from the render cache); the tree's own CRDs are added.
     :param repo_checks: run :func:`check_repo`; the render cache renders the
         apps it misses without it, then runs it once over every app.
+    :param checked: gitkube.yaml and app.yaml files whose very contents passed
+        their schemas in a clean render by this code and these plugins (the
+        incremental render knows them): the schemas are not asked again.
     """
     paths = tree.files()
     config = read_config(
         read_within_limit(tree, CONFIG_FILE, DEFAULT_MAX_FILE_BYTES)
         if CONFIG_FILE in set(paths)
-        else None
+        else None,
+        checked=CONFIG_FILE in checked,
     )
     check_required_plugins(config.required_plugins)
     hooks = (plugins or _default_plugins)(config)
@@ -198,7 +201,7 @@ def render_tree(
             if directory and any(f not in parsed for f in yaml_files):
                 continue  # a file of this app did not parse: reported above
             with errors.collect():
-                app = _read_app(parsed, directory, yaml_files, validators, valid_settings)
+                app = _read_app(parsed, directory, yaml_files, validators, valid_settings, checked)
                 if app is None:
                     continue
                 found = layout.apps.get(directory)
@@ -379,10 +382,10 @@ def _parse(path: str, data: bytes) -> list[Any]:
     return docs
 
 
-def read_config(text: bytes | None) -> RepoConfig:
+def read_config(text: bytes | None, *, checked: bool = False) -> RepoConfig:
     """:func:`parse_config`, its errors on one line (YAML parser messages span lines)."""
     try:
-        return parse_config(text)
+        return parse_config(text, checked=checked)
     except GitkubeError as exc:
         raise exc.one_line() from None
     except RecursionError:
@@ -403,13 +406,13 @@ def _yaml_files_by_directory(paths: list[str]) -> list[tuple[str, list[str]]]:
 
 def _app_key_validators(
     app_keys: dict[str, tuple[str, Any]],
-) -> dict[str, tuple[str, jsonschema.protocols.Validator]]:
+) -> dict[str, tuple[str, SchemaCheck]]:
     keys = {key: ("gitkube", schema) for key, schema in CORE_APP_KEYS.items()}
     for key, (plugin, schema) in app_keys.items():
         if key in keys:
             raise GitkubeError(f'app.yaml key "{key}" is reserved by gitkube', plugin=plugin)
         keys[key] = (plugin, schema)
-    return {key: (plugin, strict_validator(schema)) for key, (plugin, schema) in keys.items()}
+    return {key: (plugin, SchemaCheck(schema)) for key, (plugin, schema) in keys.items()}
 
 
 def _default_namespace(app: App, config: RepoConfig) -> str:
@@ -438,8 +441,9 @@ def _read_app(
     parsed: dict[str, list[Any]],
     directory: str,
     files: list[str],
-    validators: dict[str, tuple[str, jsonschema.protocols.Validator]],
+    validators: dict[str, tuple[str, SchemaCheck]],
     valid_settings: set[tuple[str, str]],
+    checked: frozenset[str],
 ) -> App | None:
     """Parse one directory's ``app.yaml`` into an app (its source reads the rest)."""
     if directory == "":
@@ -453,7 +457,13 @@ def _read_app(
     settings_file = f"{directory}/{APP_FILE}"
     settings: dict[str, Any] = {}
     if settings_file in files:
-        settings = _read_settings(parsed[settings_file], settings_file, validators, valid_settings)
+        settings = _read_settings(
+            parsed[settings_file],
+            settings_file,
+            validators,
+            valid_settings,
+            settings_file in checked,
+        )
     return App(
         path=directory,
         name=settings.get("name") or posixpath.basename(directory),
@@ -501,8 +511,9 @@ def _name_from_labels(manifests: list[tuple[str, dict[str, Any], str]]) -> str |
 def _read_settings(
     docs: list[Any],
     path: str,
-    validators: dict[str, tuple[str, jsonschema.protocols.Validator]],
+    validators: dict[str, tuple[str, SchemaCheck]],
     valid_settings: set[tuple[str, str]],
+    checked: bool,
 ) -> dict[str, Any]:
     """``app.yaml``'s settings, each checked against its key's schema.
 
@@ -525,14 +536,16 @@ def _read_settings(
                 + ("" if suggestion else f"; {MISSING_PLUGIN_HINT}"),
                 file=path,
             )
-        plugin, validator = validators[key]
+        plugin, schema = validators[key]
+        if checked:
+            continue  # the tree index vouches for this file (render/incremental.py)
         try:
             canonical = (key, json.dumps(value, sort_keys=True, allow_nan=False))
         except (TypeError, ValueError):
             canonical = None  # not plain JSON: checked every time
         if canonical is not None and canonical in valid_settings:
             continue
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        error = schema.first_error(value)
         if error is not None:
             raise GitkubeError(
                 f"{key}: {schema_error_message(error)}",

@@ -10,7 +10,8 @@ terminal (the command line shows progress there; without one, its warning
 about uncommitted changes is the plain line written here). Anything else
 (options, warnings, a commit off the source branch, several clusters, a
 render the incremental path declines) returns None and the full command
-line runs, as it always did.
+line runs, as it always did. So is ``gitkube diff BASE HEAD -o json`` (what
+CI runs on every pull request), unless stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import sys
 from pathlib import Path
 
 from gitkube.primitives.gitstore import GitStore
+from gitkube.primitives.jsonout import json_text
 from gitkube.render.branch import (
     RenderSummary,
     commit_and_stamp,
     quick_unchanged,
     render_patched,
     source_branch_skip,
+    start_uncommitted_note,
     uncommitted_note,
 )
 
@@ -33,6 +36,7 @@ def unchanged_render_line(repo: Path) -> str | None:
     """The line ``gitkube render`` prints for a render of ``repo`` answered here, or None."""
     if source_branch_skip(repo) is not None:
         return None
+    start_uncommitted_note(repo)
     summary = quick_unchanged(repo, "HEAD", None)
     if summary is not None:
         if summary.warnings or summary.cluster:
@@ -55,6 +59,16 @@ def unchanged_render_line(repo: Path) -> str | None:
     if left_out is not None:  # as the command line's warn() writes it when no terminal
         sys.stderr.write(f"warning: {left_out}\n")
     return _summary_line(commit_and_stamp(store, source, rendered))
+
+
+def diff_json(repo: Path, base: str, head: str) -> str | None:
+    """What ``gitkube diff BASE HEAD -o json`` prints for ``repo``, or None when stderr is a
+    terminal (the command line shows the diff's progress there)."""
+    if sys.stderr.isatty():
+        return None
+    from gitkube.render.cluster_diff import diff_any
+
+    return json_text(diff_any(repo, base, head).as_dict())
 
 
 def _summary_line(summary: RenderSummary) -> str:

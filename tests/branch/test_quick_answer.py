@@ -99,3 +99,59 @@ def test_a_patched_render_with_uncommitted_changes_warns_as_the_command_line(
     assert warnings.keys() == {"typer not loaded", "typer loaded"}
     assert warnings["typer not loaded"] == warnings["typer loaded"]
     assert warnings["typer loaded"].startswith("warning: 1 uncommitted change left out")
+
+
+def test_a_json_diff_of_two_commits_prints_what_the_command_line_prints(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    assert gitkube(repo, "render").returncode == 0
+    base = git(repo, "rev-parse", "HEAD")
+    edit(repo, app_files("frontend", replicas=3))
+    head = commit_all(repo)
+    for output in ("-o", "--output"):
+        quick = gitkube(repo, "diff", base, head, output, "json")
+        full = gitkube(repo, "diff", "-C", ".", base, head, output, "json")  # any other option
+        assert quick.returncode == full.returncode == 0, quick.stderr + full.stderr
+        assert quick.stdout.splitlines() == [*full.stdout.splitlines()[:-1], "typer not loaded"]
+        assert '"changed": 1' in quick.stdout
+        assert quick.stderr == full.stderr == ""
+    # an error is the command line's to report, in its words and exit code
+    wrong = gitkube(repo, "diff", "nowhere", head, "-o", "json")
+    assert wrong.returncode == 1 and wrong.stdout.splitlines()[-1] == "typer loaded"
+    assert '"error"' in wrong.stdout and "names no commit" in wrong.stderr
+
+
+# The quick answer with an exit handler registered while it works, and an object that
+# says when the interpreter frees it.
+TEARDOWN_PROBE = (
+    "import atexit, sys\n"
+    "import gitkube.render.quick_answer as quick\n"
+    "class Probe:\n"
+    "    def __del__(self):\n"
+    "        sys.stderr.write('torn down\\n')\n"
+    "probe = Probe()\n"
+    "answer = quick.unchanged_render_line\n"
+    "def answering(repo):\n"
+    "    atexit.register(lambda: sys.stderr.write('exit handler ran\\n'))\n"
+    "    return answer(repo)\n"
+    "quick.unchanged_render_line = answering\n"
+    "sys.argv = ['gitkube', *sys.argv[1:]]\n"
+    "from gitkube.__main__ import main\n"
+    "main()\n"
+)
+
+
+def test_a_quick_answer_ends_without_tearing_the_interpreter_down(
+    git_repo: Callable[..., Path],
+) -> None:
+    repo = git_repo()
+    assert gitkube(repo, "render").returncode == 0
+    for args, torn_down in ((["render"], False), (["render", "--ref", "HEAD"], True)):
+        done = subprocess.run(
+            [sys.executable, "-c", TEARDOWN_PROBE, *args], cwd=repo, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert "unchanged at" in done.stdout  # printed and flushed either way
+        assert ("torn down" in done.stderr) is torn_down, done.stderr
+        assert ("exit handler ran" in done.stderr) is not torn_down  # the quick one registers it
