@@ -190,13 +190,9 @@ def _render_changes(
     if dirs is None or len(index.pending.keys() | dirs) > MAX_PENDING_APPS:
         return None
     # gitkube.yaml is the indexed tree's (a change to it declined above), and so is the
-    # app.yaml of a changed app that the change left alone: when this code and these
-    # plugins (the fingerprint) made the index and all it came from, they checked both.
-    index.checked = (
-        index.checked
-        and base_key == key_of(index.tree)
-        and index.snapshot == key_of(index.snapshot_tree)
-    )
+    # app.yaml of a changed app that the change left alone: this code and these plugins
+    # (the fingerprint) made the index and its snapshot (_base_index), so they checked
+    # both, unless a delta on the way says it did not.
     checked: frozenset[str] = frozenset()
     if index.checked:
         changed = {change.path for change in changes}
@@ -263,7 +259,9 @@ def _base_index(
     own_key: str,
     key_of_tree: Callable[[str], str],
 ) -> tuple[str, TreeIndex] | None:
-    """The first cached index of: this tree, the rendered tip's source, the parent."""
+    """The first cached index of: this tree, the rendered tip's source, the parent;
+    made by this code and these plugins (the fingerprint in its key), it and its
+    snapshot: another's objects would stand in for this code's output."""
 
     def tip_key() -> str | None:
         tip_tree = store.resolve(f"refs/heads/{config.rendered_branch}^{{tree}}")
@@ -276,7 +274,12 @@ def _base_index(
     for candidate in (lambda: own_key, tip_key, parent_key):
         key = candidate()
         index = load_index(cache, key) if key else None
-        if key and index is not None:
+        if (
+            key
+            and index is not None
+            and key == key_of_tree(index.tree)
+            and index.snapshot == key_of_tree(index.snapshot_tree)
+        ):
             return key, index
     return None
 

@@ -209,3 +209,26 @@ def test_incremental_render_equals_full_render_after_every_edit(
             git(root, "add", "-A")
             git(root, "commit", "-q", "--allow-empty", "-m", f"edit {step}")
         assert spy.patched >= 1
+
+
+def test_an_index_made_by_other_code_is_not_patched_from(apps_repo, monkeypatch):
+    import gitkube.render.cache as render_cache
+    from gitkube.plugin_api import hookimpl
+
+    version = {"tier": "one"}
+
+    class Tier:
+        @hookimpl
+        def gitkube_transform(self, resource):
+            resource.body["metadata"].setdefault("labels", {})["tier"] = version["tier"]
+
+    plugins = [("tier", Tier())]
+    render_to_branch(apps_repo, plugins=plugins)  # the tree indexed under this code
+    version["tier"] = "two"  # the plugin edited in place: its code stamp says so
+    real = render_cache._code_stamp
+    monkeypatch.setattr(render_cache, "_code_stamp", lambda hooks: [*real(hooks), "edited"])
+    edit(apps_repo, app_files("alpha", replicas=3))
+    commit_all(apps_repo)
+    render_to_branch(apps_repo, plugins=plugins)
+    rendered = git(apps_repo, "grep", "-h", "tier:", "rendered", "--", "web").splitlines()
+    assert len(rendered) == 6 and all(line.strip() == "tier: two" for line in rendered)
