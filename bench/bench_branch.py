@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
-from measure import Run, run
+from measure import Run, compile_install, run
 
 ENV = {
     **os.environ,
@@ -44,11 +44,6 @@ ENV = {
     "GIT_COMMITTER_NAME": "bench",
     "GIT_COMMITTER_EMAIL": "bench@localhost",
 }
-COMPILE_INSTALL = (
-    "import compileall, os, gitkube, gitkube_plugins\n"
-    "for module in (gitkube, gitkube_plugins):\n"
-    "    compileall.compile_dir(os.path.dirname(module.__file__), quiet=1)\n"
-)
 TARGETS = {
     "version": "<= 0.15 s",
     "cold": "<= 5 s",
@@ -95,9 +90,7 @@ def scenarios(python: str, root: Path, apps: int, runs: int) -> dict[str, list[R
     """Every scenario with the gitkube of ``python``, on a repo of its own under ``root``."""
     gitkube = [python, "-m", "gitkube"]
     results: dict[str, list[Run]] = {}
-    # An editable install under PYTHONDONTWRITEBYTECODE has no bytecode, so every
-    # run would compile gitkube again; pip gives a user's install its .pyc files.
-    subprocess.run([python, "-c", COMPILE_INSTALL], check=True, capture_output=True)
+    compile_install(python)
     repo = generate(root, apps)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")

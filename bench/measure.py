@@ -36,3 +36,16 @@ def run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None 
         returncode=proc.returncode,
         stderr=stderr,
     )
+
+
+COMPILE_INSTALL = (
+    "import compileall, os, gitkube, gitkube_plugins\n"
+    "for module in (gitkube, gitkube_plugins):\n"
+    "    compileall.compile_dir(os.path.dirname(module.__file__), quiet=1)\n"
+)
+
+
+def compile_install(python: str) -> None:
+    """Give the gitkube install of ``python`` its bytecode, as pip gives a user's install:
+    an editable install under PYTHONDONTWRITEBYTECODE would compile gitkube every run."""
+    subprocess.run([python, "-c", COMPILE_INSTALL], check=True, capture_output=True)
