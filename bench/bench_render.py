@@ -31,6 +31,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,12 +47,18 @@ GIT_IDENTITY = {
 }
 
 
-def best_of(runs: int, command: list[str], cleanup: Path | None = None) -> Run:
+def best_of(
+    runs: int,
+    command: list[str],
+    before: Callable[[], None] = lambda: None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Run:
+    """The fastest of ``runs`` runs of ``command``, ``before`` called ahead of each."""
     best: Run | None = None
     for _ in range(runs):
-        if cleanup is not None and cleanup.exists():
-            shutil.rmtree(cleanup)
-        result = run(command)
+        before()
+        result = run(command, cwd=cwd, env=env)
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr}")
         if best is None or result.seconds < best.seconds:
@@ -67,17 +75,13 @@ def branch_render(repo: Path, runs: int) -> Run:
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True, env=env)
     subprocess.run([*git, "add", "-A"], check=True, env=env)
     subprocess.run([*git, "commit", "-q", "-m", "apps"], check=True, env=env)
-    best: Run | None = None
-    for _ in range(runs):
+
+    def cold() -> None:
         shutil.rmtree(repo / ".git" / "gitkube", ignore_errors=True)
         subprocess.run([*git, "branch", "-q", "-D", "rendered"], capture_output=True, env=env)
-        result = run([sys.executable, "-m", "gitkube", "render"], cwd=repo, env=env)
-        if result.returncode != 0:
-            raise SystemExit(f"gitkube render failed:\n{result.stderr}")
-        if best is None or result.seconds < best.seconds:
-            best = result
-    assert best is not None
-    return best
+
+    command = [sys.executable, "-m", "gitkube", "render"]
+    return best_of(runs, command, before=cold, cwd=repo, env=env)
 
 
 def main() -> None:
@@ -105,7 +109,7 @@ def main() -> None:
             cells = []
             for index, python in enumerate(pythons):
                 command = [python, "-m", "gitkube", "render", str(repo), "--out", str(out)]
-                ours = best_of(args.runs, command, cleanup=out)
+                ours = best_of(args.runs, command, before=partial(shutil.rmtree, out, True))
                 if index == 0:
                     times[apps] = ours.seconds
                     branch = branch_render(repo, args.runs)
