@@ -188,7 +188,7 @@ def _is_plain(text: str) -> bool:
 
 
 def _scalar(value: Any) -> str:
-    if type(value) is str:  # most scalars: asked first
+    if isinstance(value, str):  # most scalars: asked first
         return value if _is_plain(value) else double_quoted(value)
     if value is None:
         return "null"
@@ -207,8 +207,6 @@ def _scalar(value: Any) -> str:
         return "{}"
     if isinstance(value, list):
         return "[]"
-    if isinstance(value, str):
-        return value if _is_plain(value) else double_quoted(value)
     raise GitkubeError(f"cannot write a {type(value).__name__} as YAML")
 
 

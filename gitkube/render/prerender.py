@@ -136,11 +136,12 @@ def render_in_workers(
     slice cannot settle alone: the serial render makes it."""
     try:
         paths = tree.files()
-        config = read_config(
-            read_within_limit(tree, CONFIG_FILE, DEFAULT_MAX_FILE_BYTES)
+        shared = (
+            {CONFIG_FILE: read_within_limit(tree, CONFIG_FILE, DEFAULT_MAX_FILE_BYTES)}
             if CONFIG_FILE in paths
-            else None
+            else {}
         )
+        config = read_config(shared.get(CONFIG_FILE))
         by_directory: dict[str, dict[str, bytes]] = {}
         for path in paths:
             if path.endswith(YAML_SUFFIXES):
@@ -156,11 +157,6 @@ def render_in_workers(
                 files[path] = read_within_limit(tree, path, config.max_file_bytes)
         if any(_may_be_tool_built(files) for files in by_directory.values()):
             return None
-        shared = (
-            {CONFIG_FILE: read_within_limit(tree, CONFIG_FILE, DEFAULT_MAX_FILE_BYTES)}
-            if CONFIG_FILE in paths
-            else {}
-        )
         hooks = plugins(config)
     except (GitkubeError, OSError):
         return None
