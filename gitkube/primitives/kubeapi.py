@@ -17,6 +17,7 @@ line naming the kubeconfig and context.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from gitkube.primitives.errors import GitkubeError
 from gitkube.primitives.gcpause import collector_paused
@@ -293,15 +295,14 @@ class KubeApi:
             # The API server reads an apply patch with its YAML reader, which
             # refuses the surrogate-pair escapes that json.dumps writes for
             # emoji: send UTF-8 JSON (valid YAML) instead.
-            body = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            body = json.dumps(
+                body, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode("utf-8")
         response = self._call(method, path, query, headers, body, READ_TIMEOUT)
-        try:
-            data = response.read()
-        except Exception as exc:  # the connection broke while the answer came
-            raise self._unreachable(exc) from None
+        data = response.data
         if response.status >= 400:
             error = _api_error(method, path, response.status, data)
-            error.retry_after = parse_retry_after(response.getheader("Retry-After"))
+            error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise error
         if not data:
             return None
@@ -318,11 +319,13 @@ class KubeApi:
         """
         self.log.record("WATCH", path)
         response = self._call(
-            "GET", path, query, {"Accept": "application/json"}, None, read_timeout
+            "GET", path, query, {"Accept": "application/json"}, None, read_timeout, preload=False
         )
         if response.status >= 400:
-            raise _api_error("GET", path, response.status, response.read())
-        return response.response  # urllib3's, read as it arrives
+            data = response.read()
+            response.release_conn()
+            raise _api_error("GET", path, response.status, data)
+        return response  # read as it arrives
 
     def _call(
         self,
@@ -332,31 +335,41 @@ class KubeApi:
         headers: dict[str, str],
         body: Any,
         read_timeout: float,
+        *,
+        preload: bool = True,
     ) -> Any:
-        """Send one request through the client's pool; the response, its body not read yet.
-        Nothing answering (refused, reset, timed out) is :class:`Unreachable`."""
-        method_, url, header_params, body_text, post_params = self.api_client.param_serialize(
-            method,
-            path,
-            query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
-            header_params=headers,
-            body=body,  # serialised to JSON by the client unless already bytes
-            auth_settings=["BearerToken"],
-        )
-        from kubernetes.client.exceptions import ApiException
+        """Send one request through the client's connection pool: urllib3's response,
+        read already unless ``preload`` is false. Nothing answering (refused, reset,
+        timed out) is :class:`Unreachable`.
 
+        The official client is used for its kubeconfig, TLS, proxy and pool, not for
+        its request path: that path costs twice the CPU of urllib3's own (0.7 ms a
+        request against 0.5 ms), and a first sync sends thousands.
+        """
+        configuration = self.api_client.configuration
+        # The client's token settings, read for every request as the client does:
+        # its refresh hook renews an expiring exec or cloud token here.
+        for auth in configuration.auth_settings().values():
+            if auth["in"] == "header" and auth["value"]:
+                headers[auth["key"]] = auth["value"]
+        headers.update(self.api_client.default_headers)
+        url = configuration.host + path
+        if query:
+            url += "?" + urlencode([(k, v) for k, v in query.items() if v is not None])
+        if body is not None and not isinstance(body, bytes):
+            body = json.dumps(body, allow_nan=False).encode("utf-8")
         try:
-            return self.api_client.call_api(
-                method_,
+            return self.api_client.rest_client.pool_manager.urlopen(
+                method,
                 url,
-                header_params=header_params,
-                body=body_text,
-                post_params=post_params,
-                _request_timeout=(CONNECT_TIMEOUT, read_timeout),
+                body=body,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                preload_content=preload,
+                timeout=_timeout(read_timeout),
             )
-        except ApiException as exc:
-            raise self._unreachable(exc.reason) from None
-        except Exception as exc:  # urllib3 connection errors and the like
+        except Exception as exc:  # urllib3's connection errors and the like
             raise self._unreachable(exc) from None
 
     def ensure_namespace(self, name: str) -> None:
@@ -401,6 +414,13 @@ def _transient(exc: KubeApiError) -> bool:
     return exc.status == 500 and (
         exc.retry_after is not None or "timed out" in exc.message or "timeout" in exc.message
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _timeout(read_timeout: float) -> Any:
+    import urllib3
+
+    return urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout)
 
 
 def _current_context(kubeconfig: str | None) -> str:

@@ -18,11 +18,11 @@ waited for, and the first error is raised with how many items were done.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -174,7 +174,13 @@ class Window:
 
 
 class _Batch(Generic[T]):
-    """One call of :meth:`Window.run`: a queue, the requests in flight, the first error."""
+    """One call of :meth:`Window.run`: a queue, the requests in flight, the first error.
+
+    The requests go out from plain worker threads fed through two queues, not from
+    a ``ThreadPoolExecutor``: a future (its condition, its lock, its callbacks) per
+    request cost a sixth of gitkube's CPU in a first sync, and the API server on
+    the same machine needs that CPU more.
+    """
 
     def __init__(
         self,
@@ -188,11 +194,39 @@ class _Batch(Generic[T]):
         self.done = done
         # (not before, tries, item): a throttled item waits for its Retry-After.
         self.queue: deque[tuple[float, int, T]] = deque((0.0, 0, item) for item in items)
-        self.in_flight: dict[Future[None], tuple[int, int, T]] = {}
+        # Request number -> (window epoch when sent, tries, item).
+        self.in_flight: dict[int, tuple[int, int, T]] = {}
+        self.sent = 0
+        self.jobs: queue.SimpleQueue[tuple[int, T] | None] = queue.SimpleQueue()
+        # (request number, its error or None), as each answer comes.
+        self.answers: queue.SimpleQueue[tuple[int, BaseException | None]] = queue.SimpleQueue()
+        self.workers: list[threading.Thread] = []
         self.delayed = 0  # queued items that were throttled: only they can have to wait
         self.error: BatchFailed | None = None
 
-    def _start_ready(self, pool: ThreadPoolExecutor) -> None:
+    def _worker(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            number, item = job
+            try:
+                self.work(item)
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                self.answers.put((number, exc))
+            else:
+                self.answers.put((number, None))
+
+    def _send(self, item: T, tries: int) -> None:
+        if len(self.workers) <= len(self.in_flight):  # started as the window first needs them
+            worker = threading.Thread(
+                target=self._worker, name=f"gitkube-apply-{len(self.workers)}", daemon=True
+            )
+            worker.start()
+            self.workers.append(worker)
+        self.sent += 1
+        self.window.stats.sent += 1
+        self.in_flight[self.sent] = (self.window.epoch, tries, item)
+        self.jobs.put((self.sent, item))
+
+    def _start_ready(self) -> None:
         now = time.monotonic()
         for _ in range(len(self.queue)):
             if len(self.in_flight) >= self.window.size or self.error is not None:
@@ -204,9 +238,7 @@ class _Batch(Generic[T]):
             self.queue.popleft()
             if tries:
                 self.delayed -= 1
-            self.window.stats.sent += 1
-            future = pool.submit(self.work, item)
-            self.in_flight[future] = (self.window.epoch, tries, item)
+            self._send(item, tries)
 
     def _next_wakeup(self) -> float | None:
         """How long until a throttled item's Retry-After is over; ``None``: nothing to
@@ -220,29 +252,32 @@ class _Batch(Generic[T]):
         return min(later) - now if later else None
 
     def run(self) -> None:
-        with ThreadPoolExecutor(
-            max_workers=self.window.maximum, thread_name_prefix="gitkube-apply"
-        ) as pool:
+        try:
             while self.queue or self.in_flight:
-                self._start_ready(pool)
+                self._start_ready()
                 if not self.in_flight:
                     if self.error is not None or not self.queue:
                         break
                     time.sleep(self._next_wakeup() or 0.0)
                     continue
-                finished, _ = wait(
-                    list(self.in_flight), timeout=self._next_wakeup(), return_when=FIRST_COMPLETED
-                )
-                for future in finished:
-                    self._settle(future)
+                try:
+                    self._settle(*self.answers.get(timeout=self._next_wakeup()))
+                except queue.Empty:
+                    continue  # a throttled item's Retry-After is over
+                while not self.answers.empty():
+                    self._settle(*self.answers.get_nowait())
                 if self.error is not None and not self.in_flight:
                     break
+        finally:
+            for _ in self.workers:
+                self.jobs.put(None)
+            for worker in self.workers:
+                worker.join()
         if self.error is not None:
             raise self.error
 
-    def _settle(self, future: Future[None]) -> None:
-        epoch, tries, item = self.in_flight.pop(future)
-        exc = future.exception()
+    def _settle(self, number: int, exc: BaseException | None) -> None:
+        epoch, tries, item = self.in_flight.pop(number)
         if exc is None:
             self.window.succeeded()
             self.done(item)

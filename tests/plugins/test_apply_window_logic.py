@@ -87,19 +87,20 @@ def test_a_request_throttled_too_often_fails_the_batch():
 def test_a_full_window_waits_for_an_answer_instead_of_polling(monkeypatch):
     """While every seat of the window is taken, the loop sleeps until an answer
     comes: it must not spin (a timeout of 0 on each turn took a core from the API
-    server during a first sync). Counted: the loop's waits, at most one per answer
-    plus one per item it starts, however long the answers take."""
+    server during a first sync). Counted: the loop's turns (each starts what it
+    can), at most one per answer plus one per item it starts, however long the
+    answers take."""
     from gitkube_plugins.kubernetes import window as window_module
 
     waits = 0
-    real_wait = window_module.wait
+    real_turn = window_module._Batch._start_ready
 
-    def counted_wait(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counted_turn(self):  # type: ignore[no-untyped-def]
         nonlocal waits
         waits += 1
-        return real_wait(*args, **kwargs)
+        return real_turn(self)
 
-    monkeypatch.setattr(window_module, "wait", counted_wait)
+    monkeypatch.setattr(window_module._Batch, "_start_ready", counted_turn)
     items = list(range(12))
 
     def work(item: int) -> None:
