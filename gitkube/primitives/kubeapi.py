@@ -347,12 +347,12 @@ class KubeApi:
         request against 0.5 ms), and a first sync sends thousands.
         """
         configuration = self.api_client.configuration
+        headers = {**self.api_client.default_headers, **headers}
         # The client's token settings, read for every request as the client does:
         # its refresh hook renews an expiring exec or cloud token here.
         for auth in configuration.auth_settings().values():
             if auth["in"] == "header" and auth["value"]:
                 headers[auth["key"]] = auth["value"]
-        headers.update(self.api_client.default_headers)
         url = configuration.host + path
         if query:
             url += "?" + urlencode([(k, v) for k, v in query.items() if v is not None])

@@ -73,8 +73,8 @@ class ParsedBlobs:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".parsed-")
             try:
-                # dumps, not dump: only the one-shot encoder is json's C one, ten
-                # times faster (half a second at 2,000 objects).
+                # dumps, not dump: only the one-shot encoder is json's C one
+                # (0.2 s against 0.7 s for a cache of 20,000 objects).
                 text = json.dumps({"format": _FORMAT, "blobs": blobs}, separators=(",", ":"))
                 with os.fdopen(fd, "w") as out:
                     out.write(text)

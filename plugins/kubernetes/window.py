@@ -177,9 +177,10 @@ class _Batch(Generic[T]):
     """One call of :meth:`Window.run`: a queue, the requests in flight, the first error.
 
     The requests go out from plain worker threads fed through two queues, not from
-    a ``ThreadPoolExecutor``: a future (its condition, its lock, its callbacks) per
-    request cost a sixth of gitkube's CPU in a first sync, and the API server on
-    the same machine needs that CPU more.
+    a ``ThreadPoolExecutor``: the loop waits on one queue of answers, which costs the
+    same for any window size, where ``concurrent.futures.wait`` locks and unlocks
+    every future in flight on each call, and no future (a condition, a lock, its
+    callbacks) is made per request.
     """
 
     def __init__(
